@@ -1,0 +1,29 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,ib]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/pytest -q
+
+demo: install
+	$(BIN)/python -m nautlive.demo
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check nautlive tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from nautlive.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""VenueProfile: what one venue account needs (instruments, paths, policy, connection), loaded from YAML.
+
+Secrets come only from the environment through `${VAR}` or `${VAR:-default}`; a committed profile holds none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from nautlive.errors import ConfigError
+
+SECRET_FIELDS = frozenset({"api_key", "api_secret", "account_id"})
+REDACTED = "****"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ShadowSettings(_Frozen):
+    """Synthetic cash for simulated fills; default 100,000 in the quote currency."""
+
+    starting_balances: dict[str, Decimal] = {}
+
+
+class RebalancePolicy(_Frozen):
+    """Limits the planner applies to every rebalance (fractions of NAV and quote-currency amounts)."""
+
+    band: Decimal = Decimal("0.01")
+    cash_buffer: Decimal = Decimal("0.002")
+    max_order_notional: Decimal | None = None
+    max_turnover: Decimal | None = None
+
+
+class ReconcileSettings(_Frozen):
+    """What a mismatch does at startup, and per-field severity overrides (field -> BLOCKING|WARNING)."""
+
+    on_mismatch: Literal["warn", "fail"] | None = None
+    severity: dict[str, Literal["BLOCKING", "WARNING"]] = {}
+
+
+class BinanceSettings(_Frozen):
+    api_key: str | None = None
+    api_secret: str | None = None
+    base_url_http: str | None = None
+    base_url_ws: str | None = None
+    testnet: bool = False
+
+
+class IbkrSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = 1
+    account_id: str | None = None
+
+
+class LiveSettings(_Frozen):
+    """Safety rails and timeouts of a live session."""
+
+    kill_switch: str = "artifacts/KILL"
+    lock_dir: str = "artifacts/locks"
+    connect_timeout: float = 15.0
+    fill_timeout: float = 30.0
+
+
+class VenueProfile(_Frozen):
+    """One venue account: the instruments it trades and every setting a run needs."""
+
+    venue: str
+    adapter: Literal["binance", "ibkr"]
+    instruments: list[str]
+    quote_currency: str
+    catalog: str
+    targets: str = "artifacts/orders/target_weights.json"
+    drift_log: str = "artifacts/logs/live/drift.log"
+    drift_alert_bps: Decimal = Decimal("25")
+    taker_fee: Decimal = Decimal("0.001")
+    shadow: ShadowSettings = ShadowSettings()
+    rebalance: RebalancePolicy = RebalancePolicy()
+    reconcile: ReconcileSettings = ReconcileSettings()
+    live: LiveSettings = LiveSettings()
+    binance: BinanceSettings | None = None
+    ibkr: IbkrSettings | None = None
+    name: str = ""
+
+    def has_keys(self) -> bool:
+        return bool(self.binance and self.binance.api_key and self.binance.api_secret)
+
+    def starting_balances(self) -> dict[str, Decimal]:
+        return dict(self.shadow.starting_balances) or {self.quote_currency: Decimal(100_000)}
+
+
+def profiles_dir() -> Path:
+    """`./profiles` when it exists, else the profiles shipped beside the package (editable installs)."""
+    local = Path("profiles")
+    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "profiles"
+
+
+def profile_path(venue: str | None, profile: str | Path | None) -> Path:
+    if profile is not None:
+        return Path(profile)
+    if venue is None:
+        raise ConfigError("no profile given: pass --venue NAME (profiles/NAME.yaml) or --profile PATH")
+    return profiles_dir() / f"{venue}.yaml"
+
+
+def load_profile(venue: str | None = None, profile: str | Path | None = None) -> VenueProfile:
+    """Load, interpolate and validate a profile; every error names the file and the key."""
+    path = profile_path(venue, profile)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in profiles_dir().glob("*.yaml")))
+        raise ConfigError(f"{path}: profile not found (known profiles: {known or 'none'})")
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    resolved = _interpolate(raw, path, "")
+    resolved.setdefault("name", path.stem)
+    try:
+        return msgspec.convert(resolved, VenueProfile, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: msgspec.ValidationError) -> str:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.ibkr.port`" into "ibkr.port: expected int, got str"."""
+    text = str(exc)
+    message, _, where = text.partition(" - at `")
+    key = where.rstrip("`").removeprefix("$").lstrip(".") or "(top level)"
+    if message.startswith("Object contains unknown field"):
+        field = message.split("`")[1]
+        return f"{key + '.' if key != '(top level)' else ''}{field}: unknown key"
+    if message.startswith("Object missing required field"):
+        field = message.split("`")[1]
+        return f"{key + '.' if key != '(top level)' else ''}{field}: required key is missing"
+    return f"{key}: {message.replace('`', '').replace('Expected', 'expected')}"
+
+
+def redacted(profile: VenueProfile) -> dict[str, Any]:
+    """The resolved profile as plain data with every secret shown as ****."""
+    return _redact(msgspec.to_builtins(profile))
+
+
+def secrets_of(profile: VenueProfile) -> list[str]:
+    """Every secret value the profile resolved, so outputs can be checked or scrubbed."""
+    found: list[str] = []
+    for section in (profile.binance, profile.ibkr):
+        for field in SECRET_FIELDS:
+            value = getattr(section, field, None)
+            if value:
+                found.append(value)
+    return found
+
+
+def _redact(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: (REDACTED if k in SECRET_FIELDS and v else _redact(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redact(v) for v in node]
+    return node
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _interpolate(node: Any, path: Path, key: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, path, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, path, f"{key}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+        return _substitute(node, path, key)
+    return node
+
+
+def _substitute(text: str, path: Path, key: str) -> str | None:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(f"{path}: {key}: environment variable {name} is not set")
+            return default
+        return value
+
+    result = _ENV_REF.sub(replace, text)
+    return None if result == "" and _ENV_REF.fullmatch(text) else result

@@ -1,0 +1,160 @@
+"""Binance Spot: exchangeInfo -> InstrumentSpec, decoded with NautilusTrader's own msgspec schema.
+
+Filters map as: PRICE_FILTER -> tick_size; LOT_SIZE -> step_size, min_qty, max_qty; MARKET_LOT_SIZE -> market_max_qty;
+NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from nautlive.catalog import InstrumentSpec
+from nautlive.errors import ConfigError, RuntimeFailure
+
+VENUE = "BINANCE"
+
+
+class _ErrorBody(msgspec.Struct):
+    code: int
+    msg: str
+
+
+class _Envelope(msgspec.Struct):
+    """exchangeInfo with symbols left raw, to decode them one by one when the whole body does not decode."""
+
+    symbols: list[msgspec.Raw]
+
+
+class VenueSpecs(msgspec.Struct):
+    """What the venue says about its instruments, plus the symbols it sent that could not be read."""
+
+    venue: str
+    specs: dict[str, InstrumentSpec]
+    unreadable: dict[str, str] = {}
+
+
+def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
+    """Decode an exchangeInfo body. A symbol whose filters this Nautilus version cannot decode is reported, not fatal."""
+    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+
+    try:
+        info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
+        return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
+    except msgspec.DecodeError:
+        raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
+    except msgspec.ValidationError as whole_error:
+        _raise_if_error_body(body, source)
+        return _decode_per_symbol(body, source, whole_error, BinanceSpotSymbolInfo)
+
+
+def _raise_if_error_body(body: bytes, source: str) -> None:
+    try:
+        err = msgspec.json.decode(body, type=_ErrorBody)
+    except msgspec.MsgspecError:
+        return
+    raise RuntimeFailure(f"{source}: Binance answered an error instead of exchangeInfo: code {err.code}: {err.msg}")
+
+
+def _decode_per_symbol(body: bytes, source: str, whole_error: Exception, symbol_type: type) -> VenueSpecs:
+    try:
+        envelope = msgspec.json.decode(body, type=_Envelope)
+    except msgspec.ValidationError:
+        raise ConfigError(f"{source}: not an exchangeInfo body: {whole_error}") from None
+    specs: dict[str, InstrumentSpec] = {}
+    unreadable: dict[str, str] = {}
+    for raw in envelope.symbols:
+        try:
+            symbol = msgspec.json.decode(raw, type=symbol_type)
+        except msgspec.ValidationError as exc:
+            name = msgspec.json.decode(raw).get("symbol", "?")
+            unreadable[name] = _describe_symbol_error(raw, exc)
+            continue
+        specs[symbol.symbol] = symbol_to_spec(symbol)
+    return VenueSpecs(venue=VENUE, specs=specs, unreadable=unreadable)
+
+
+def _describe_symbol_error(raw: msgspec.Raw, exc: msgspec.ValidationError) -> str:
+    """Name the filter behind a decode error, e.g. "unknown filter type NEW_FILTER (filters[3])"."""
+    message, _, where = str(exc).partition(" - at `")
+    where = where.rstrip("`")
+    if "filters[" in where:
+        index = int(where.split("filters[")[1].split("]")[0])
+        filter_type = msgspec.json.decode(raw)["filters"][index].get("filterType")
+        return f"filter {filter_type} not known to this Nautilus version ({message} at {where.removeprefix('$.')})"
+    return f"{message} at {where.removeprefix('$.') or 'symbol'}"
+
+
+def symbol_to_spec(symbol) -> InstrumentSpec:  # noqa: ANN001 - BinanceSpotSymbolInfo, imported lazily
+    """One exchangeInfo symbol -> InstrumentSpec."""
+    fields: dict[str, object] = {}
+    for f in symbol.filters:
+        kind = f.filterType.value
+        if kind == "PRICE_FILTER":
+            fields["tick_size"] = _dec(f.tickSize)
+            fields["price_precision"] = _precision(f.tickSize)
+        elif kind == "LOT_SIZE":
+            fields.update(step_size=_dec(f.stepSize), min_qty=_dec(f.minQty), max_qty=_dec(f.maxQty))
+            fields["size_precision"] = _precision(f.stepSize)
+        elif kind == "MARKET_LOT_SIZE":
+            fields["market_max_qty"] = _dec(f.maxQty)
+        elif kind in ("NOTIONAL", "MIN_NOTIONAL"):
+            fields["min_notional"] = _dec(f.minNotional)
+            if f.maxNotional is not None:
+                fields["max_notional"] = _dec(f.maxNotional)
+    return InstrumentSpec(
+        instrument_id=f"{symbol.symbol}.{VENUE}",
+        status=symbol.status,
+        base=symbol.baseAsset,
+        quote=symbol.quoteAsset,
+        **{k: v for k, v in fields.items() if v is not None},
+    )
+
+
+def read_exchange_info_file(path: str | Path) -> VenueSpecs:
+    path = Path(path)
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: exchangeInfo file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected an exchangeInfo JSON file") from None
+    return specs_from_exchange_info(body, source=str(path))
+
+
+def fetch_exchange_info(base_url_http: str | None, timeout: float = 10.0) -> VenueSpecs:
+    """GET /api/v3/exchangeInfo (public, no keys) with NautilusTrader's Binance HTTP client."""
+    import asyncio
+
+    base = (base_url_http or "https://api.binance.com").rstrip("/")
+    try:
+        body = asyncio.run(asyncio.wait_for(_get_exchange_info(base), timeout))
+    except TimeoutError:
+        raise RuntimeFailure(f"{base}: no answer to exchangeInfo within {timeout:.0f} s") from None
+    except Exception as exc:  # noqa: BLE001 - any transport failure is "venue unreachable"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RuntimeFailure(f"{base}: venue unreachable: {text}") from None
+    return specs_from_exchange_info(body, source=f"{base}/api/v3/exchangeInfo")
+
+
+async def _get_exchange_info(base: str) -> bytes:
+    from nautilus_trader.adapters.binance.http.client import BinanceHttpClient
+    from nautilus_trader.common.component import LiveClock
+    from nautilus_trader.core.nautilus_pyo3 import HttpMethod
+
+    client = BinanceHttpClient(clock=LiveClock(), api_key="", api_secret="", base_url=base)
+    return await client.send_request(HttpMethod.GET, "/api/v3/exchangeInfo")
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _precision(text: str | None) -> int | None:
+    """Nautilus sets precision from the decimals in the string: "0.01000000" -> 8."""
+    if text is None:
+        return None
+    _, _, decimals = text.partition(".")
+    return len(decimals)
