@@ -17,21 +17,7 @@ from nautlive.errors import ConfigError
 if TYPE_CHECKING:
     from nautilus_trader.model.instruments import Instrument
 
-SPEC_FIELDS = (
-    "status",
-    "tick_size",
-    "step_size",
-    "min_qty",
-    "max_qty",
-    "market_max_qty",
-    "min_notional",
-    "max_notional",
-    "price_precision",
-    "size_precision",
-    "base",
-    "quote",
-)
-
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class InstrumentSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True, kw_only=True):
     """What a venue accepts for one instrument."""
@@ -81,7 +67,7 @@ def load_catalog(path: str | Path) -> ExecutionMetadataCatalog:
     """Read a catalog; a missing file, bad YAML or a non-decimal value is a ConfigError naming file and key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = _read_yaml_or_json(path.read_bytes())
     except FileNotFoundError:
         raise ConfigError(f"{path}: catalog not found (write one with `nautlive catalog snapshot`)") from None
     except OSError as exc:
@@ -98,13 +84,25 @@ def load_catalog(path: str | Path) -> ExecutionMetadataCatalog:
 
 
 def save_catalog(catalog: ExecutionMetadataCatalog, path: str | Path) -> None:
-    """Write atomically (temp file + rename) so a reader never sees half a catalog."""
+    """Write atomically (temp file + rename) so a reader never sees half a catalog.
+
+    The file is YAML in its JSON-compatible flow style, one instrument per line: diffs show one line per changed
+    instrument, and a 2,000-instrument catalog loads in milliseconds instead of half a second.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"venue": catalog.venue, "instruments": [spec_to_dict(s) for s in catalog.instruments]}
+    records = ",\n".join("  " + msgspec.json.encode(spec_to_dict(s)).decode() for s in catalog.instruments)
+    body = f'{{"venue": {msgspec.json.encode(catalog.venue).decode()}, "instruments": [\n{records}\n]}}\n'
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False))
+    tmp.write_text(body)
     tmp.replace(path)
+
+
+def _read_yaml_or_json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return yaml.load(body, Loader=_Loader)
 
 
 def spec_to_dict(spec: InstrumentSpec) -> dict[str, Any]:
@@ -221,3 +219,26 @@ def _currency(code: str):
     from nautilus_trader.model.currencies import Currency
 
     return Currency.from_str(code)  # unknown codes become an 8-decimal crypto currency
+
+
+def snapshot_catalog(venue: str | None, profile_path, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
+    """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
+    from nautlive.profile import load_profile
+    from nautlive.venues import load_venue_specs
+
+    profile = load_profile(venue or ("binance" if profile_path is None else None), profile_path)
+    specs = load_venue_specs(profile, from_file)
+    by_symbol = {spec.symbol: spec for spec in specs.specs.values()}
+    if all_symbols:
+        chosen = list(by_symbol.values())
+    else:
+        wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else [
+            i.rsplit(".", 1)[0] for i in profile.instruments
+        ]
+        missing = [s for s in wanted if s not in by_symbol]
+        if missing:
+            raise ConfigError(f"--symbols: not listed by the venue: {', '.join(missing)}")
+        chosen = [by_symbol[s] for s in wanted]
+    catalog = ExecutionMetadataCatalog(venue=profile.venue, instruments=chosen)
+    save_catalog(catalog, out)
+    return catalog

@@ -115,3 +115,61 @@ def profiles_show(
     from nautlive.profile import load_profile, redacted
 
     print(yaml.safe_dump(redacted(load_profile(name, profile)), sort_keys=False), end="")
+
+
+@app.command()
+def reconcile(
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    from_file: Annotated[
+        Optional[Path], typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
+    ] = None,
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+    write_patch: Annotated[
+        Optional[Path], typer.Option("--write-patch", help="Write the catalog with the venue's values to PATH.")
+    ] = None,
+) -> None:
+    """Check the catalog against the venue's live specs: exit 0 when nothing blocks trading, 3 when something does.
+
+    [b]Example:[/b] nautlive reconcile --venue binance --from-file exchange_info.json
+    """
+    from nautlive import reconcile as rec
+    from nautlive.render import emit_json, line, table
+    prof, cat, specs, result = rec.reconcile_profile(venue, profile, from_file, catalog)
+    if write_patch is not None:
+        from nautlive.catalog import save_catalog
+
+        save_catalog(rec.patched_catalog(cat, specs.specs), write_patch)
+    if json_out:
+        emit_json(result.to_json())
+    else:
+        table(
+            f"reconcile {prof.name}: catalog vs venue",
+            ["instrument", "field", "catalog", "venue", "severity"],
+            [[m.instrument, m.field, m.catalog, m.venue, m.severity] for m in result.mismatches],
+        )
+        line(f"{result.checked} instruments checked: {result.blocking} blocking, {result.warnings} warnings")
+    if result.blocking:
+        raise typer.Exit(3)
+
+
+@catalog_app.command("snapshot")
+def catalog_snapshot(
+    out: Annotated[Path, typer.Option("--out", help="Catalog YAML to write.")],
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    from_file: Annotated[
+        Optional[Path], typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
+    ] = None,
+    symbols: Annotated[
+        Optional[str], typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
+    ] = None,
+    all_symbols: Annotated[bool, typer.Option("--all", help="Every symbol the venue lists, TRADING or not.")] = False,
+) -> None:
+    """Write a catalog from the venue's specs (or a captured file)."""
+    from nautlive.render import line
+    from nautlive.catalog import snapshot_catalog
+
+    written = snapshot_catalog(venue, profile, from_file, symbols, all_symbols, out)
+    line(f"wrote {out}: {len(written.instruments)} instruments")

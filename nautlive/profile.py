@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+import msgspec.inspect
 import yaml
 
 from nautlive.errors import ConfigError
@@ -126,10 +127,10 @@ def load_profile(venue: str | None = None, profile: str | Path | None = None) ->
     try:
         return msgspec.convert(resolved, VenueProfile, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+        raise ConfigError(f"{path}: {describe_validation_error(exc, VenueProfile)}") from None
 
 
-def describe_validation_error(exc: msgspec.ValidationError) -> str:
+def describe_validation_error(exc: msgspec.ValidationError, root: type | None = None) -> str:
     """Turn msgspec's "Expected `int`, got `str` - at `$.ibkr.port`" into "ibkr.port: expected int, got str"."""
     text = str(exc)
     message, _, where = text.partition(" - at `")
@@ -140,7 +141,28 @@ def describe_validation_error(exc: msgspec.ValidationError) -> str:
     if message.startswith("Object missing required field"):
         field = message.split("`")[1]
         return f"{key + '.' if key != '(top level)' else ''}{field}: required key is missing"
+    if message.startswith("Invalid enum value") and root is not None:
+        allowed = _literal_values(root, key)
+        if allowed:
+            return f"{key}: expected one of {', '.join(allowed)}, got {message.split(' ', 3)[-1]}"
     return f"{key}: {message.replace('`', '').replace('Expected', 'expected')}"
+
+
+def _literal_values(root: type, key: str) -> list[str]:
+    """The allowed values of the Literal field at a dotted key, e.g. "reconcile.on_mismatch" -> [fail, warn]."""
+    info = msgspec.inspect.type_info(root)
+    for part in key.split("."):
+        fields = {f.name: f.type for f in getattr(_non_optional(info), "fields", ())}
+        if part not in fields:
+            return []
+        info = fields[part]
+    return [str(v) for v in getattr(_non_optional(info), "values", ())]
+
+
+def _non_optional(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    if isinstance(info, msgspec.inspect.UnionType):
+        return next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+    return info
 
 
 def redacted(profile: VenueProfile) -> dict[str, Any]:

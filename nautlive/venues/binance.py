@@ -1,7 +1,7 @@
 """Binance Spot: exchangeInfo -> InstrumentSpec, decoded with NautilusTrader's own msgspec schema.
 
 Filters map as: PRICE_FILTER -> tick_size; LOT_SIZE -> step_size, min_qty, max_qty; MARKET_LOT_SIZE -> market_max_qty;
-NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional.
+NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional, where they apply to market orders.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> Venue
     try:
         info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
         return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
-    except msgspec.DecodeError:
-        raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
-    except msgspec.ValidationError as whole_error:
+    except msgspec.ValidationError as whole_error:  # a subclass of DecodeError: catch it first
         _raise_if_error_body(body, source)
         return _decode_per_symbol(body, source, whole_error, BinanceSpotSymbolInfo)
+    except msgspec.DecodeError:
+        raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
 
 
 def _raise_if_error_body(body: bytes, source: str) -> None:
@@ -101,8 +101,10 @@ def symbol_to_spec(symbol) -> InstrumentSpec:  # noqa: ANN001 - BinanceSpotSymbo
         elif kind == "MARKET_LOT_SIZE":
             fields["market_max_qty"] = _dec(f.maxQty)
         elif kind in ("NOTIONAL", "MIN_NOTIONAL"):
-            fields["min_notional"] = _dec(f.minNotional)
-            if f.maxNotional is not None:
+            # The strategy sends market orders: record only the limits Binance applies to them.
+            if f.applyMinToMarket is not False:
+                fields["min_notional"] = _dec(f.minNotional)
+            if f.maxNotional is not None and f.applyMaxToMarket is not False:
                 fields["max_notional"] = _dec(f.maxNotional)
     return InstrumentSpec(
         instrument_id=f"{symbol.symbol}.{VENUE}",

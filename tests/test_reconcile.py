@@ -1,0 +1,213 @@
+"""Reconcile the catalog with Binance exchangeInfo: the real 2022 -> 2023 changes, severities, every bad input."""
+
+import json
+import socket
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from typer.testing import CliRunner
+
+from nautlive.catalog import ExecutionMetadataCatalog, InstrumentSpec, load_catalog, save_catalog
+from nautlive.cli import app
+from nautlive.errors import ConfigError, ReconcileBlocked, RuntimeFailure
+from nautlive.reconcile import compare, enforce
+from nautlive.venues.binance import fetch_exchange_info, read_exchange_info_file, specs_from_exchange_info
+
+from .conftest import shared_file
+
+runner = CliRunner()
+INFO_2022 = ("binance", "exchange_info", "binance_spot_exchange_info_2022-11-28.json")
+INFO_2023 = ("binance", "exchange_info", "binance_spot_exchange_info_2023-09-08.json")
+
+
+def raw_fields(symbol: dict) -> dict:
+    """The catalog fields of one raw exchangeInfo symbol, computed here without the code under test."""
+    f = {x["filterType"]: x for x in symbol["filters"]}
+    out = {"status": symbol["status"], "base": symbol["baseAsset"], "quote": symbol["quoteAsset"],
+           "tick_size": Decimal(f["PRICE_FILTER"]["tickSize"]), "step_size": Decimal(f["LOT_SIZE"]["stepSize"]),
+           "min_qty": Decimal(f["LOT_SIZE"]["minQty"]), "max_qty": Decimal(f["LOT_SIZE"]["maxQty"]),
+           "price_precision": len(f["PRICE_FILTER"]["tickSize"].split(".")[1]),
+           "size_precision": len(f["LOT_SIZE"]["stepSize"].split(".")[1])}
+    if "MARKET_LOT_SIZE" in f:
+        out["market_max_qty"] = Decimal(f["MARKET_LOT_SIZE"]["maxQty"])
+    notional = f.get("NOTIONAL") or f.get("MIN_NOTIONAL")
+    if notional and notional.get("applyMinToMarket", notional.get("applyToMarket")) is not False:
+        out["min_notional"] = Decimal(notional["minNotional"])
+    if notional and "maxNotional" in notional and notional.get("applyMaxToMarket") is not False:
+        out["max_notional"] = Decimal(notional["maxNotional"])
+    return out
+
+
+def test_2022_catalog_against_2023_venue_reports_the_real_changes(tmp_path):
+    old = json.loads(shared_file(*INFO_2022).read_text())
+    new = json.loads(shared_file(*INFO_2023).read_text())
+    new_by_symbol = {s["symbol"]: raw_fields(s) for s in new["symbols"]}
+    expected = Counter()
+    for symbol in old["symbols"]:
+        before, after = raw_fields(symbol), new_by_symbol.get(symbol["symbol"])
+        if after is None:
+            expected["instrument"] += 1
+            continue
+        for field in before.keys() | after.keys():
+            if before.get(field) != after.get(field):
+                expected[field] += 1
+
+    result = runner.invoke(app, ["catalog", "snapshot", "--venue", "binance", "--from-file",
+                                 str(shared_file(*INFO_2022)), "--all", "--out", str(tmp_path / "c22.yaml")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2023)),
+                                 "--catalog", str(tmp_path / "c22.yaml"), "--json"])
+    report = json.loads(result.stdout)
+    assert report["checked"] == len(old["symbols"])
+    assert Counter(m["field"] for m in report["mismatches"]) == expected
+    assert sum(expected.values()) > 1000  # the 2023 capture really changed: NOTIONAL, BREAK, market lot sizes
+    assert result.exit_code == 3 and report["blocking"] > 0
+    assert report["blocking"] + report["warnings"] == len(report["mismatches"])
+    went_to_break = sum(
+        1 for m in report["mismatches"] if m["field"] == "status" and m["venue"] != "TRADING" and m["severity"] == "BLOCKING"
+    )
+    assert went_to_break == sum(
+        1 for s in old["symbols"]
+        if s["status"] == "TRADING" and new_by_symbol.get(s["symbol"], {}).get("status", "TRADING") != "TRADING"
+    )
+
+
+def test_shipped_catalog_against_2023_has_nothing_blocking(repo_cwd):
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2023))])
+    assert result.exit_code == 0, result.output
+    assert "2 instruments checked: 0 blocking" in result.stdout
+
+
+def spec(**kw):
+    base = dict(instrument_id="BTCUSDT.BINANCE", status="TRADING", tick_size=Decimal("0.01"),
+                step_size=Decimal("0.00001"), min_qty=Decimal("0.00001"), max_qty=Decimal("9000"),
+                min_notional=Decimal("5"), base="BTC", quote="USDT")
+    base.update(kw)
+    return InstrumentSpec(**base)
+
+
+@pytest.mark.parametrize(
+    ("venue_change", "field", "severity"),
+    [
+        (dict(min_notional=Decimal("10")), "min_notional", "BLOCKING"),
+        (dict(min_notional=Decimal("1")), "min_notional", "WARNING"),
+        (dict(min_qty=Decimal("0.001")), "min_qty", "BLOCKING"),
+        (dict(step_size=Decimal("0.001")), "step_size", "BLOCKING"),      # no longer divides the catalog's step
+        (dict(step_size=Decimal("0.000001")), "step_size", "WARNING"),    # finer: every catalog qty still valid
+        (dict(max_qty=Decimal("100")), "max_qty", "BLOCKING"),
+        (dict(max_qty=Decimal("90000")), "max_qty", "WARNING"),
+        (dict(status="BREAK"), "status", "BLOCKING"),
+        (dict(tick_size=Decimal("0.1")), "tick_size", "WARNING"),
+        (dict(quote="FDUSD"), "quote", "BLOCKING"),
+    ],
+)
+def test_severity_rules(venue_change, field, severity):
+    catalog = ExecutionMetadataCatalog(venue="BINANCE", instruments=[spec()])
+    result = compare(catalog, {"BTCUSDT": spec(**venue_change)})
+    assert [(m.field, m.severity) for m in result.mismatches] == [(field, severity)]
+
+
+def test_equal_decimals_in_other_spelling_are_equal():
+    catalog = ExecutionMetadataCatalog(venue="BINANCE", instruments=[spec(tick_size=Decimal("0.01000000"))])
+    assert compare(catalog, {"BTCUSDT": spec(tick_size=Decimal("0.01"))}).mismatches == []
+
+
+def test_profile_can_lower_or_raise_severity():
+    catalog = ExecutionMetadataCatalog(venue="BINANCE", instruments=[spec()])
+    venue = {"BTCUSDT": spec(min_notional=Decimal("10"), tick_size=Decimal("0.1"))}
+    result = compare(catalog, venue, overrides={"min_notional": "WARNING", "tick_size": "BLOCKING"})
+    assert {(m.field, m.severity) for m in result.mismatches} == {("min_notional", "WARNING"), ("tick_size", "BLOCKING")}
+
+
+def test_enforce_refuses_only_when_policy_is_fail():
+    catalog = ExecutionMetadataCatalog(venue="BINANCE", instruments=[spec()])
+    result = compare(catalog, {"BTCUSDT": spec(status="BREAK")})
+    enforce(result, "warn")
+    with pytest.raises(ReconcileBlocked, match="status: catalog TRADING vs venue BREAK"):
+        enforce(result, "fail")
+
+
+def test_write_patch_takes_the_venue_values(repo_cwd, tmp_path):
+    patch = tmp_path / "patched.yaml"
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2022)),
+                                 "--write-patch", str(patch), "--json"])
+    assert result.exit_code == 3  # 2022 min_notional 10 > catalog 5
+    patched = load_catalog(patch)
+    assert patched.get("BTCUSDT.BINANCE").min_notional == Decimal("10")
+    again = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2022)),
+                                "--catalog", str(patch)])
+    assert again.exit_code == 0, again.output
+
+
+# ---- bad input -------------------------------------------------------------------------------------------------
+
+
+def test_not_json(tmp_path):
+    (tmp_path / "info.json").write_text('{"timezone": "UTC", "symbols": [')
+    with pytest.raises(ConfigError, match="not JSON"):
+        read_exchange_info_file(tmp_path / "info.json")
+
+
+def test_binance_error_body(repo_cwd, tmp_path):
+    (tmp_path / "info.json").write_text('{"code":0,"msg":"Service unavailable from a restricted location"}')
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(tmp_path / "info.json")])
+    assert result.exit_code == 1
+    assert "Service unavailable from a restricted location" in result.stderr and "Traceback" not in result.output
+
+
+def test_unknown_filter_type_is_reported_for_that_symbol_only(repo_cwd, tmp_path):
+    raw = json.loads(shared_file(*INFO_2023).read_text())
+    for symbol in raw["symbols"]:
+        if symbol["symbol"] == "ETHUSDT":
+            symbol["filters"].append({"filterType": "SHINY_NEW_FILTER", "foo": "1"})
+    (tmp_path / "info.json").write_text(json.dumps(raw))
+    specs = read_exchange_info_file(tmp_path / "info.json")
+    assert "BTCUSDT" in specs.specs and "ETHUSDT" not in specs.specs
+    assert "SHINY_NEW_FILTER" in specs.unreadable["ETHUSDT"]
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(tmp_path / "info.json"),
+                                 "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 3
+    assert [(m["instrument"], m["severity"]) for m in report["mismatches"]] == [("ETHUSDT.BINANCE", "BLOCKING")]
+    assert "SHINY_NEW_FILTER" in report["mismatches"][0]["venue"]
+
+
+def test_empty_catalog(repo_cwd, tmp_path):
+    save_catalog(ExecutionMetadataCatalog(venue="BINANCE", instruments=[]), tmp_path / "empty.yaml")
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2023)),
+                                 "--catalog", str(tmp_path / "empty.yaml")])
+    assert result.exit_code == 2 and "catalog has no instruments" in result.stderr
+
+
+def test_instrument_the_venue_never_listed(repo_cwd, tmp_path):
+    catalog = ExecutionMetadataCatalog(venue="BINANCE", instruments=[spec(instrument_id="NOPEUSDT.BINANCE")])
+    save_catalog(catalog, tmp_path / "c.yaml")
+    result = runner.invoke(app, ["reconcile", "--venue", "binance", "--from-file", str(shared_file(*INFO_2023)),
+                                 "--catalog", str(tmp_path / "c.yaml"), "--json"])
+    assert result.exit_code == 3
+    row = json.loads(result.stdout)["mismatches"][0]
+    assert row == {"instrument": "NOPEUSDT.BINANCE", "field": "instrument", "catalog": "listed",
+                   "venue": "not listed", "severity": "BLOCKING"}
+
+
+def test_unreachable_venue_is_exit_1(tmp_path, repo_cwd):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeFailure, match="venue unreachable"):
+        fetch_exchange_info(f"http://127.0.0.1:{port}", timeout=5)
+
+
+def test_snapshot_unknown_symbol(repo_cwd, tmp_path):
+    result = runner.invoke(app, ["catalog", "snapshot", "--venue", "binance", "--from-file",
+                                 str(shared_file(*INFO_2023)), "--symbols", "BTCUSDT,NOPE", "--out",
+                                 str(tmp_path / "c.yaml")])
+    assert result.exit_code == 2 and "NOPE" in result.stderr
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_specs_decode_with_the_nautilus_schema_in_both_eras():
+    for capture in (INFO_2022, INFO_2023):
+        specs = specs_from_exchange_info(shared_file(*capture).read_bytes())
+        assert not specs.unreadable and specs.specs["BTCUSDT"].min_notional is not None
