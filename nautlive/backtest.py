@@ -1,0 +1,214 @@
+"""BACKTEST: the rebalancing strategy on NautilusTrader's BacktestEngine over recorded quotes and a target schedule.
+
+Everything is validated before the engine starts; outputs are written only when the run completes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from nautlive.catalog import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
+from nautlive.errors import ConfigError
+from nautlive.profile import VenueProfile
+from nautlive.signals import ScheduledTargets, read_schedule, read_targets
+
+
+class BacktestSummary(msgspec.Struct):
+    """What a run did: orders, fills, fees, turnover, and the final weights against the last target."""
+
+    quotes: int
+    orders: int
+    fills: int
+    rejected: int
+    fees: str
+    turnover: str
+    nav_start: str
+    nav_end: str
+    cash_end: str
+    min_cash: str
+    rebalances: int
+    final_weights: dict[str, dict[str, str]]
+    drift_alerts: int
+
+
+class PreparedRun(msgspec.Struct):
+    """The validated inputs shared by backtest and parity: instruments, ticks and the target schedule."""
+
+    instruments: list
+    ticks: list
+    schedule: list[ScheduledTargets]
+    catalog: ExecutionMetadataCatalog
+
+
+def prepare_run(
+    profile: VenueProfile,
+    data: Sequence[str | Path],
+    targets: str | Path,
+    schedule: str | Path | None = None,
+    catalog_path: str | Path | None = None,
+) -> PreparedRun:
+    """Load and validate every input; raise ConfigError (exit 2) before anything runs."""
+    from nautlive.feeds import replay_ticks
+
+    if not data:
+        raise ConfigError("--data: at least one recorded data file is needed")
+    catalog = load_catalog(catalog_path or profile.catalog)
+    by_id = catalog.by_id()
+    missing = [i for i in profile.instruments if i not in by_id]
+    if missing:
+        raise ConfigError(f"{catalog_path or profile.catalog}: catalog has no record for {', '.join(missing)}")
+    instruments = [spec_to_instrument(by_id[i], taker_fee=profile.taker_fee) for i in profile.instruments]
+    known = set(profile.instruments)
+    plan = [ScheduledTargets(None, read_targets(targets, known, profile.venue))]
+    if schedule is not None:
+        plan += read_schedule(schedule, known, profile.venue)
+    ticks = replay_ticks([Path(p) for p in data], {i.raw_symbol.value: i for i in instruments})
+    with_data = {str(t.instrument_id) for t in ticks}
+    for entry in plan:
+        no_data = [i for i, w in entry.targets.weights.items() if w > 0 and i not in with_data]
+        if no_data:
+            raise ConfigError(f"{entry.targets.source}: no data for {', '.join(no_data)} in the --data files")
+    return PreparedRun(instruments=instruments, ticks=ticks, schedule=plan, catalog=catalog)
+
+
+def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
+    """A BacktestEngine with the venue as a CASH account, the strategy, its schedule and the ticks loaded."""
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
+    from nautilus_trader.config import LoggingConfig, RiskEngineConfig
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+
+    from nautlive.drift import DriftMonitor
+    from nautlive.strategy import (
+        NautilusRebalanceStrategy,
+        RebalanceConfig,
+        TargetScheduleActor,
+        TargetScheduleConfig,
+    )
+
+    engine = BacktestEngine(BacktestEngineConfig(
+        trader_id="BACKTESTER-001",
+        logging=LoggingConfig(log_level="ERROR"),
+        risk_engine=RiskEngineConfig(bypass=False),
+    ))
+    engine.add_venue(
+        venue=Venue(profile.venue),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.CASH,
+        base_currency=None,
+        starting_balances=[Money(v, Currency.from_str(k)) for k, v in profile.starting_balances().items()],
+        fill_model=FillModel(),
+        fee_model=MakerTakerFeeModel(),
+        use_message_queue=False,  # as the sandbox: commands are processed at submit
+    )
+    for instrument in run.instruments:
+        engine.add_instrument(instrument)
+    engine.add_data(run.ticks, sort=False)
+    ids = [str(i.id) for i in run.instruments]
+    engine.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=ids), run.schedule))
+    drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
+                         alert_bps=profile.drift_alert_bps)
+    strategy = NautilusRebalanceStrategy(
+        RebalanceConfig(instrument_ids=ids, account_venue=profile.venue, quote_currency=profile.quote_currency),
+        specs={i: run.catalog.by_id()[i] for i in ids},
+        policy=profile.rebalance,
+        drift=drift,
+    )
+    engine.add_strategy(strategy)
+    return engine, strategy
+
+
+def run_backtest(
+    profile: VenueProfile,
+    data: Sequence[str | Path],
+    targets: str | Path,
+    schedule: str | Path | None,
+    out: str | Path,
+    catalog_path: str | Path | None = None,
+) -> BacktestSummary:
+    """Run and write `fills.jsonl` (drift log format) and `summary.json` into `out` when the run completes."""
+    run = prepare_run(profile, data, targets, schedule, catalog_path)
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix=".backtest-", dir=_existing_parent(out)) as tmp:
+        engine, strategy = build_backtest_engine(profile, run, Path(tmp) / "fills.jsonl", session="backtest")
+        try:
+            engine.run()
+            summary = summarise(profile, run, strategy, engine)
+        finally:
+            strategy.drift.close()
+            engine.dispose()
+        Path(tmp, "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
+        Path(tmp, "fills.jsonl").touch()
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("fills.jsonl", "summary.json"):
+            shutil.move(Path(tmp, name), out / name)
+    return summary
+
+
+def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> BacktestSummary:  # noqa: ANN001
+    records = strategy.drift.records
+    last_targets = run.schedule[-1].targets.weights if strategy.reports else {}
+    weights = final_weights(strategy, last_targets)
+    fees = sum((Decimal(r.fee) for r in records if r.fee), Decimal(0))
+    start = sum(profile.starting_balances().values(), Decimal(0))
+    return BacktestSummary(
+        quotes=sum(1 for t in run.ticks if type(t).__name__ == "QuoteTick"),
+        orders=sum(len(r.orders) for r in strategy.reports),
+        fills=len(records),
+        rejected=sum(len(r.rejected) for r in strategy.reports),
+        fees=_text(fees),
+        turnover=_text(sum((Decimal(r.notional) for r in records), Decimal(0))),
+        nav_start=_text(start),
+        nav_end=_text(weights.pop("_nav")),
+        cash_end=_text(strategy.cash()),
+        min_cash=_text(min_cash(profile, records, start)),
+        rebalances=len(strategy.reports),
+        final_weights={k: {"weight": _text(w), "target": _text(last_targets.get(k, Decimal(0)))}
+                       for k, w in weights.items()},
+        drift_alerts=strategy.drift.alerts,
+    )
+
+
+def final_weights(strategy, targets) -> dict[str, Decimal]:  # noqa: ANN001
+    """Weights at the last mid of each instrument; `_nav` holds the NAV they are fractions of."""
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    values = {}
+    for iid in strategy.config.instrument_ids:
+        instrument = strategy.cache.instrument(InstrumentId.from_str(iid))
+        quote = strategy.cache.quote_tick(instrument.id)
+        mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else Decimal(0)
+        values[iid] = strategy.holding(instrument) * mid
+    nav = strategy.cash() + sum(values.values(), Decimal(0))
+    out = {k: (v / nav if nav else Decimal(0)) for k, v in values.items()}
+    out["_nav"] = nav
+    return out
+
+
+def min_cash(profile: VenueProfile, records, start: Decimal) -> Decimal:  # noqa: ANN001
+    """The lowest quote-currency balance along the fills (fees in the quote currency included)."""
+    cash = low = profile.starting_balances().get(profile.quote_currency, start)
+    for r in records:
+        flow = Decimal(r.notional) * (-1 if r.side == "BUY" else 1)
+        cash += flow - (Decimal(r.fee) if r.fee else 0)
+        low = min(low, cash)
+    return low
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path if path.is_dir() else path.parent
+
+
+def _text(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.00000001")).normalize(), "f")

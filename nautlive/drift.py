@@ -1,0 +1,127 @@
+"""DriftMonitor: every fill against the market mid at submit, one JSON line per fill, alerts when it strays.
+
+drift_bps is signed so that positive is a cost: BUY (fill - mid) / mid x 1e4, SELL (mid - fill) / mid x 1e4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+
+class SubmitSnapshot(msgspec.Struct, frozen=True):
+    """The market as the strategy saw it when it sent an order."""
+
+    instrument: str
+    side: str
+    mid: Decimal | None
+    last_tick_px: Decimal | None
+    target_hash: str
+
+
+class DriftRecord(msgspec.Struct, frozen=True):
+    """One line of the drift log (DESIGN.md)."""
+
+    ts: str
+    session: str
+    mode: str
+    venue: str
+    instrument: str
+    side: str
+    qty: str
+    fill_px: str
+    mid_at_submit: str | None
+    last_tick_px: str | None
+    drift_bps: float | None
+    notional: str
+    client_order_id: str
+    target_hash: str
+    alert: bool
+    fee: str | None = None
+
+
+def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | None:
+    if mid is None or mid == 0:
+        return None
+    signed = (fill_px - mid) if side == "BUY" else (mid - fill_px)
+    return signed / mid * Decimal(10_000)
+
+
+class DriftMonitor:
+    """Records the mid and last trade at submit; on each fill appends and flushes one line, counting alerts."""
+
+    def __init__(self, path: str | Path | None, session: str, mode: str, venue: str, alert_bps: Decimal, log=None):
+        self.path = Path(path) if path else None
+        self.session, self.mode, self.venue = session, mode, venue
+        self.alert_bps = Decimal(alert_bps)
+        self.records: list[DriftRecord] = []
+        self.alerts = 0
+        self._pending: dict[str, SubmitSnapshot] = {}
+        self._log = log
+        self._file: IO[bytes] | None = None
+        self._encoder = msgspec.json.Encoder()
+
+    def on_submit(self, client_order_id: str, snapshot: SubmitSnapshot) -> None:
+        self._pending[client_order_id] = snapshot
+
+    def on_fill(
+        self, client_order_id: str, qty: Decimal, fill_px: Decimal, ts_ns: int, fee: Decimal | None = None
+    ) -> DriftRecord:
+        snap = self._pending.get(client_order_id)
+        side = snap.side if snap else "?"
+        bps = drift_bps(side, fill_px, snap.mid if snap else None)
+        alert = bps is not None and abs(bps) > self.alert_bps
+        record = DriftRecord(
+            ts=_iso(ts_ns),
+            session=self.session,
+            mode=self.mode,
+            venue=self.venue,
+            instrument=snap.instrument if snap else "?",
+            side=side,
+            qty=_text(qty),
+            fill_px=_text(fill_px),
+            mid_at_submit=_text(snap.mid) if snap and snap.mid is not None else None,
+            last_tick_px=_text(snap.last_tick_px) if snap and snap.last_tick_px is not None else None,
+            drift_bps=round(float(bps), 4) if bps is not None else None,
+            notional=_text(qty * fill_px),
+            client_order_id=client_order_id,
+            target_hash=snap.target_hash if snap else "",
+            alert=alert,
+            fee=_text(fee) if fee is not None else None,
+        )
+        self.records.append(record)
+        self._write(record)
+        if alert:
+            self.alerts += 1
+            if self._log is not None:
+                self._log.warning(
+                    f"DRIFT ALERT {record.instrument} {side} {record.qty} @ {record.fill_px}: "
+                    f"{record.drift_bps:+.2f} bps vs mid {record.mid_at_submit} (threshold {self.alert_bps} bps)"
+                )
+        return record
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _write(self, record: DriftRecord) -> None:
+        if self.path is None:
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+        self._file.write(self._encoder.encode(record) + b"\n")
+        self._file.flush()
+
+
+def _iso(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f")

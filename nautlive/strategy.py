@@ -1,0 +1,290 @@
+"""NautilusRebalanceStrategy: target weights in, market orders out, with the same logic in backtest, shadow and live.
+
+A rebalance runs in two phases: the sells, then, once every sell is terminal, the buys planned again from the real
+cash. So neither the engine's risk check nor the venue ever sees an overdraft. A target that arrives while a rebalance
+is in flight waits for it to finish (the latest wins); the same content twice is not applied twice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig, StrategyConfig
+from nautilus_trader.model.data import QuoteTick, TradeTick
+from nautilus_trader.model.enums import OrderSide, TimeInForce
+from nautilus_trader.model.events import OrderEvent, OrderFilled, OrderRejected
+from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.trading.strategy import Strategy
+
+from nautlive.catalog import InstrumentSpec
+from nautlive.drift import DriftMonitor, SubmitSnapshot
+from nautlive.planner import Plan, Quote, plan_rebalance
+from nautlive.profile import RebalancePolicy
+from nautlive.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
+
+REBALANCE_TOPIC = "nautlive.rebalance"
+
+
+class RebalanceConfig(StrategyConfig, frozen=True):
+    """What the strategy trades; the catalog specs, policy and drift monitor are passed to the constructor."""
+
+    instrument_ids: list[str]
+    account_venue: str
+    quote_currency: str
+    price_wait_secs: float = 5.0
+
+
+class RebalanceReport(msgspec.Struct):
+    """What one rebalance did, published on REBALANCE_TOPIC when its last order is terminal."""
+
+    target_hash: str
+    orders: list[dict] = []
+    rejected: list[dict] = []
+    skipped: list[dict] = []
+    started_ns: int = 0
+    finished_ns: int = 0
+
+
+class NautilusRebalanceStrategy(Strategy):
+    """Plans from the portfolio's real state with the pure planner and submits MarketOrders, sells before buys."""
+
+    def __init__(
+        self,
+        config: RebalanceConfig,
+        specs: dict[str, InstrumentSpec],
+        policy: RebalancePolicy,
+        drift: DriftMonitor | None = None,
+    ) -> None:
+        super().__init__(config)
+        self._ids = [InstrumentId.from_str(i) for i in config.instrument_ids]
+        self._specs = specs
+        self._policy = policy
+        self.drift = drift
+        self._account_venue = Venue(config.account_venue)
+        self._pending: TargetWeights | None = None
+        self._pending_since_ns = 0
+        self._active: TargetWeights | None = None
+        self._applied_hash: str | None = None
+        self._phase: str | None = None
+        self._open: set = set()
+        self._submitting = False
+        self._report: RebalanceReport | None = None
+        self.reports: list[RebalanceReport] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        for iid in self._ids:
+            if self.cache.instrument(iid) is None:
+                self.log.error(f"Instrument {iid} not in the cache: it cannot be traded")
+                continue
+            self.subscribe_quote_ticks(iid)
+            self.subscribe_trade_ticks(iid)
+        self.msgbus.subscribe(topic=TARGETS_TOPIC, handler=self.on_targets)
+
+    def on_stop(self) -> None:
+        self.msgbus.unsubscribe(topic=TARGETS_TOPIC, handler=self.on_targets)
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+
+    def on_targets(self, targets: TargetWeights) -> None:
+        """A validated target file version: queue it (latest wins) and start when nothing is in flight."""
+        if targets.hash in (self._applied_hash, getattr(self._pending, "hash", None)) or (
+            self._active is not None and targets.hash == self._active.hash
+        ):
+            self.log.info(f"Targets {targets.hash} already applied or queued: no second rebalance")
+            return
+        self._pending = targets
+        self._pending_since_ns = self.clock.timestamp_ns()
+        self._try_start()
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        if self._pending is not None and self._active is None:
+            self._try_start()
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        pass  # the cache keeps the last trade; the drift monitor reads it at submit
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        if isinstance(event, OrderFilled):
+            self._record_fill(event)
+        elif isinstance(event, OrderRejected) and self._report is not None:
+            self.log.warning(f"Order {event.client_order_id} rejected: {event.reason} (not retried)")
+            self._report.rejected.append({"client_order_id": str(event.client_order_id), "reason": event.reason})
+        order = self.cache.order(event.client_order_id)
+        if order is not None and order.is_closed and event.client_order_id in self._open:
+            self._open.discard(event.client_order_id)
+            self._advance()
+
+    # -- the rebalance state machine ---------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._active is not None
+
+    def _try_start(self) -> None:
+        if self._active is not None or self._pending is None:
+            return
+        missing = [i for i in self._pending.weights if self.cache.quote_tick(InstrumentId.from_str(i)) is None]
+        waited = (self.clock.timestamp_ns() - self._pending_since_ns) / 1e9
+        if missing and waited < self.config.price_wait_secs:
+            return  # wait for a first quote of every targeted instrument, up to price_wait_secs
+        self._active, self._pending = self._pending, None
+        self._report = RebalanceReport(target_hash=self._active.hash, started_ns=self.clock.timestamp_ns())
+        self.log.info(f"Rebalancing to targets {self._active.hash} ({self._active.source})")
+        self._phase = "SELL"
+        self._submit(self._plan().sells())
+
+    def _advance(self) -> None:
+        if self._open or self._submitting:
+            return
+        if self._phase == "SELL":
+            self._phase = "BUY"
+            self._submit(self._plan(explain=False).buys())
+        elif self._phase == "BUY":
+            self._finish()
+
+    def _finish(self) -> None:
+        report = self._report
+        report.finished_ns = self.clock.timestamp_ns()
+        self._applied_hash = self._active.hash
+        self._active, self._phase, self._report = None, None, None
+        self.reports.append(report)
+        self.log.info(f"Rebalance {report.target_hash} done: {len(report.orders)} orders, "
+                      f"{len(report.rejected)} rejected")
+        self.msgbus.publish(REBALANCE_TOPIC, report)
+        self._try_start()
+
+    def _submit(self, intents: list) -> None:
+        orders = []
+        for intent in intents:
+            instrument = self.cache.instrument(InstrumentId.from_str(intent.instrument_id))
+            order = self.order_factory.market(
+                instrument_id=instrument.id,
+                order_side=OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL,
+                quantity=instrument.make_qty(intent.quantity),
+                time_in_force=TimeInForce.GTC,
+            )
+            orders.append((order, intent))
+            self._open.add(order.client_order_id)
+        self._submitting = True
+        try:
+            for order, intent in orders:
+                self._snapshot(order, intent)
+                self.log.info(f"{intent.side} {intent.quantity} {intent.instrument_id} (~{intent.notional:.2f} "
+                              f"{self.config.quote_currency}) {order.client_order_id}")
+                self.submit_order(order)
+        finally:
+            self._submitting = False
+        self._advance()
+
+    def _snapshot(self, order, intent) -> None:  # noqa: ANN001
+        quote = self.cache.quote_tick(order.instrument_id)
+        trade = self.cache.trade_tick(order.instrument_id)
+        mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else None
+        snapshot = SubmitSnapshot(
+            instrument=intent.instrument_id,
+            side=intent.side,
+            mid=mid,
+            last_tick_px=trade.price.as_decimal() if trade else None,
+            target_hash=self._active.hash,
+        )
+        self._report.orders.append({"client_order_id": str(order.client_order_id), "instrument": intent.instrument_id,
+                                    "side": intent.side, "quantity": str(intent.quantity)})
+        if self.drift is not None:
+            self.drift.on_submit(str(order.client_order_id), snapshot)
+
+    def _record_fill(self, event: OrderFilled) -> None:
+        if self.drift is None:
+            return
+        fee = event.commission.as_decimal() if event.commission is not None else None
+        self.drift.on_fill(str(event.client_order_id), event.last_qty.as_decimal(), event.last_px.as_decimal(),
+                           event.ts_event, fee)
+
+    # -- the portfolio's real state ----------------------------------------------------------------------------
+
+    def _plan(self, explain: bool = True) -> Plan:
+        quotes, holdings, specs, fees = {}, {}, {}, {}
+        for iid in self._ids:
+            key = str(iid)
+            instrument = self.cache.instrument(iid)
+            if instrument is None or key not in self._specs:
+                continue
+            holdings[key] = self.holding(instrument)
+            fees[key] = Decimal(str(instrument.taker_fee))
+            quote = self.cache.quote_tick(iid)
+            specs[key] = self._specs[key]
+            if quote is not None:
+                quotes[key] = Quote(bid=quote.bid_price.as_decimal(), ask=quote.ask_price.as_decimal())
+                specs[key] = capped_to_top_of_book(self._specs[key], quote)
+        targets = {k: v for k, v in self._active.weights.items() if k in specs}
+        plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy)
+        if explain:
+            for line in plan.explanations:
+                if line.reason == "no price":
+                    self.log.warning(f"No price for {line.instrument_id}, skipping")
+                elif line.action == "skip":
+                    self._report.skipped.append(msgspec.to_builtins(line))
+                    self.log.info(f"{line.instrument_id}: {line.reason} (residual {line.residual_bps} bps)")
+        return plan
+
+    def cash(self) -> Decimal:
+        account = self.portfolio.account(self._account_venue)
+        money = account.balance_free(_currency(self.config.quote_currency)) if account else None
+        return money.as_decimal() if money is not None else Decimal(0)
+
+    def holding(self, instrument) -> Decimal:  # noqa: ANN001
+        """The wallet balance of the base asset for spot pairs (fees taken from it included); the position else."""
+        base = getattr(instrument, "base_currency", None)
+        if base is not None:
+            account = self.portfolio.account(self._account_venue)
+            money = account.balance_total(base) if account else None
+            return money.as_decimal() if money is not None else Decimal(0)
+        return Decimal(str(self.portfolio.net_position(instrument.id)))
+
+
+def capped_to_top_of_book(spec: InstrumentSpec, quote: QuoteTick) -> InstrumentSpec:
+    """Never send a market order larger than the displayed top of book: children of at most that size.
+
+    This keeps simulated fills whole (the sandbox leaves a larger market order PARTIALLY_FILLED for ever) and is a
+    sane execution rule on a real venue too. A top of book too small for one minimum order is not used as a cap.
+    """
+    top = min(quote.bid_size.as_decimal(), quote.ask_size.as_decimal())
+    mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
+    if top <= 0 or (spec.min_notional is not None and top * mid < spec.min_notional * 2) or (
+        spec.min_qty is not None and top < spec.min_qty * 2
+    ):
+        return spec
+    cap = top if spec.market_max_qty is None else min(spec.market_max_qty, top)
+    return msgspec.structs.replace(spec, market_max_qty=cap)
+
+
+def _currency(code: str):
+    from nautilus_trader.model.currencies import Currency
+
+    return Currency.from_str(code)
+
+
+class TargetScheduleConfig(ActorConfig, frozen=True):
+    instrument_ids: list[str]
+
+
+class TargetScheduleActor(Actor):
+    """Publishes scheduled target changes when the data time reaches them, so backtest and replay agree exactly.
+
+    Driven by quote timestamps, not the clock: an accelerated replay and a backtest cross each `at` on the same quote.
+    """
+
+    def __init__(self, config: TargetScheduleConfig, schedule: list[ScheduledTargets]) -> None:
+        super().__init__(config)
+        self._queue = list(schedule)
+
+    def on_start(self) -> None:
+        for iid in self.config.instrument_ids:
+            self.subscribe_quote_ticks(InstrumentId.from_str(iid))
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        while self._queue and (self._queue[0].at_ns is None or self._queue[0].at_ns <= tick.ts_init):
+            self.msgbus.publish(TARGETS_TOPIC, self._queue.pop(0).targets)
