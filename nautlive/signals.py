@@ -137,3 +137,51 @@ def read_schedule(path: str | Path, known: Collection[str], venue: str | None = 
         body = msgspec.json.encode({"as_of": entry["at"], "weights": entry["weights"]})
         schedule.append(ScheduledTargets(at_ns, parse_targets(body, known, venue, source=f"{path}[{i}]")))
     return schedule
+
+
+class TargetWeightWatcher:
+    """Watches the target file's folder (so an atomic rename counts) and publishes each new valid version.
+
+    Runs as a task on the node's event loop. A rejected version is logged with its reason and the last good target
+    stays in force; the same content twice is published once.
+    """
+
+    # Tuned for latency: watchfiles' defaults (1600 ms debounce, 50 ms step) notice a rename in about 74 ms.
+    DEBOUNCE_MS = 5
+    STEP_MS = 2
+
+    def __init__(self, path: str | Path, known: Collection[str], venue: str | None, publish, log) -> None:  # noqa: ANN001
+        self.path = Path(path).absolute()
+        self._known, self._venue = known, venue
+        self._publish, self._log = publish, log
+        self.last_good: TargetWeights | None = None
+        self.rejected: list[str] = []
+
+    def apply_current(self) -> TargetWeights | None:
+        """Read, validate and publish the file as it is now; None when it is absent or rejected."""
+        if not self.path.exists():
+            self._log.warning(f"Target file {self.path} is absent: the last good target stays in force")
+            return None
+        try:
+            targets = read_targets(self.path, self._known, self._venue)
+        except TargetRejected as exc:
+            self.rejected.append(str(exc))
+            self._log.warning(f"Target file rejected, last good target stays in force: {exc}")
+            return None
+        if self.last_good is not None and targets.hash == self.last_good.hash:
+            return None
+        self.last_good = targets
+        self._publish(targets)
+        return targets
+
+    async def run(self, stop_event=None) -> None:  # noqa: ANN001
+        import watchfiles
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.apply_current()
+        async for changes in watchfiles.awatch(
+            self.path.parent, debounce=self.DEBOUNCE_MS, step=self.STEP_MS, stop_event=stop_event,
+            recursive=False, rust_timeout=1_000,
+        ):
+            if any(Path(changed) == self.path for _, changed in changes):
+                self.apply_current()

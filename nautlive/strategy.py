@@ -42,6 +42,7 @@ class RebalanceReport(msgspec.Struct):
     target_hash: str
     orders: list[dict] = []
     rejected: list[dict] = []
+    unfilled: list[dict] = []
     skipped: list[dict] = []
     started_ns: int = 0
     finished_ns: int = 0
@@ -119,6 +120,15 @@ class NautilusRebalanceStrategy(Strategy):
             self._advance()
 
     # -- the rebalance state machine ---------------------------------------------------------------------------
+
+    def abandon(self, client_order_id, reason: str) -> None:  # noqa: ANN001
+        """Stop waiting for an order (the live watchdog): report it unfilled and let the rebalance go on."""
+        if client_order_id not in self._open:
+            return
+        self._open.discard(client_order_id)
+        if self._report is not None:
+            self._report.unfilled.append({"client_order_id": str(client_order_id), "reason": reason})
+        self._advance()
 
     @property
     def busy(self) -> bool:
@@ -288,3 +298,110 @@ class TargetScheduleActor(Actor):
     def on_quote_tick(self, tick: QuoteTick) -> None:
         while self._queue and (self._queue[0].at_ns is None or self._queue[0].at_ns <= tick.ts_init):
             self.msgbus.publish(TARGETS_TOPIC, self._queue.pop(0).targets)
+
+
+class LiveRebalanceConfig(RebalanceConfig, frozen=True):
+    """Live plumbing settings: where targets come from, whether catalog instruments may stand in, the watchdog."""
+
+    targets_path: str | None = None
+    inject_catalog_instruments: bool = True
+    reconcile_policy: str = "warn"  # warn | fail | skip (offline feeds: the catalog is the venue)
+    fill_timeout_secs: float = 30.0
+    taker_fee: Decimal = Decimal("0.001")
+
+
+class LiveRebalanceStrategy(NautilusRebalanceStrategy):
+    """NautilusRebalanceStrategy plus live plumbing only: instruments, startup reconcile, target watcher, watchdog.
+
+    It overrides no planning or order logic; `startup` says "ready" or why the session cannot trade.
+    """
+
+    def __init__(self, config: LiveRebalanceConfig, specs, policy, drift=None, venue_specs=None) -> None:  # noqa: ANN001
+        super().__init__(config, specs, policy, drift)
+        self.startup: str | None = None
+        self.startup_error: Exception | None = None
+        self.watcher = None
+        self.mismatches: list = []
+        self._venue_specs = venue_specs  # callable(instruments) -> {instrument_id: InstrumentSpec}
+        self._watch_stop = None
+        self._watch_task = None
+        self._watchdog = None
+
+    def on_start(self) -> None:
+        import asyncio
+
+        try:
+            self._inject_dummy_instruments()
+            self._reconcile_at_startup()
+        except Exception as exc:  # noqa: BLE001 - reported by the session runner as its exit code
+            self.startup, self.startup_error = "failed", exc
+            self.log.error(f"Cannot trade: {exc}")
+            return
+        super().on_start()
+        loop = asyncio.get_running_loop()
+        if self.config.targets_path:
+            from nautlive.signals import TargetWeightWatcher
+
+            self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
+                                               self._account_venue.value, self.on_targets, self.log)
+            self._watch_stop = asyncio.Event()
+            self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
+        self._watchdog = loop.call_later(1.0, self._check_stuck_orders)
+        self.startup = "ready"
+
+    def on_stop(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for order in self.cache.orders_open(strategy_id=self.id):
+            self.cancel_order(order)
+        super().on_stop()
+
+    def _inject_dummy_instruments(self) -> None:
+        """Put catalog-built instruments in the cache for those the venue did not provide (offline feeds)."""
+        from nautlive.catalog import spec_to_instrument
+        from nautlive.errors import RuntimeFailure
+
+        missing = [i for i in self._ids if self.cache.instrument(i) is None]
+        if not missing:
+            return
+        if not self.config.inject_catalog_instruments:
+            raise RuntimeFailure(f"the venue loaded no instrument for {', '.join(map(str, missing))}")
+        for iid in missing:
+            self.cache.add_instrument(spec_to_instrument(self._specs[str(iid)], taker_fee=self.config.taker_fee))
+        self.log.warning(f"Using catalog instruments for {', '.join(map(str, missing))} (venue's unavailable)")
+
+    def _reconcile_at_startup(self) -> None:
+        if self._venue_specs is None or self.config.reconcile_policy == "skip":
+            return
+        from nautlive.catalog import ExecutionMetadataCatalog
+        from nautlive.reconcile import compare, enforce
+
+        instruments = [self.cache.instrument(i) for i in self._ids]
+        venue = self._venue_specs(instruments)
+        catalog = ExecutionMetadataCatalog(venue=self._account_venue.value, instruments=list(self._specs.values()))
+        result = compare(catalog, venue)
+        self.mismatches = result.mismatches
+        for m in result.mismatches:
+            self.log.warning(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} "
+                             f"({m.severity})")
+        enforce(result, self.config.reconcile_policy)
+
+    def _check_stuck_orders(self) -> None:
+        """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""
+        import asyncio
+
+        now = self.clock.timestamp_ns()
+        limit = int(self.config.fill_timeout_secs * 1e9)
+        for coid in list(self._open):
+            order = self.cache.order(coid)
+            if order is None or order.is_closed:
+                continue
+            if now - order.init_event.ts_init > limit:
+                self.log.error(f"Order {coid} still {order.status_string()} after {self.config.fill_timeout_secs}s "
+                               f"(filled {order.filled_qty}): cancelling and reporting it unfilled")
+                self.abandon(coid, f"unfilled after {self.config.fill_timeout_secs}s ({order.status_string()})")
+                if order.is_open:
+                    self.cancel_order(order)
+        self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_stuck_orders)

@@ -160,3 +160,45 @@ def _precision(text: str | None) -> int | None:
         return None
     _, _, decimals = text.partition(".")
     return len(decimals)
+
+
+def spec_from_symbol_info(info: dict) -> InstrumentSpec:
+    """The spec of a Nautilus Binance instrument, from the raw exchangeInfo symbol it keeps in `info`."""
+    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotSymbolInfo
+
+    return symbol_to_spec(msgspec.convert(info, BinanceSpotSymbolInfo, strict=False))
+
+
+def _client_settings(profile) -> dict:  # noqa: ANN001
+    from nautilus_trader.adapters.binance import BinanceAccountType
+    from nautilus_trader.config import InstrumentProviderConfig
+
+    settings = profile.binance
+    if settings is None or not (settings.api_key and settings.api_secret):
+        raise ConfigError(
+            f"profile {profile.name}: binance.api_key and binance.api_secret are needed for the venue's clients "
+            "(Binance asks for keys even for public data): set them in the environment"
+        )
+    return dict(
+        api_key=settings.api_key,
+        api_secret=settings.api_secret,
+        account_type=BinanceAccountType.SPOT,
+        base_url_http=settings.base_url_http.rstrip("/") if settings.base_url_http else None,
+        base_url_ws=settings.base_url_ws.rstrip("/") if settings.base_url_ws else None,
+        testnet=settings.testnet,
+        instrument_provider=InstrumentProviderConfig(load_ids=frozenset(profile.instruments)),
+    )
+
+
+def data_client_config(profile):  # noqa: ANN001, ANN201
+    """Nautilus's BinanceDataClientConfig for a profile (instruments loaded by id, not all)."""
+    from nautilus_trader.adapters.binance import BinanceDataClientConfig
+
+    return BinanceDataClientConfig(**_client_settings(profile), update_instruments_interval_mins=None)
+
+
+def exec_client_config(profile):  # noqa: ANN001, ANN201
+    """Nautilus's BinanceExecClientConfig for a profile."""
+    from nautilus_trader.adapters.binance import BinanceExecClientConfig
+
+    return BinanceExecClientConfig(**_client_settings(profile), max_retries=0)

@@ -1,0 +1,485 @@
+"""NautilusLiveEngine: one builder for SHADOW and LIVE TradingNodes, and the session lifecycle around them.
+
+SHADOW: the sandbox execution client (CASH account, synthetic cash) with the venue's data client, a replay of recorded
+files, or a synthetic walk. LIVE: the venue's own data and execution clients. The same LiveRebalanceStrategy in both.
+The node runs on the main thread's event loop; the session ends on --once completion, --duration, SIGINT (130),
+SIGTERM (0), the kill switch, or a startup failure, and always stops the node cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from nautlive.errors import ConfigError
+from nautlive.profile import VenueProfile
+
+Mode = Literal["shadow", "live"]
+
+
+class Feed(msgspec.Struct, frozen=True):
+    """Where market data comes from: the venue, a replay of recorded files, or a seeded synthetic walk."""
+
+    kind: Literal["venue", "replay", "synthetic"]
+    paths: list[str] = []
+    speed: float = 1.0
+    seed: int = 42
+    interval_secs: float = 0.2
+
+
+def parse_feed(text: str | None, profile: VenueProfile, speed: float = 1.0, seed: int = 42) -> tuple[Feed, str | None]:
+    """`venue`, `synthetic` or `replay:PATH[,PATH]`; no choice means venue with keys, else synthetic (with a warning)."""
+    if text is None:
+        if profile.adapter == "binance" and not profile.has_keys():
+            return Feed("synthetic", seed=seed), "no API keys in the profile: using the synthetic feed (--feed venue needs keys)"
+        return Feed("venue"), None
+    kind, _, rest = text.partition(":")
+    if kind == "replay":
+        paths = [p for p in rest.split(",") if p]
+        if not paths:
+            raise ConfigError("--feed replay:PATH[,PATH]: no recording given")
+        missing = [p for p in paths if not Path(p).is_file()]
+        if missing:
+            raise ConfigError(f"--feed: recording not found: {missing[0]}")
+        return Feed("replay", paths=paths, speed=speed, seed=seed), None
+    if kind in ("venue", "synthetic") and not rest:
+        return Feed(kind, speed=speed, seed=seed), None
+    raise ConfigError(f"--feed: expected venue, synthetic or replay:PATH[,PATH], got {text!r}")
+
+
+class SessionOptions(msgspec.Struct, frozen=True):
+    mode: Mode
+    feed: Feed
+    targets: str
+    drift_log: str
+    once: bool = False
+    duration: float | None = None
+    session: str = ""
+    log_level: str = "WARNING"
+    fill_timeout: float = 30.0
+    connect_timeout: float = 15.0
+    kill_switch: str | None = None
+    schedule: list = []  # ScheduledTargets driven by data time (parity); else the watcher drives targets
+    panel: bool = False
+
+
+class SessionResult(msgspec.Struct):
+    """What a session did; exit_code follows the CLI contract."""
+
+    exit_code: int
+    reason: str
+    session: str
+    mode: str
+    venue: str
+    rebalances: list[dict]
+    fills: list[dict]
+    drift_alerts: int
+    final_weights: dict[str, dict[str, str]]
+    rejected_targets: list[str]
+    mismatches: list[dict]
+
+
+def session_id(mode: str) -> str:
+    return f"{mode}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
+
+
+def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.AbstractEventLoop):
+    """The TradingNode of a session (built, not started) and its strategy."""
+    from nautilus_trader.config import (
+        LiveDataEngineConfig,
+        LiveExecEngineConfig,
+        LiveRiskEngineConfig,
+        LoggingConfig,
+        TradingNodeConfig,
+    )
+    from nautilus_trader.live.node import TradingNode
+
+    from nautlive.catalog import load_catalog
+    from nautlive.drift import DriftMonitor
+    from nautlive.strategy import LiveRebalanceConfig, LiveRebalanceStrategy
+
+    catalog = load_catalog(profile.catalog)
+    by_id = catalog.by_id()
+    missing = [i for i in profile.instruments if i not in by_id]
+    if missing:
+        raise ConfigError(f"{profile.catalog}: catalog has no record for {', '.join(missing)}")
+    data_clients, exec_clients, factories = _clients(profile, options)
+    node = TradingNode(
+        config=TradingNodeConfig(
+            trader_id="NAUTLIVE-001",
+            logging=LoggingConfig(log_level=options.log_level, log_colors=False),
+            data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+            risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
+            exec_engine=LiveExecEngineConfig(reconciliation=options.mode == "live",
+                                             graceful_shutdown_on_exception=True),
+            data_clients=data_clients,
+            exec_clients=exec_clients,
+            timeout_connection=options.connect_timeout,
+            timeout_reconciliation=options.connect_timeout,
+            timeout_portfolio=5.0,
+            timeout_disconnection=2.0,
+            timeout_post_stop=0.2,
+            timeout_shutdown=1.0,
+        ),
+        loop=loop,
+    )
+    if options.feed.kind != "venue":
+        from nautlive.catalog import spec_to_instrument
+
+        for iid in profile.instruments:
+            node.kernel.cache.add_instrument(spec_to_instrument(by_id[iid], taker_fee=profile.taker_fee))
+    drift = DriftMonitor(options.drift_log, session=options.session, mode=options.mode, venue=profile.venue,
+                         alert_bps=profile.drift_alert_bps, log=None)
+    strategy = LiveRebalanceStrategy(
+        LiveRebalanceConfig(
+            instrument_ids=list(profile.instruments),
+            account_venue=_account_venue(profile),
+            quote_currency=profile.quote_currency,
+            targets_path=None if options.schedule else options.targets,
+            inject_catalog_instruments=options.mode == "shadow",
+            reconcile_policy=_reconcile_policy(profile, options),
+            fill_timeout_secs=options.fill_timeout,
+            taker_fee=profile.taker_fee,
+        ),
+        specs={i: by_id[i] for i in profile.instruments},
+        policy=profile.rebalance,
+        drift=drift,
+        venue_specs=_venue_specs_reader(profile),
+    )
+    drift._log = strategy.log
+    if options.schedule:
+        from nautlive.strategy import TargetScheduleActor, TargetScheduleConfig
+
+        node.trader.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=list(profile.instruments)),
+                                                  options.schedule))
+    node.trader.add_strategy(strategy)
+    for name, (data_factory, exec_factory) in factories.items():
+        if data_factory is not None:
+            node.add_data_client_factory(name, data_factory)
+        if exec_factory is not None:
+            node.add_exec_client_factory(name, exec_factory)
+    node.build()
+    return node, strategy
+
+
+def _account_venue(profile: VenueProfile) -> str:
+    return profile.venue
+
+
+def _reconcile_policy(profile: VenueProfile, options: SessionOptions) -> str:
+    if options.feed.kind != "venue":
+        return "skip"  # offline feeds trade the catalog's own instruments
+    return profile.reconcile.on_mismatch or ("fail" if options.mode == "live" else "warn")
+
+
+def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
+    def read(instruments) -> dict:  # noqa: ANN001
+        from nautlive.catalog import spec_from_instrument
+
+        specs = {}
+        for instrument in instruments:
+            if instrument is None:
+                continue
+            info = getattr(instrument, "info", None)
+            if profile.adapter == "binance" and info:
+                from nautlive.venues.binance import spec_from_symbol_info
+
+                specs[str(instrument.id)] = spec_from_symbol_info(info)
+            else:
+                specs[str(instrument.id)] = spec_from_instrument(instrument)
+        return specs
+
+    return read
+
+
+def _clients(profile: VenueProfile, options: SessionOptions):
+    """(data client configs, exec client configs, {name: (data factory, exec factory)}) for the mode and feed."""
+    data, execs, factories = {}, {}, {}
+    if options.feed.kind == "synthetic":
+        from nautlive.feeds import SyntheticDataClientFactory, SyntheticFeedConfig
+
+        data["SYNTH"] = SyntheticFeedConfig(venue=profile.venue, instrument_ids=list(profile.instruments),
+                                            seed=options.feed.seed, interval_secs=options.feed.interval_secs)
+        factories["SYNTH"] = (SyntheticDataClientFactory, None)
+    elif options.feed.kind == "replay":
+        from nautlive.feeds import ReplayDataClientFactory, ReplayFeedConfig
+
+        data["REPLAY"] = ReplayFeedConfig(venue=profile.venue, paths=list(options.feed.paths), speed=options.feed.speed)
+        factories["REPLAY"] = (ReplayDataClientFactory, None)
+    if options.mode == "shadow":
+        from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+        from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
+
+        execs["SANDBOX"] = SandboxExecutionClientConfig(
+            venue=profile.venue,
+            starting_balances=[f"{v} {k}" for k, v in profile.starting_balances().items()],
+            base_currency=None,
+            oms_type="NETTING",
+            account_type="CASH",
+        )
+        factories.setdefault("SANDBOX", (None, SandboxLiveExecClientFactory))
+    venue_data = options.feed.kind == "venue"
+    venue_exec = options.mode == "live"
+    if venue_data or venue_exec:
+        name, data_cfg, exec_cfg, data_factory, exec_factory = _venue_clients(profile)
+        if venue_data:
+            data[name] = data_cfg
+        if venue_exec:
+            execs[name] = exec_cfg
+        factories[name] = (data_factory if venue_data else None, exec_factory if venue_exec else None)
+    return data, execs, factories
+
+
+def _venue_clients(profile: VenueProfile):
+    if profile.adapter == "ibkr":
+        from nautilus_trader.adapters.interactive_brokers.factories import (
+            InteractiveBrokersLiveDataClientFactory,
+            InteractiveBrokersLiveExecClientFactory,
+        )
+
+        from nautlive.venues import ibkr
+
+        return ("IB", ibkr.data_client_config(profile), ibkr.exec_client_config(profile),
+                InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
+    from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
+
+    from nautlive.venues.binance import data_client_config, exec_client_config
+
+    return ("BINANCE", data_client_config(profile), exec_client_config(profile),
+            BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)
+
+
+# -- running a session ------------------------------------------------------------------------------------------
+
+
+class _Stop(msgspec.Struct):
+    exit_code: int = 0
+    reason: str = ""
+
+
+async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> _Stop:
+    loop = asyncio.get_running_loop()
+    node, strategy = build(profile, options, loop)
+    holder.update(node=node, strategy=strategy)
+    finished = asyncio.Event()
+    outcome = _Stop()
+
+    def finish(code: int, reason: str) -> None:
+        if not finished.is_set():
+            outcome.exit_code, outcome.reason = code, reason
+            finished.set()
+
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        loop.add_signal_handler(sig, finish, code, f"{sig.name} received")
+    run_task = asyncio.create_task(node.run_async())
+    watchers = [asyncio.create_task(_startup(strategy, options, finish))]
+    if options.duration is not None:
+        watchers.append(asyncio.create_task(_after(options.duration, finish)))
+    if options.kill_switch:
+        watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
+    panel = _Panel(profile, strategy) if options.panel else None
+    if panel is not None:
+        watchers.append(asyncio.create_task(panel.run(finished)))
+    await finished.wait()
+    for task in watchers:
+        task.cancel()
+    if panel is not None:
+        panel.close()
+    await node.stop_async()
+    try:
+        await asyncio.wait_for(run_task, timeout=5.0)
+    except (TimeoutError, asyncio.CancelledError):
+        run_task.cancel()
+    return outcome
+
+
+async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """Wait for the strategy to be ready within the connect timeout; with --once, then for the rebalance to end."""
+    deadline = asyncio.get_running_loop().time() + options.connect_timeout
+    while strategy.startup is None:
+        if asyncio.get_running_loop().time() > deadline:
+            finish(1, f"venue did not answer within {options.connect_timeout:.0f} s (no instruments, no account): "
+                      "nothing traded")
+            return
+        await asyncio.sleep(0.05)
+    if strategy.startup_error is not None:
+        error = strategy.startup_error
+        finish(getattr(error, "exit_code", 1), str(error))
+        return
+    if options.once:
+        await _until_rebalanced(strategy, options, finish)
+
+
+async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """--once: the current targets applied and every order terminal, within the price wait plus the fill timeout."""
+    limit = strategy.config.price_wait_secs + options.fill_timeout + 5.0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not strategy.reports or strategy.busy:
+        if loop.time() > deadline:
+            finish(1, f"rebalance not finished within {limit:.0f} s: orders left unfilled")
+            return
+        if strategy.watcher is not None and strategy.watcher.last_good is None and strategy.watcher.rejected:
+            finish(2, strategy.watcher.rejected[-1])
+            return
+        await asyncio.sleep(0.05)
+    report = strategy.reports[-1]
+    if report.rejected or report.unfilled:
+        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled")
+    else:
+        finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
+
+
+async def _after(seconds: float, finish) -> None:  # noqa: ANN001
+    await asyncio.sleep(seconds)
+    finish(0, f"--duration {seconds:g} s elapsed")
+
+
+async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
+    while not path.exists():
+        await asyncio.sleep(0.2)
+    strategy.log.error(f"Kill switch {path} appeared: cancelling open orders and stopping")
+    for order in strategy.cache.orders_open(strategy_id=strategy.id):
+        strategy.cancel_order(order)
+    await asyncio.sleep(0.5)
+    finish(4, f"kill switch {path} appeared: open orders cancelled, session stopped")
+
+
+def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
+    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
+    holder: dict = {}
+    try:
+        outcome = asyncio.run(_run(profile, options, holder))
+    finally:
+        node = holder.get("node")
+        strategy = holder.get("strategy")
+        if strategy is not None and strategy.drift is not None:
+            strategy.drift.close()
+        if node is not None:
+            node.dispose()
+    return _result(profile, options, outcome, holder["strategy"])
+
+
+def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy) -> SessionResult:  # noqa: ANN001
+    from nautlive.backtest import final_weights
+
+    targets = strategy.watcher.last_good.weights if strategy.watcher and strategy.watcher.last_good else (
+        options.schedule[-1].targets.weights if options.schedule else {})
+    weights = final_weights(strategy, targets) if strategy.startup == "ready" else {"_nav": Decimal(0)}
+    weights.pop("_nav")
+    return SessionResult(
+        exit_code=outcome.exit_code,
+        reason=outcome.reason,
+        session=options.session,
+        mode=options.mode,
+        venue=profile.venue,
+        rebalances=[msgspec.to_builtins(r) for r in strategy.reports],
+        fills=[msgspec.to_builtins(r) for r in (strategy.drift.records if strategy.drift else [])],
+        drift_alerts=strategy.drift.alerts if strategy.drift else 0,
+        final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
+        rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
+        mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
+    )
+
+
+def _text(value: Decimal) -> str:
+    return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
+
+
+class _Panel:
+    """A rich live panel on a terminal: holdings against target, the last rebalance, drift so far."""
+
+    def __init__(self, profile: VenueProfile, strategy) -> None:  # noqa: ANN001
+        from rich.live import Live
+
+        self._profile, self._strategy = profile, strategy
+        self._live = Live(self._render(), refresh_per_second=4, transient=False)
+        self._live.start()
+
+    async def run(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            self._live.update(self._render())
+            await asyncio.sleep(0.25)
+
+    def close(self) -> None:
+        self._live.update(self._render())
+        self._live.stop()
+
+    def _render(self):  # noqa: ANN202
+        from rich.table import Table
+
+        s = self._strategy
+        table = Table(title=f"nautlive {self._profile.name}: {s.startup or 'starting'}", title_justify="left")
+        for column in ("instrument", "weight", "target"):
+            table.add_column(column)
+        if s.startup == "ready":
+            from nautlive.backtest import final_weights
+
+            targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
+            weights = final_weights(s, targets)
+            nav = weights.pop("_nav")
+            for iid, w in weights.items():
+                table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
+            last = s.reports[-1] if s.reports else None
+            drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
+            table.caption = (
+                f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
+                + (f" (last {last.target_hash}: {len(last.orders)} orders)" if last else "")
+                + (f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
+                   if drift else "")
+            )
+        return table
+
+
+
+def run_from_cli(
+    profile: VenueProfile,
+    mode: Mode,
+    feed_text: str | None,
+    speed: float,
+    seed: int,
+    targets: str | Path | None,
+    drift_log: str | Path | None,
+    once: bool,
+    duration: float | None,
+    log_level: str,
+    arm: bool,
+    panel: bool,
+) -> tuple[SessionResult, str | None]:
+    """Check everything a session needs before a node exists, then run it: (result, a warning to show or None)."""
+    from nautlive.safety import ProfileLock, refuse_if_killed, require_armed
+    from nautlive.signals import read_targets
+
+    feed, note = parse_feed(feed_text, profile, speed, seed)
+    targets = str(targets or profile.targets)
+    if mode == "live":
+        require_armed(arm)
+        refuse_if_killed(profile.live.kill_switch)
+        if feed.kind != "venue":
+            raise ConfigError("live trading uses the venue's own market data: --feed must be venue")
+    if once:
+        read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
+    options = SessionOptions(
+        mode=mode,
+        feed=feed,
+        targets=targets,
+        drift_log=str(drift_log or profile.drift_log),
+        once=once,
+        duration=duration,
+        session=session_id(mode),
+        log_level=log_level,
+        fill_timeout=profile.live.fill_timeout,
+        connect_timeout=profile.live.connect_timeout,
+        kill_switch=profile.live.kill_switch if mode == "live" else None,
+        panel=panel,
+    )
+    if mode == "live":
+        with ProfileLock(profile.live.lock_dir, profile.name):
+            return run_session(profile, options), note
+    return run_session(profile, options), note
