@@ -173,3 +173,235 @@ def catalog_snapshot(
 
     written = snapshot_catalog(venue, profile, from_file, symbols, all_symbols, out)
     line(f"wrote {out}: {len(written.instruments)} instruments")
+
+
+DataOpt = Annotated[
+    list[Path], typer.Option("--data", help="Recorded Binance stream file (<ns> <combined-stream JSON> lines, .gz ok).")
+]
+TargetsOpt = Annotated[Optional[Path], typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
+ScheduleOpt = Annotated[
+    Optional[Path], typer.Option("--schedule", help='Target changes: [{"at": ISO time, "weights": {...}}, ...].')
+]
+
+
+@app.command()
+def backtest(
+    data: DataOpt,
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    targets: TargetsOpt = None,
+    schedule: ScheduleOpt = None,
+    catalog: CatalogOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for fills.jsonl and summary.json.")] = Path(
+        "artifacts/backtest"
+    ),
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the strategy on BacktestEngine over recorded quotes; targets apply at the first quote, then per schedule.
+
+    [b]Example:[/b] nautlive backtest --venue binance --data btcusdt_20240808.gz --data ethusdt_20240808.gz
+    --targets artifacts/orders/target_weights.json
+    """
+    import msgspec
+
+    from nautlive.backtest import run_backtest
+    from nautlive.profile import load_profile
+    from nautlive.render import emit_json, line, table
+
+    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    summary = run_backtest(prof, data, targets or prof.targets, schedule, out, catalog)
+    if json_out:
+        emit_json(msgspec.to_builtins(summary))
+        return
+    table(
+        f"backtest {prof.name}: final weights",
+        ["instrument", "weight", "target"],
+        [[k, v["weight"], v["target"]] for k, v in summary.final_weights.items()],
+    )
+    line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected;"
+         f" fees {summary.fees}, turnover {summary.turnover}; NAV {summary.nav_start} -> {summary.nav_end};"
+         f" lowest cash {summary.min_cash}")
+    line(f"wrote {out}/fills.jsonl and {out}/summary.json")
+
+
+@app.command()
+def sim(
+    venue: VenueOpt = "binance-sim",
+    profile: ProfileOpt = None,
+    catalog: CatalogOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
+    exchange_info: Annotated[
+        Optional[Path],
+        typer.Option("--exchange-info", help="Serve this exchangeInfo capture instead of one generated from the catalog."),
+    ] = None,
+    replay: Annotated[
+        Optional[list[Path]],
+        typer.Option("--replay", help="Recorded stream file to replay, looped (repeat per symbol). Default: random walk."),
+    ] = None,
+    balances: Annotated[
+        Optional[str], typer.Option("--balances", help="Starting balances like USDT=100000,BTC=0 (default: the profile's).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random-walk quotes.")] = 0,
+) -> None:
+    """Serve a loopback Binance Spot venue (REST + WebSocket) for the real Nautilus adapter, until Ctrl-C.
+
+    [b]Example:[/b] nautlive sim --replay btcusdt_20240808.gz --replay ethusdt_20240808.gz --balances USDT=100000,BTC=0
+    """
+    from nautlive.profile import load_profile
+    from nautlive.sim.binance import simulator_for_profile
+    from nautlive.sim.feed import read_recording
+    from nautlive.sim.server import run_simulator
+
+    prof = load_profile(venue, profile)
+    simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances, seed=seed)
+    run_simulator(simulator, host, port, [read_recording(path) for path in replay or []])
+
+
+@app.command("drift-report")
+def drift_report(
+    log: Annotated[
+        Optional[list[Path]],
+        typer.Option("--log", help="Drift log (JSON Lines); repeat for several. [default: artifacts/logs/live/drift.log]"),
+    ] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")] = None,
+    venue: Annotated[
+        Optional[str],
+        typer.Option("--venue", help="Only fills whose log `venue` column is V (e.g. BINANCE). Here a filter, not a profile name."),
+    ] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Only fills of this mode: shadow, live or backtest.")] = None,
+    instrument: Annotated[Optional[str], typer.Option("--instrument", help="Only fills of this instrument id.")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Only fills of this session id.")] = None,
+    json_out: JsonOpt = False,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML page of charts here.")] = None,
+    fail_above: Annotated[
+        Optional[float],
+        typer.Option("--fail-above", metavar="BPS", help="Exit 1 when a venue's notional-weighted mean drift exceeds BPS."),
+    ] = None,
+) -> None:
+    """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills."""
+    from nautlive import report
+    from nautlive.render import emit_json, warn
+
+    filters = report.parse_filters(since, until, venue, mode, instrument, session)
+    columns = report.read_drift_log(log or [report.DEFAULT_LOG], filters)
+    if columns.malformed:
+        warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
+    if len(columns) == 0:
+        warn("no fills match the filters")
+    result = report.summarise(columns)
+    if html is not None:
+        report.write_html(columns, result, html)
+    if json_out:
+        emit_json(report.report_json(result))
+    else:
+        report.render_tables(result)
+    if fail_above is not None:
+        report.check_fail_above(result, fail_above)
+
+
+FeedOpt = Annotated[
+    Optional[str],
+    typer.Option("--feed", help="venue | synthetic | replay:PATH[,PATH] (default: venue with keys, else synthetic)."),
+]
+DriftLogOpt = Annotated[Optional[Path], typer.Option("--drift-log", help="Drift log (default: the profile's).")]
+OnceOpt = Annotated[bool, typer.Option("--once", help="Apply the current targets, wait for fills, print, exit.")]
+DurationOpt = Annotated[Optional[float], typer.Option("--duration", help="Stop cleanly after SECONDS.")]
+SummaryOpt = Annotated[Optional[Path], typer.Option("--summary", help="Also write the session summary JSON here.")]
+LogLevelOpt = Annotated[str, typer.Option("--log-level", help="Nautilus log level on the console.")]
+
+
+@app.command()
+def shadow(
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    feed: FeedOpt = None,
+    speed: Annotated[float, typer.Option("--speed", help="Replay speed: 1 real time, 0 as fast as possible.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic walk.")] = 42,
+    targets: TargetsOpt = None,
+    drift_log: DriftLogOpt = None,
+    once: OnceOpt = False,
+    duration: DurationOpt = None,
+    summary: SummaryOpt = None,
+    json_out: JsonOpt = False,
+    log_level: LogLevelOpt = "WARNING",
+) -> None:
+    """Paper-trade: the real TradingNode and strategy on venue, recorded or synthetic data, fills simulated locally.
+
+    Watches the target file and rebalances on each new valid version. Ctrl-C stops (exit 130), SIGTERM too (exit 0).
+
+    [b]Examples:[/b] nautlive shadow --venue binance --once · nautlive shadow --venue binance
+    --feed replay:btcusdt_20240808.gz,ethusdt_20240808.gz --speed 10 --duration 60
+    """
+    _session("shadow", venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
+             log_level)
+
+
+def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
+             log_level, arm: bool = False) -> None:  # noqa: ANN001
+    from nautlive.profile import load_profile
+    from nautlive.render import is_terminal, warn
+    from nautlive.engine import run_from_cli
+
+    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    result, note = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
+                                panel=is_terminal() and not json_out and not once)
+    if note:
+        warn(note)
+    _render_session(result, json_out, summary)
+    if result.exit_code:
+        if result.reason:
+            print(f"error: {result.reason}", file=sys.stderr)
+        raise typer.Exit(result.exit_code)
+
+
+def _render_session(result, json_out: bool, summary: Optional[Path]) -> None:  # noqa: ANN001
+    import msgspec
+
+    from nautlive.render import emit_json, line, table
+
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    if json_out:
+        emit_json(msgspec.to_builtins(result))
+        return
+    table(
+        f"{result.mode} {result.session}: fills",
+        ["instrument", "side", "qty", "fill", "mid at submit", "drift bps"],
+        [[f["instrument"], f["side"], f["qty"], f["fill_px"], f["mid_at_submit"], f["drift_bps"]] for f in result.fills],
+    )
+    table(
+        f"{result.mode} {result.session}: weights",
+        ["instrument", "weight", "target"],
+        [[k, v["weight"], v["target"]] for k, v in result.final_weights.items()],
+    )
+    orders = sum(len(r["orders"]) for r in result.rebalances)
+    line(f"{len(result.rebalances)} rebalances, {orders} orders, {len(result.fills)} fills, "
+         f"{result.drift_alerts} drift alerts; {result.reason}")
+
+
+@app.command()
+def live(
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    arm: Annotated[bool, typer.Option("--arm", help="Really send orders (or NAUTLIVE_ARM=1). Without it: exit 4.")] = False,
+    targets: TargetsOpt = None,
+    drift_log: DriftLogOpt = None,
+    once: OnceOpt = False,
+    duration: DurationOpt = None,
+    summary: SummaryOpt = None,
+    json_out: JsonOpt = False,
+    log_level: LogLevelOpt = "WARNING",
+) -> None:
+    """Trade real orders on the venue with the same strategy as shadow and backtest.
+
+    Refuses (exit 4) without --arm, when the kill switch file exists, or when another session holds the profile's
+    lock; a blocking catalog mismatch at startup exits 3. The kill switch appearing mid-run cancels open orders and
+    stops. For cron: NAUTLIVE_ARM=1 nautlive live --venue binance --once --summary artifacts/logs/live/last.json
+
+    [b]Rehearsal:[/b] nautlive sim (one terminal) · nautlive live --venue binance-sim --arm --once (another)
+    """
+    _session("live", venue, profile, "venue", 1.0, 42, targets, drift_log, once, duration, summary, json_out,
+             log_level, arm=arm)
