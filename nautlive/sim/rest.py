@@ -1,0 +1,128 @@
+"""The Binance Spot REST endpoints the Nautilus adapter calls, answered from a BinanceSimulator (no HTTP here).
+
+Every parameter arrives in the query string, as the adapter sends it; signatures, timestamps and recvWindow are
+accepted unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nautlive.sim.binance import (
+    INVALID_SYMBOL,
+    BinanceReject,
+    BinanceSimulator,
+    Rejected,
+    fill_json,
+    illegal_chars,
+    missing_param,
+    order_json,
+)
+
+Params = Mapping[str, str]
+NOT_FOUND = BinanceReject(-1099, "Not found, unauthenticated, or unauthorized.", status=404)
+
+
+def answer(sim: BinanceSimulator, method: str, path: str, params: Params) -> Any:
+    """The JSON-ready body for one request, or the BinanceReject to send instead."""
+    route = ROUTES.get((method, "/" + path.lstrip("/")))
+    if route is None:
+        return NOT_FOUND
+    try:
+        return route(sim, params)
+    except Rejected as exc:
+        return exc.reject
+
+
+def _exchange_info(sim: BinanceSimulator, p: Params) -> Any:
+    if "symbols" in p:
+        try:
+            symbols = json.loads(p["symbols"])
+        except json.JSONDecodeError:
+            symbols = None
+        if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+            raise Rejected(BinanceReject(-1100, "Illegal characters found in parameter 'symbols'."))
+        return sim.exchange_info(symbols)
+    return sim.exchange_info([p["symbol"]] if "symbol" in p else None)
+
+
+def _place_order(sim: BinanceSimulator, p: Params) -> Any:
+    return _view(sim.place_order(p), _order_with_fills(sim))
+
+
+def _order_with_fills(sim: BinanceSimulator) -> Callable[[Any], dict[str, Any]]:
+    """The FULL answer of POST /api/v3/order: the order plus its fills."""
+
+    def view(order: Any) -> dict[str, Any]:
+        fills = [{"price": f["price"], "qty": f["qty"], "commission": f["commission"],
+                  "commissionAsset": f["commissionAsset"], "tradeId": f["id"]}
+                 for f in map(fill_json, sim.fills) if f["orderId"] == order.order_id]
+        return {**order_json(order), "fills": fills}
+
+    return view
+
+
+def _query_order(sim: BinanceSimulator, p: Params) -> Any:
+    return _view(sim.query_order(_symbol(p), _int(p, "orderId"), p.get("origClientOrderId")), order_json)
+
+
+def _cancel_order(sim: BinanceSimulator, p: Params) -> Any:
+    return _view(sim.cancel_order(_symbol(p), _int(p, "orderId"), p.get("origClientOrderId")), order_json)
+
+
+def _orders(result: Any) -> Any:
+    return _view(result, lambda orders: [order_json(o) for o in orders])
+
+
+def _view(result: Any, render: Callable[[Any], Any]) -> Any:
+    return result if isinstance(result, BinanceReject) else render(result)
+
+
+def _symbol(p: Params) -> str:
+    if not p.get("symbol"):
+        raise Rejected(missing_param("symbol"))
+    return p["symbol"]
+
+
+def _int(p: Params, name: str, default: int | None = None) -> int | None:
+    if name not in p:
+        return default
+    try:
+        return int(p[name])
+    except ValueError:
+        raise Rejected(illegal_chars(name)) from None
+
+
+def _klines(sim: BinanceSimulator, p: Params) -> Any:
+    """No history: an empty page, which ends the adapter's paging at once."""
+    if _symbol(p) not in sim.rules:
+        raise Rejected(INVALID_SYMBOL)
+    return []
+
+
+ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
+    ("GET", "/api/v3/ping"): lambda sim, p: {},
+    ("GET", "/api/v3/time"): lambda sim, p: {"serverTime": sim.now_ms()},
+    ("GET", "/api/v3/exchangeInfo"): _exchange_info,
+    ("GET", "/sapi/v1/asset/tradeFee"): lambda sim, p: sim.trade_fees(p.get("symbol")),
+    ("GET", "/api/v3/account"): lambda sim, p: sim.account(),
+    ("POST", "/api/v3/userDataStream"): lambda sim, p: sim.create_listen_key(),
+    ("PUT", "/api/v3/userDataStream"): lambda sim, p: sim.keepalive_listen_key(p.get("listenKey")),
+    ("DELETE", "/api/v3/userDataStream"): lambda sim, p: sim.close_listen_key(p.get("listenKey")),
+    ("GET", "/api/v3/order"): _query_order,
+    ("POST", "/api/v3/order"): _place_order,
+    ("DELETE", "/api/v3/order"): _cancel_order,
+    ("GET", "/api/v3/openOrders"): lambda sim, p: _orders(sim.open_orders(p.get("symbol"))),
+    ("DELETE", "/api/v3/openOrders"): lambda sim, p: _orders(sim.cancel_open_orders(_symbol(p))),
+    ("GET", "/api/v3/allOrders"): lambda sim, p: _orders(
+        sim.all_orders(_symbol(p), _int(p, "startTime", 0), _int(p, "limit", 500))
+    ),
+    ("GET", "/api/v3/myTrades"): lambda sim, p: _view(
+        sim.my_trades(_symbol(p), _int(p, "startTime", 0), _int(p, "limit", 500)), lambda fs: list(map(fill_json, fs))
+    ),
+    ("GET", "/api/v3/depth"): lambda sim, p: sim.depth(_symbol(p)),
+    ("GET", "/api/v3/trades"): lambda sim, p: sim.trades(_symbol(p), _int(p, "limit", 500)),
+    ("GET", "/api/v3/klines"): _klines,
+}
