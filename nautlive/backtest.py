@@ -88,6 +88,7 @@ def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: P
     from nautilus_trader.model.objects import Money
 
     from nautlive.drift import DriftMonitor
+    from nautlive.sandbox import deep_quotes
     from nautlive.strategy import (
         NautilusRebalanceStrategy,
         RebalanceConfig,
@@ -112,7 +113,7 @@ def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: P
     )
     for instrument in run.instruments:
         engine.add_instrument(instrument)
-    engine.add_data(run.ticks, sort=False)
+    engine.add_data(deep_quotes(run.ticks), sort=False)  # fills whole at the touch, as in shadow
     ids = [str(i.id) for i in run.instruments]
     engine.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=ids), run.schedule))
     drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,

@@ -262,22 +262,37 @@ def sim(
 def drift_report(
     log: Annotated[
         Optional[list[Path]],
-        typer.Option("--log", help="Drift log (JSON Lines); repeat for several. [default: artifacts/logs/live/drift.log]"),
+        typer.Option(
+            "--log", help="Drift log (JSON Lines); repeat for several. Default: artifacts/logs/live/drift.log."
+        ),
     ] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")
+    ] = None,
+    until: Annotated[
+        Optional[str], typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")
+    ] = None,
     venue: Annotated[
         Optional[str],
-        typer.Option("--venue", help="Only fills whose log `venue` column is V (e.g. BINANCE). Here a filter, not a profile name."),
+        typer.Option(
+            "--venue",
+            help="Only fills whose log `venue` column is V (e.g. BINANCE): a filter here, not a profile name.",
+        ),
     ] = None,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="Only fills of this mode: shadow, live or backtest.")] = None,
+    mode: Annotated[
+        Optional[str], typer.Option("--mode", help="Only fills of this mode: shadow, live or backtest.")
+    ] = None,
     instrument: Annotated[Optional[str], typer.Option("--instrument", help="Only fills of this instrument id.")] = None,
     session: Annotated[Optional[str], typer.Option("--session", help="Only fills of this session id.")] = None,
     json_out: JsonOpt = False,
-    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML page of charts here.")] = None,
+    html: Annotated[
+        Optional[Path], typer.Option("--html", help="Also write a self-contained HTML page of charts here.")
+    ] = None,
     fail_above: Annotated[
         Optional[float],
-        typer.Option("--fail-above", metavar="BPS", help="Exit 1 when a venue's notional-weighted mean drift exceeds BPS."),
+        typer.Option(
+            "--fail-above", metavar="BPS", help="Exit 1 when a venue's notional-weighted mean drift exceeds BPS."
+        ),
     ] = None,
 ) -> None:
     """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills."""
@@ -405,3 +420,48 @@ def live(
     """
     _session("live", venue, profile, "venue", 1.0, 42, targets, drift_log, once, duration, summary, json_out,
              log_level, arm=arm)
+
+
+@app.command()
+def parity(
+    data: DataOpt,
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+    targets: TargetsOpt = None,
+    schedule: ScheduleOpt = None,
+    speed: Annotated[float, typer.Option("--speed", help="Replay speed of the shadow run (0: as fast as possible).")] = 0.0,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest divergence that passes.")] = 0.001,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the backtest and a shadow TradingNode on the same recording and targets; compare orders and fills.
+
+    Exit 0 when the order lists match and the divergence is within --tolerance, else 1.
+
+    [b]Example:[/b] nautlive parity --venue binance --data btcusdt_20240808.gz --data ethusdt_20240808.gz
+    --targets T.json --schedule S.json
+    """
+    import msgspec
+
+    from nautlive.parity import run_parity
+    from nautlive.profile import load_profile
+    from nautlive.render import emit_json, line, table
+
+    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    result = run_parity(prof, data, targets or prof.targets, schedule, speed, tolerance)
+    if json_out:
+        emit_json(msgspec.to_builtins(result) | {"ok": result.ok})
+    else:
+        table(
+            "parity: backtest vs shadow, matched orders",
+            ["instrument", "side", "qty", "backtest px", "shadow px", "backtest notional", "shadow notional"],
+            [[m.instrument, m.side, m.quantity, m.backtest_px, m.shadow_px, m.backtest_notional, m.shadow_notional]
+             for m in result.matched],
+        )
+        for name, orders in (("backtest only", result.only_backtest), ("shadow only", result.only_shadow)):
+            for o in orders:
+                line(f"{name}: {o['side']} {o['quantity']} {o['instrument']}")
+        line(f"orders: backtest {result.backtest_orders}, shadow {result.shadow_orders}, "
+             f"{'identical' if result.orders_match else 'DIFFERENT'}; divergence {result.divergence:.6f} "
+             f"(tolerance {result.tolerance})")
+    if not result.ok:
+        raise typer.Exit(1)

@@ -66,6 +66,7 @@ class SessionOptions(msgspec.Struct, frozen=True):
     connect_timeout: float = 15.0
     kill_switch: str | None = None
     schedule: list = []  # ScheduledTargets driven by data time (parity); else the watcher drives targets
+    data_end_ns: dict[str, int] = {}  # stop once every instrument's last recorded quote is in and nothing is in flight
     panel: bool = False
 
 
@@ -165,7 +166,23 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         if exec_factory is not None:
             node.add_exec_client_factory(name, exec_factory)
     node.build()
+    if options.feed.kind == "replay":
+        _attach_replay(node, profile, options)
     return node, strategy
+
+
+def _attach_replay(node, profile: VenueProfile, options: SessionOptions) -> None:  # noqa: ANN001
+    """The replay client, registered by hand so an unpaced replay can run in lockstep with the engines' queues."""
+    from nautlive.feeds import ReplayDataClient, ReplayFeedConfig
+
+    kernel = node.kernel
+    config = ReplayFeedConfig(venue=profile.venue, paths=list(options.feed.paths), speed=options.feed.speed)
+    client = ReplayDataClient(kernel.loop, "REPLAY", config, kernel.msgbus, kernel.cache, kernel.clock)
+    client.settled = lambda: not (
+        kernel.data_engine.data_qsize() or kernel.data_engine.cmd_qsize() or kernel.risk_engine.cmd_qsize()
+        or kernel.risk_engine.evt_qsize() or kernel.exec_engine.cmd_qsize() or kernel.exec_engine.evt_qsize()
+    )
+    kernel.data_engine.register_client(client)
 
 
 def _account_venue(profile: VenueProfile) -> str:
@@ -207,14 +224,10 @@ def _clients(profile: VenueProfile, options: SessionOptions):
         data["SYNTH"] = SyntheticFeedConfig(venue=profile.venue, instrument_ids=list(profile.instruments),
                                             seed=options.feed.seed, interval_secs=options.feed.interval_secs)
         factories["SYNTH"] = (SyntheticDataClientFactory, None)
-    elif options.feed.kind == "replay":
-        from nautlive.feeds import ReplayDataClientFactory, ReplayFeedConfig
-
-        data["REPLAY"] = ReplayFeedConfig(venue=profile.venue, paths=list(options.feed.paths), speed=options.feed.speed)
-        factories["REPLAY"] = (ReplayDataClientFactory, None)
     if options.mode == "shadow":
         from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-        from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
+
+        from nautlive.sandbox import SandboxLiveExecClientFactory
 
         execs["SANDBOX"] = SandboxExecutionClientConfig(
             venue=profile.venue,
@@ -314,6 +327,8 @@ async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: 
         return
     if options.once:
         await _until_rebalanced(strategy, options, finish)
+    elif options.data_end_ns:
+        await _until_replayed(strategy, options, finish)
 
 
 async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
@@ -334,6 +349,19 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
         finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled")
     else:
         finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
+
+
+async def _until_replayed(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """A replay session (parity): ends when the recording is fully played and no rebalance is in flight."""
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    def played(iid: str, end_ns: int) -> bool:
+        quote = strategy.cache.quote_tick(InstrumentId.from_str(iid))
+        return quote is not None and quote.ts_init >= end_ns
+
+    while not (all(played(i, end) for i, end in options.data_end_ns.items()) and not strategy.busy):
+        await asyncio.sleep(0.05)
+    finish(0, "recording replayed")
 
 
 async def _after(seconds: float, finish) -> None:  # noqa: ANN001

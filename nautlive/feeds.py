@@ -22,7 +22,7 @@ import heapq
 import random
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import islice
@@ -362,6 +362,8 @@ _REPLAY_BATCH = 500
 # A replay starts this long after the first subscription, so the other subscriptions of on_start land first.
 _REPLAY_START_DELAY_SECS = 0.05
 _UNPACED_SPEED = 1e6
+# Loop turns with every engine queue empty before a lockstep replay emits its next tick.
+_SETTLED_TURNS = 3
 
 
 class _OfflineDataClient(LiveMarketDataClient):
@@ -465,6 +467,9 @@ class ReplayDataClient(_OfflineDataClient):
         if not config.paths or missing:
             raise ConfigError(f"replay feed: paths: recording not found: {missing[0] if missing else '(none given)'}")
         super().__init__(loop, name, config, msgbus, cache, clock)
+        # Unpaced replays in lockstep: the next tick waits until the node has processed everything the last one
+        # caused (fills included), as a backtest does. Set by the session builder, which sees the engines' queues.
+        self.settled: Callable[[], bool] | None = None
 
     async def _connect(self) -> None:
         self._log.info(f"Replay feed for {self.venue}: {len(self._feed.paths)} file(s) at speed {self._feed.speed}")
@@ -476,6 +481,13 @@ class ReplayDataClient(_OfflineDataClient):
         emitted = await self._play(ticks)
         self._log.info(f"Replay ended: {emitted} ticks emitted from {len(self._feed.paths)} file(s)")
 
+    async def _settle(self) -> None:
+        """Yield until the engines' queues stay empty for a few loop turns (a message is enqueued one turn late)."""
+        quiet = 0
+        while quiet < _SETTLED_TURNS:
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if self.settled() else 0
+
     async def _play(self, ticks: list[Data]) -> int:
         paced = 0 < self._feed.speed < _UNPACED_SPEED
         wall_start, data_start = self._loop.time(), ticks[0].ts_init if ticks else 0
@@ -485,6 +497,8 @@ class ReplayDataClient(_OfflineDataClient):
                 delay = wall_start + (tick.ts_init - data_start) / 1e9 / self._feed.speed - self._loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            elif self.settled is not None:
+                await self._settle()
             elif n % _REPLAY_BATCH == 0:
                 await asyncio.sleep(0)
             wanted = self._quote_ids if isinstance(tick, QuoteTick) else self._trade_ids

@@ -72,6 +72,7 @@ class NautilusRebalanceStrategy(Strategy):
         self._open: set = set()
         self._submitting = False
         self._report: RebalanceReport | None = None
+        self._planned_buys: list = []
         self.reports: list[RebalanceReport] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -145,16 +146,33 @@ class NautilusRebalanceStrategy(Strategy):
         self._report = RebalanceReport(target_hash=self._active.hash, started_ns=self.clock.timestamp_ns())
         self.log.info(f"Rebalancing to targets {self._active.hash} ({self._active.source})")
         self._phase = "SELL"
-        self._submit(self._plan().sells())
+        plan = self._plan()
+        self._planned_buys = plan.buys()
+        self._submit(plan.sells())
 
     def _advance(self) -> None:
         if self._open or self._submitting:
             return
         if self._phase == "SELL":
             self._phase = "BUY"
-            self._submit(self._plan(explain=False).buys())
+            buys = self._planned_buys if self._affordable(self._planned_buys) else self._plan(explain=False).buys()
+            self._submit(buys)
         elif self._phase == "BUY":
             self._finish()
+
+    def _affordable(self, buys: list) -> bool:
+        """Whether the buys planned with the sells still fit the free cash at the current asks and fees.
+
+        Keeping them (rather than planning again) makes the order list independent of when the sells' fills arrive.
+        """
+        cost = Decimal(0)
+        for intent in buys:
+            instrument = self.cache.instrument(InstrumentId.from_str(intent.instrument_id))
+            quote = self.cache.quote_tick(instrument.id)
+            if quote is None:
+                return False
+            cost += intent.quantity * quote.ask_price.as_decimal() * (1 + Decimal(str(instrument.taker_fee)))
+        return cost <= self.cash()
 
     def _finish(self) -> None:
         report = self._report
@@ -228,7 +246,6 @@ class NautilusRebalanceStrategy(Strategy):
             specs[key] = self._specs[key]
             if quote is not None:
                 quotes[key] = Quote(bid=quote.bid_price.as_decimal(), ask=quote.ask_price.as_decimal())
-                specs[key] = capped_to_top_of_book(self._specs[key], quote)
         targets = {k: v for k, v in self._active.weights.items() if k in specs}
         plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy)
         if explain:
@@ -253,22 +270,6 @@ class NautilusRebalanceStrategy(Strategy):
             money = account.balance_total(base) if account else None
             return money.as_decimal() if money is not None else Decimal(0)
         return Decimal(str(self.portfolio.net_position(instrument.id)))
-
-
-def capped_to_top_of_book(spec: InstrumentSpec, quote: QuoteTick) -> InstrumentSpec:
-    """Never send a market order larger than the displayed top of book: children of at most that size.
-
-    This keeps simulated fills whole (the sandbox leaves a larger market order PARTIALLY_FILLED for ever) and is a
-    sane execution rule on a real venue too. A top of book too small for one minimum order is not used as a cap.
-    """
-    top = min(quote.bid_size.as_decimal(), quote.ask_size.as_decimal())
-    mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
-    if top <= 0 or (spec.min_notional is not None and top * mid < spec.min_notional * 2) or (
-        spec.min_qty is not None and top < spec.min_qty * 2
-    ):
-        return spec
-    cap = top if spec.market_max_qty is None else min(spec.market_max_qty, top)
-    return msgspec.structs.replace(spec, market_max_qty=cap)
 
 
 def _currency(code: str):
@@ -404,4 +405,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
                 self.abandon(coid, f"unfilled after {self.config.fill_timeout_secs}s ({order.status_string()})")
                 if order.is_open:
                     self.cancel_order(order)
+        # A target waiting for a missing quote must start once price_wait_secs is over, even if no quote comes to
+        # trigger it (an instrument the feed never serves, a replay that has ended).
+        self._try_start()
         self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_stuck_orders)
