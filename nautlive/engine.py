@@ -21,6 +21,9 @@ from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
 
 Mode = Literal["shadow", "live"]
+# Components whose warnings are routine at shutdown or on offline feeds ("Residual Position", "Reconciliation
+# deactivated", "no trades on a synthetic feed"): shown from ERROR up at the default WARNING level.
+QUIET = {"Cache": "ERROR", "TradingNode": "ERROR", "DataClient-SYNTH": "ERROR"}
 
 
 class Feed(msgspec.Struct, frozen=True):
@@ -114,7 +117,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     node = TradingNode(
         config=TradingNodeConfig(
             trader_id="NAUTLIVE-001",
-            logging=LoggingConfig(log_level=options.log_level, log_colors=False),
+            logging=LoggingConfig(log_level=options.log_level, log_colors=False,
+                                  log_component_levels=QUIET if options.log_level == "WARNING" else None),
             data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
             risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
             exec_engine=LiveExecEngineConfig(reconciliation=options.mode == "live",

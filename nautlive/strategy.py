@@ -250,10 +250,11 @@ class NautilusRebalanceStrategy(Strategy):
         plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy)
         if explain:
             for line in plan.explanations:
+                if line.action == "skip":
+                    self._report.skipped.append(msgspec.to_builtins(line))
                 if line.reason == "no price":
                     self.log.warning(f"No price for {line.instrument_id}, skipping")
                 elif line.action == "skip":
-                    self._report.skipped.append(msgspec.to_builtins(line))
                     self.log.info(f"{line.instrument_id}: {line.reason} (residual {line.residual_bps} bps)")
         return plan
 
