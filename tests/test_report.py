@@ -1,0 +1,386 @@
+"""drift-report: statistics checked against numpy on a generated log, the reader's paths, every bad input, the CLI."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nautlive import report
+from nautlive.cli import app
+from nautlive.errors import ConfigError, RuntimeFailure
+
+runner = CliRunner()
+MIDS = {"BTCUSDT.BINANCE": 60000.0, "ETHUSDT.BINANCE": 3000.0, "SOLUSDT.BINANCE": 150.0}
+START = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+def generated_fills(n: int, seed: int, venue: str = "BINANCE") -> dict[str, np.ndarray]:
+    """Random fills as the truth the test computes from: the exact values that end up in the log."""
+    rng = np.random.default_rng(seed)
+    instrument = rng.choice(list(MIDS), n)
+    side = rng.choice(["BUY", "SELL"], n)
+    mid = np.array([MIDS[i] for i in instrument]) * rng.uniform(0.99, 1.01, n)
+    cost = rng.normal(1.0, 4.0, n)  # bps, positive = paid more than mid
+    fill = np.where(side == "BUY", mid * (1 + cost / 1e4), mid * (1 - cost / 1e4))
+    qty = rng.uniform(0.001, 2.0, n)
+    drift = np.round(np.where(side == "BUY", fill - mid, mid - fill) / mid * 1e4, 4)
+    drift[rng.choice(n, 5, replace=False)] = np.nan  # no mid at submit: logged as null
+    fee = np.where(np.arange(n) % 3 == 0, np.round(qty * fill * 0.001, 8), np.nan)
+    return {
+        "ts": np.array([START + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, 86400, n))]),
+        "session": rng.choice(["S-1", "S-2"], n),
+        "mode": rng.choice(["shadow", "live"], n),
+        "venue": np.full(n, venue),
+        "instrument": instrument,
+        "side": side,
+        "qty": qty,
+        "fill_px": fill,
+        "mid": mid,
+        "drift": drift,
+        "notional": qty * fill,
+        "fee": fee,
+        "alert": np.abs(np.nan_to_num(drift)) > 5,
+        "client_order_id": np.array([f"O-{venue}-{i}" for i in range(n)]),
+    }
+
+
+def log_lines(fills: dict[str, np.ndarray]) -> list[str]:
+    """One JSON line per fill, varying how prices are written (decimal strings or numbers) and how a fee is absent."""
+    lines = []
+    for i in range(len(fills["qty"])):
+        number = (lambda v: repr(float(v))) if i % 2 else float
+        record = {
+            "ts": fills["ts"][i].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "session": str(fills["session"][i]),
+            "mode": str(fills["mode"][i]),
+            "venue": str(fills["venue"][i]),
+            "instrument": str(fills["instrument"][i]),
+            "side": str(fills["side"][i]),
+            "qty": number(fills["qty"][i]),
+            "fill_px": number(fills["fill_px"][i]),
+            "mid_at_submit": None if np.isnan(fills["drift"][i]) else number(fills["mid"][i]),
+            "last_tick_px": number(fills["mid"][i]),
+            "drift_bps": None if np.isnan(fills["drift"][i]) else float(fills["drift"][i]),
+            "notional": number(fills["notional"][i]),
+            "client_order_id": str(fills["client_order_id"][i]),
+            "target_hash": "abc123",
+            "alert": bool(fills["alert"][i]),
+        }
+        if not np.isnan(fills["fee"][i]):
+            record["fee"] = number(fills["fee"][i])
+        elif i % 3 == 1:
+            record["fee"] = None
+        lines.append(json.dumps(record))
+    return lines
+
+
+def write_log(path, lines: list[str], end: str = "\n"):
+    path.write_text("\n".join(lines) + end)
+    return path
+
+
+def expected_stats(fills: dict[str, np.ndarray], rows: np.ndarray) -> dict:
+    drift, notional, fee = fills["drift"][rows], fills["notional"][rows], fills["fee"][rows]
+    known = ~np.isnan(drift)
+    return {
+        "fills": int(rows.sum()),
+        "fills_without_drift": int((~known).sum()),
+        "notional": pytest.approx(notional.sum(), rel=1e-12),
+        "mean_bps": pytest.approx(drift[known].mean(), rel=1e-9),
+        "weighted_mean_bps": pytest.approx(np.average(drift[known], weights=notional[known]), rel=1e-9),
+        "median_bps": pytest.approx(np.median(drift[known]), rel=1e-9),
+        "p90_bps": pytest.approx(np.percentile(drift[known], 90), rel=1e-9),
+        "p99_bps": pytest.approx(np.percentile(drift[known], 99), rel=1e-9),
+        "worst_bps": pytest.approx(drift[known].max(), rel=1e-12),
+        "alerts": int(fills["alert"][rows].sum()),
+        "fees": pytest.approx(np.nansum(fee), rel=1e-12) if (~np.isnan(fee)).any() else None,
+    }
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    fills = generated_fills(3000, seed=7)
+    return fills, write_log(tmp_path_factory.mktemp("drift") / "drift.log", log_lines(fills))
+
+
+def test_statistics_match_numpy(generated):
+    fills, path = generated
+    result = report.report_json(report.summarise(report.read_drift_log([path])))
+    assert result["malformed_lines"] == 0
+    [venue] = result["venues"]
+    assert venue["venue"] == "BINANCE"
+    assert venue["first_ts"] == fills["ts"].min().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert venue["overall"] == expected_stats(fills, np.ones(len(fills["qty"]), bool))
+    assert {m["mode"]: m["stats"] for m in venue["by_mode"]} == {
+        mode: expected_stats(fills, fills["mode"] == mode) for mode in ("live", "shadow")
+    }
+    groups = {(g["instrument"], g["side"], g["mode"]): g["stats"] for g in venue["by_instrument_side"]}
+    assert len(groups) == 3 * 2 * 2
+    for (instrument, side, mode), stats in groups.items():
+        rows = (fills["instrument"] == instrument) & (fills["side"] == side) & (fills["mode"] == mode)
+        assert stats == expected_stats(fills, rows)
+    for pair in venue["shadow_vs_live"]:
+        shadow = expected_stats(fills, (fills["instrument"] == pair["instrument"]) & (fills["mode"] == "shadow"))
+        live = expected_stats(fills, (fills["instrument"] == pair["instrument"]) & (fills["mode"] == "live"))
+        assert (pair["shadow"], pair["live"]) == (shadow, live)
+        assert pair["live_minus_shadow_bps"] == pytest.approx(
+            live["weighted_mean_bps"].expected - shadow["weighted_mean_bps"].expected
+        )
+    assert [p["instrument"] for p in venue["shadow_vs_live"]] == sorted(MIDS)
+
+
+def test_worst_fills_are_the_highest_drift_read_back_in_full(generated):
+    fills, path = generated
+    [venue] = report.summarise(report.read_drift_log([path])).venues
+    order = np.argsort(-np.nan_to_num(fills["drift"], nan=-np.inf))[:10]
+    assert [w.client_order_id for w in venue.worst] == list(fills["client_order_id"][order])
+    worst = venue.worst[0]
+    assert worst.drift_bps == fills["drift"][order[0]]
+    assert float(worst.fill_px) == pytest.approx(fills["fill_px"][order[0]], rel=1e-15)
+    assert float(worst.qty) == pytest.approx(fills["qty"][order[0]], rel=1e-15)
+
+
+def test_chunked_parallel_reading_equals_one_piece(generated, monkeypatch):
+    _, path = generated
+    whole = report.report_json(report.summarise(report.read_drift_log([path])))
+    monkeypatch.setattr(report, "CHUNK_BYTES", 10_000)
+    monkeypatch.setattr(report, "PARALLEL_MIN_BYTES", 0)
+    assert len(report._line_aligned_ranges(path, report.CHUNK_BYTES)) > 50
+    assert report.report_json(report.summarise(report.read_drift_log([path]))) == whole
+
+
+@pytest.mark.parametrize(
+    ("options", "selected"),
+    [
+        ({"mode": "live"}, lambda f: f["mode"] == "live"),
+        ({"instrument": "ETHUSDT.BINANCE"}, lambda f: f["instrument"] == "ETHUSDT.BINANCE"),
+        ({"session": "S-2"}, lambda f: f["session"] == "S-2"),
+        ({"since": "2026-11-24T18:00:00Z"}, lambda f: f["ts"] >= START + timedelta(hours=6)),
+        ({"until": "2026-11-24T20:00:00+02:00"}, lambda f: f["ts"] < START + timedelta(hours=6)),
+        ({"since": "2026-11-24T14:00", "venue": "BINANCE"}, lambda f: f["ts"] >= START + timedelta(hours=2)),
+        ({"venue": "IBKR"}, lambda f: np.zeros(len(f["ts"]), bool)),
+    ],
+)
+def test_filters(generated, options, selected):
+    fills, path = generated
+    columns = report.read_drift_log([path], report.parse_filters(**options))
+    rows = selected(fills)
+    assert len(columns) == rows.sum()
+    if rows.any():
+        assert report.summarise(columns).venues[0].overall.fills == rows.sum()
+        assert report.summarise(columns).venues[0].overall.weighted_mean_bps == pytest.approx(
+            expected_stats(fills, rows)["weighted_mean_bps"].expected, rel=1e-9
+        )
+
+
+def test_cli_json_equals_library(generated):
+    _, path = generated
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == report.report_json(report.summarise(report.read_drift_log([path])))
+    assert result.stderr == ""
+
+
+def test_cli_tables_without_terminal(generated):
+    _, path = generated
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--mode", "shadow"])
+    assert result.exit_code == 0, result.output
+    assert "# BINANCE: " in result.stdout
+    assert "# BINANCE: by instrument x side x mode" in result.stdout
+    assert "# BINANCE: worst 10 fills" in result.stdout
+    assert "shadow vs live" not in result.stdout  # --mode shadow leaves no live fills
+
+
+def test_cli_fail_above(generated):
+    fills, path = generated
+    weighted = expected_stats(fills, np.ones(len(fills["qty"]), bool))["weighted_mean_bps"].expected
+    above = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--fail-above", str(weighted - 0.01)])
+    assert above.exit_code == 1
+    assert above.stderr.startswith("error: notional-weighted mean drift above --fail-above")
+    assert json.loads(above.stdout)["venues"]  # the report is printed before the verdict
+    below = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--fail-above", str(weighted + 0.01)])
+    assert below.exit_code == 0
+
+
+def test_cli_html_is_self_contained(generated, tmp_path):
+    _, path = generated
+    page = tmp_path / "drift.html"
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(page), "--json"])
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "<script src=" not in html  # plotly.js is embedded: the page works offline
+    assert "BINANCE: drift_bps histogram" in html and "ETHUSDT.BINANCE (each fill)" in html
+
+
+def test_long_series_are_binned_for_the_chart():
+    n = report.RAW_POINTS_MAX + 500
+    fills = generated_fills(n, seed=3)
+    drift = np.nan_to_num(fills["drift"])
+    columns = report.DriftColumns(
+        paths=[], kinds=[report.FillKind("V", "live", "X", "BUY", "S")], kind=np.zeros(n, np.int32),
+        ts=np.array([t.replace(tzinfo=None) for t in fills["ts"]], "datetime64[us]"), notional=fills["notional"],
+        drift_bps=drift, fee=fills["fee"], alert=fills["alert"], source=np.zeros(n, np.int32),
+        offset=np.zeros(n, np.int64), malformed=0,
+    )
+    times, means, label = report._drift_series(columns, np.arange(n))
+    assert "weighted mean" in label and len(times) <= report.TIME_BINS
+    assert (np.diff(times) > np.timedelta64(0)).all()
+    assert drift.min() <= means.min() and means.max() <= drift.max()
+
+
+def test_mixed_venues_are_reported_separately(tmp_path):
+    binance, ibkr = generated_fills(400, seed=1), generated_fills(300, seed=2, venue="IBKR")
+    lines = log_lines(binance) + log_lines(ibkr)
+    path = write_log(tmp_path / "drift.log", [lines[i] for i in np.random.default_rng(0).permutation(len(lines))])
+    venues = report.summarise(report.read_drift_log([path])).venues
+    assert [v.venue for v in venues] == ["BINANCE", "IBKR"]
+    assert venues[0].overall == report.summarise(
+        report.read_drift_log([path], report.parse_filters(venue="BINANCE"))
+    ).venues[0].overall
+    assert venues[1].overall.weighted_mean_bps == pytest.approx(
+        expected_stats(ibkr, np.ones(300, bool))["weighted_mean_bps"].expected
+    )
+    assert all(w.client_order_id.startswith("O-IBKR-") for w in venues[1].worst)
+
+
+def test_several_logs_are_one_report(generated, tmp_path):
+    fills, path = generated
+    other = write_log(tmp_path / "other.log", log_lines(generated_fills(200, seed=9)))
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--log", str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["venues"][0]["overall"]["fills"] == len(fills["qty"]) + 200
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_truncated_last_line_is_ignored_silently(tmp_path):
+    lines = log_lines(generated_fills(50, seed=4))
+    path = write_log(tmp_path / "drift.log", lines[:-1] + [lines[-1][: len(lines[-1]) // 2]], end="")
+    columns = report.read_drift_log([path])
+    assert (len(columns), columns.malformed) == (49, 0)
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_malformed_lines_are_skipped_and_counted_in_one_warning(tmp_path):
+    lines = log_lines(generated_fills(50, seed=5))
+    bad = ["{not json", '{"ts": "yesterday", "session": "S", "mode": "live", "venue": "V", "instrument": "I", '
+           '"side": "BUY", "notional": 1, "drift_bps": 1, "alert": false}', '{"ts": "2026-11-24T12:00:00Z"}',
+           "[1, 2]", lines[0] + lines[1]]
+    path = write_log(tmp_path / "drift.log", lines[:10] + bad + [""] + lines[10:])
+    columns = report.read_drift_log([path])
+    assert (len(columns), columns.malformed) == (50, 5)
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [f"warning: skipped 5 malformed line(s) in {path}"]
+    assert json.loads(result.stdout)["malformed_lines"] == 5
+
+
+def test_missing_log(tmp_path):
+    with pytest.raises(ConfigError, match="drift log not found"):
+        report.read_drift_log([tmp_path / "nope.log"])
+    result = runner.invoke(app, ["drift-report", "--log", str(tmp_path / "nope.log")])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: drift log not found: {tmp_path / 'nope.log'} "
+                                          "(pass --log PATH; shadow and live sessions write one)"]
+
+
+def test_default_log_is_looked_up_in_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["drift-report"])
+    assert result.exit_code == 2
+    assert "drift log not found: artifacts/logs/live/drift.log" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", '{"ts": "2026-11-24T12:00:00Z", "mode": "li'])
+def test_empty_log(tmp_path, content):
+    path = tmp_path / "drift.log"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match="drift log has no fills"):
+        report.read_drift_log([path])
+    result = runner.invoke(app, ["drift-report", "--log", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: drift log has no fills: {path}"]
+
+
+def test_filters_matching_nothing_warn_and_report_no_venue(generated):
+    _, path = generated
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--since", "2030-01-01"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["warning: no fills match the filters"]
+    assert json.loads(result.stdout)["venues"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "last tuesday"], "error: --since: expected an ISO-8601 time like 2026-11-24T12:00:00Z, got "
+                                      "'last tuesday'"),
+        (["--until", "2026-13-01"], "error: --until: expected an ISO-8601 time"),
+        (["--mode", "paper"], "error: --mode must be one of shadow, live, backtest, got 'paper'"),
+        (["--fail-above", "lots"], "Invalid value for '--fail-above'"),
+    ],
+)
+def test_bad_options_exit_2(generated, args, message):
+    _, path = generated
+    result = runner.invoke(app, ["drift-report", "--log", str(path), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_unwritable_html(generated, tmp_path):
+    _, path = generated
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(tmp_path / "no" / "x.html")])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: --html: cannot write {tmp_path / 'no' / 'x.html'}")
+
+
+def test_check_fail_above_names_each_venue():
+    stats = report.DriftStats(1, 0, 10.0, 3.0, 3.25, 3.0, 3.0, 3.0, 3.0, 0, None)
+    venue = report.VenueReport("BINANCE", "a", "b", stats, [], [], [], [])
+    with pytest.raises(RuntimeFailure, match=r"above --fail-above 3 bps: BINANCE 3.25 bps"):
+        report.check_fail_above(report.DriftReport([], 0, [venue]), 3.0)
+    report.check_fail_above(report.DriftReport([], 0, [venue]), 3.25)
+
+
+# ---------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["2026-11-24T12:00:00.123456Z", "2026-02-28T23:59:59.000001Z"],
+        ["2026-11-24T12:00:00Z", "2024-02-29T00:00:00Z"],
+        ["2026-11-24 12:00:00.5", "2026-11-24 12:00:01.7"],
+        ["2026-11-24T12:00:00.123456789+00:00", "1999-12-31T23:59:59.999999999+00:00"],
+    ],
+)
+def test_fast_timestamp_path_agrees_with_numpy(texts):
+    fast = report._uniform_utc_times(texts)
+    assert fast is not None
+    expected = [np.datetime64(datetime.fromisoformat(t[:26].rstrip("Z+")).replace(tzinfo=None), "us") for t in texts]
+    assert list(fast) == expected
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["2026-02-30T12:00:00Z", "2026-02-28T12:00:00Z"],  # no such day
+        ["2026-11-24T12:00:00+01:00", "2026-11-24T12:00:00+01:00"],  # an offset other than UTC
+        ["2026-11-24T12:00:00+00:00", "2026-11-24T12:00:00+01:00"],
+        ["2026-11-24T12:00:00Z", "2026-11-24T12:00:01+"],
+        ["2026-11-24T12:00:00Z", "2026-11-24X12:00:01Z"],
+    ],
+)
+def test_irregular_timestamps_take_the_general_path(texts):
+    assert report._uniform_utc_times(texts) is None
+
+
+def test_general_timestamp_path_converts_offsets_and_marks_garbage():
+    times = report._utc_times(["2026-11-24T13:00:00+01:00", "garbage", "2026-02-30T00:00:00Z", "2026-11-24"])
+    assert times[0] == np.datetime64("2026-11-24T12:00:00", "us")
+    assert np.isnat(times[1]) and np.isnat(times[2])
+    assert times[3] == np.datetime64("2026-11-24T00:00:00", "us")
