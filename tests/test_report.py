@@ -279,6 +279,17 @@ def test_malformed_lines_are_skipped_and_counted_in_one_warning(tmp_path):
     assert json.loads(result.stdout)["malformed_lines"] == 5
 
 
+def test_crlf_line_ends_and_invalid_utf8(tmp_path):
+    lines = log_lines(generated_fills(40, seed=6))
+    path = tmp_path / "drift.log"
+    crlf = "\r\n".join(lines[:20]).encode() + b"\r\n\xff\xfe{\r\n" + "\r\n".join(lines[20:]).encode() + b"\r\n"
+    path.write_bytes(crlf)
+    columns = report.read_drift_log([path])
+    assert (len(columns), columns.malformed) == (40, 1)
+    unix = report.read_drift_log([write_log(tmp_path / "unix.log", lines)])
+    assert report.summarise(columns).venues[0].overall == report.summarise(unix).venues[0].overall
+
+
 def test_missing_log(tmp_path):
     with pytest.raises(ConfigError, match="drift log not found"):
         report.read_drift_log([tmp_path / "nope.log"])
