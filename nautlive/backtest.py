@@ -77,30 +77,19 @@ def prepare_run(
     return PreparedRun(instruments=instruments, ticks=ticks, schedule=plan, catalog=catalog)
 
 
-def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
-    """A BacktestEngine with the venue as a CASH account, the strategy, its schedule and the ticks loaded."""
+def backtest_engine(profile: VenueProfile, run: PreparedRun):
+    """A BacktestEngine with the venue as a CASH account, the instruments and the ticks loaded, no strategy."""
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
-    from nautilus_trader.config import LoggingConfig, RiskEngineConfig
+    from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
 
-    from nautlive.drift import DriftMonitor
     from nautlive.sandbox import deep_quotes
-    from nautlive.strategy import (
-        NautilusRebalanceStrategy,
-        RebalanceConfig,
-        TargetScheduleActor,
-        TargetScheduleConfig,
-    )
 
-    engine = BacktestEngine(BacktestEngineConfig(
-        trader_id="BACKTESTER-001",
-        logging=LoggingConfig(log_level="ERROR"),
-        risk_engine=RiskEngineConfig(bypass=False),
-    ))
+    engine = BacktestEngine(BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR")))
     engine.add_venue(
         venue=Venue(profile.venue),
         oms_type=OmsType.NETTING,
@@ -114,6 +103,20 @@ def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: P
     for instrument in run.instruments:
         engine.add_instrument(instrument)
     engine.add_data(deep_quotes(run.ticks), sort=False)  # fills whole at the touch, as in shadow
+    return engine
+
+
+def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
+    """backtest_engine plus the rebalancing strategy and the actor that publishes the target schedule."""
+    from nautlive.drift import DriftMonitor
+    from nautlive.strategy import (
+        NautilusRebalanceStrategy,
+        RebalanceConfig,
+        TargetScheduleActor,
+        TargetScheduleConfig,
+    )
+
+    engine = backtest_engine(profile, run)
     ids = [str(i.id) for i in run.instruments]
     engine.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=ids), run.schedule))
     drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
