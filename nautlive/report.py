@@ -152,12 +152,11 @@ def read_drift_log(paths: Sequence[Path | str], filters: Filters = Filters()) ->
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"drift log not found: {path} (pass --log PATH; shadow and live sessions write one)")
-    tasks = [
-        (source, str(path), start, end, end == path.stat().st_size)
-        for source, path in enumerate(paths)
-        for start, end in _line_aligned_ranges(path, CHUNK_BYTES)
-    ]
-    columns = _concat([str(p) for p in paths], _read_ranges(tasks, sum(p.stat().st_size for p in paths)))
+    tasks = []  # (source, path, start, end, at_file_end); sizes are taken once, so a log still being written is fine
+    for source, path in enumerate(paths):
+        ranges = _line_aligned_ranges(path, CHUNK_BYTES)
+        tasks += [(source, str(path), start, end, i == len(ranges) - 1) for i, (start, end) in enumerate(ranges)]
+    columns = _concat([str(p) for p in paths], _read_ranges(tasks, sum(end - start for _, _, start, end, _ in tasks)))
     if len(columns) == 0:
         bad = f" ({columns.malformed} malformed line(s))" if columns.malformed else ""
         raise ConfigError(f"drift log has no fills: {', '.join(map(str, paths))}{bad}")
