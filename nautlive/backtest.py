@@ -122,7 +122,7 @@ def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: P
     drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
                          alert_bps=profile.drift_alert_bps)
     strategy = NautilusRebalanceStrategy(
-        RebalanceConfig(instrument_ids=ids, account_venue=profile.venue, quote_currency=profile.quote_currency),
+        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency),
         specs={i: run.catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,

@@ -23,7 +23,10 @@ from nautlive.profile import VenueProfile
 Mode = Literal["shadow", "live"]
 # Components whose warnings are routine at shutdown or on offline feeds ("Residual Position", "Reconciliation
 # deactivated", "no trades on a synthetic feed"): shown from ERROR up at the default WARNING level.
-QUIET = {"Cache": "ERROR", "TradingNode": "ERROR", "DataClient-SYNTH": "ERROR"}
+QUIET = {"Cache": "ERROR", "TradingNode": "ERROR"}
+# Nautilus's Binance execution client logs the API key at INFO ("API key ... has trading permissions"): its lines show
+# from WARNING up whatever --log-level says, so a key never reaches a log.
+KEY_LOGGING = {"ExecClient-BINANCE": "WARNING"}
 
 
 class Feed(msgspec.Struct, frozen=True):
@@ -118,7 +121,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         config=TradingNodeConfig(
             trader_id="NAUTLIVE-001",
             logging=LoggingConfig(log_level=options.log_level, log_colors=False,
-                                  log_component_levels=QUIET if options.log_level == "WARNING" else None),
+                                  log_component_levels=_log_levels(profile, options)),
             data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
             risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
             exec_engine=LiveExecEngineConfig(reconciliation=options.mode == "live",
@@ -144,7 +147,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     strategy = LiveRebalanceStrategy(
         LiveRebalanceConfig(
             instrument_ids=list(profile.instruments),
-            account_venue=_account_venue(profile),
+            account_venues=_account_venues(profile, options),
+            cash_offset=_cash_offset(profile, options),
             quote_currency=profile.quote_currency,
             targets_path=None if options.schedule else options.targets,
             inject_catalog_instruments=options.mode == "shadow",
@@ -189,8 +193,28 @@ def _attach_replay(node, profile: VenueProfile, options: SessionOptions) -> None
     kernel.data_engine.register_client(client)
 
 
-def _account_venue(profile: VenueProfile) -> str:
-    return profile.venue
+def _log_levels(profile: VenueProfile, options: SessionOptions) -> dict[str, str]:
+    if options.log_level != "WARNING":
+        return dict(KEY_LOGGING)
+    synthetic = {f"DataClient-SYNTH-{venue}": "ERROR" for venue in exchange_venues(profile)}
+    return QUIET | synthetic | KEY_LOGGING
+
+
+def exchange_venues(profile: VenueProfile) -> list[str]:
+    """The venues of the profile's instrument ids: BINANCE, or the exchanges IB instruments trade on."""
+    return sorted({iid.rsplit(".", 1)[1] for iid in profile.instruments})
+
+
+def _account_venues(profile: VenueProfile, options: SessionOptions) -> list[str]:
+    """Shadow: one sandbox account per exchange venue. Live: the venue's own account (INTERACTIVE_BROKERS for IB)."""
+    return exchange_venues(profile) if options.mode == "shadow" else [profile.venue]
+
+
+def _cash_offset(profile: VenueProfile, options: SessionOptions) -> Decimal:
+    if options.mode != "shadow":
+        return Decimal(0)
+    start = profile.starting_balances().get(profile.quote_currency, Decimal(0))
+    return start * (len(exchange_venues(profile)) - 1)
 
 
 def _reconcile_policy(profile: VenueProfile, options: SessionOptions) -> str:
@@ -222,25 +246,29 @@ def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
 def _clients(profile: VenueProfile, options: SessionOptions):
     """(data client configs, exec client configs, {name: (data factory, exec factory)}) for the mode and feed."""
     data, execs, factories = {}, {}, {}
+    venues = exchange_venues(profile)
     if options.feed.kind == "synthetic":
         from nautlive.feeds import SyntheticDataClientFactory, SyntheticFeedConfig
 
-        data["SYNTH"] = SyntheticFeedConfig(venue=profile.venue, instrument_ids=list(profile.instruments),
-                                            seed=options.feed.seed, interval_secs=options.feed.interval_secs)
+        for venue in venues:
+            ids = [i for i in profile.instruments if i.endswith(f".{venue}")]
+            data[f"SYNTH-{venue}"] = SyntheticFeedConfig(venue=venue, instrument_ids=ids, seed=options.feed.seed,
+                                                         interval_secs=options.feed.interval_secs)
         factories["SYNTH"] = (SyntheticDataClientFactory, None)
     if options.mode == "shadow":
         from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 
         from nautlive.sandbox import SandboxLiveExecClientFactory
 
-        execs["SANDBOX"] = SandboxExecutionClientConfig(
-            venue=profile.venue,
-            starting_balances=[f"{v} {k}" for k, v in profile.starting_balances().items()],
-            base_currency=None,
-            oms_type="NETTING",
-            account_type="CASH",
-        )
-        factories.setdefault("SANDBOX", (None, SandboxLiveExecClientFactory))
+        for venue in venues:
+            execs[f"SANDBOX-{venue}"] = SandboxExecutionClientConfig(
+                venue=venue,
+                starting_balances=[f"{v} {k}" for k, v in profile.starting_balances().items()],
+                base_currency=None,
+                oms_type="NETTING",
+                account_type="CASH",
+            )
+        factories["SANDBOX"] = (None, SandboxLiveExecClientFactory)
     venue_data = options.feed.kind == "venue"
     venue_exec = options.mode == "live"
     if venue_data or venue_exec:

@@ -372,7 +372,7 @@ class _OfflineDataClient(LiveMarketDataClient):
     def __init__(self, loop, name: str, config, msgbus: MessageBus, cache: Cache, clock: LiveClock) -> None:
         super().__init__(
             loop=loop,
-            client_id=ClientId(name),
+            client_id=ClientId(f"{name}-{config.venue}"),  # one client per venue: SYNTH-NASDAQ, SYNTH-ARCA
             venue=Venue(config.venue),
             msgbus=msgbus,
             cache=cache,

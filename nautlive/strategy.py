@@ -31,9 +31,12 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     """What the strategy trades; the catalog specs, policy and drift monitor are passed to the constructor."""
 
     instrument_ids: list[str]
-    account_venue: str
+    account_venues: list[str]
     quote_currency: str
     price_wait_secs: float = 5.0
+    # Shadow sessions on several exchanges (IB) fund one sandbox account per exchange with the whole synthetic cash;
+    # the surplus (n - 1) x starting cash is not the strategy's money and is taken off its cash.
+    cash_offset: Decimal = Decimal(0)
 
 
 class RebalanceReport(msgspec.Struct):
@@ -63,7 +66,7 @@ class NautilusRebalanceStrategy(Strategy):
         self._specs = specs
         self._policy = policy
         self.drift = drift
-        self._account_venue = Venue(config.account_venue)
+        self._accounts = [Venue(v) for v in config.account_venues]
         self._pending: TargetWeights | None = None
         self._pending_since_ns = 0
         self._active: TargetWeights | None = None
@@ -259,15 +262,19 @@ class NautilusRebalanceStrategy(Strategy):
         return plan
 
     def cash(self) -> Decimal:
-        account = self.portfolio.account(self._account_venue)
-        money = account.balance_free(_currency(self.config.quote_currency)) if account else None
-        return money.as_decimal() if money is not None else Decimal(0)
+        currency = _currency(self.config.quote_currency)
+        free = Decimal(0)
+        for venue in self._accounts:
+            account = self.portfolio.account(venue)
+            money = account.balance_free(currency) if account else None
+            free += money.as_decimal() if money is not None else Decimal(0)
+        return free - self.config.cash_offset
 
     def holding(self, instrument) -> Decimal:  # noqa: ANN001
         """The wallet balance of the base asset for spot pairs (fees taken from it included); the position else."""
         base = getattr(instrument, "base_currency", None)
         if base is not None:
-            account = self.portfolio.account(self._account_venue)
+            account = self.portfolio.account(self._accounts[0])
             money = account.balance_total(base) if account else None
             return money.as_decimal() if money is not None else Decimal(0)
         return Decimal(str(self.portfolio.net_position(instrument.id)))
@@ -345,7 +352,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             from nautlive.signals import TargetWeightWatcher
 
             self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
-                                               self._account_venue.value, self.on_targets, self.log)
+                                               None, self.on_targets, self.log)
             self._watch_stop = asyncio.Event()
             self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
         self._watchdog = loop.call_later(1.0, self._check_stuck_orders)
@@ -382,7 +389,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
 
         instruments = [self.cache.instrument(i) for i in self._ids]
         venue = self._venue_specs(instruments)
-        catalog = ExecutionMetadataCatalog(venue=self._account_venue.value, instruments=list(self._specs.values()))
+        catalog = ExecutionMetadataCatalog(venue=self.config.account_venues[0], instruments=list(self._specs.values()))
         result = compare(catalog, venue)
         self.mismatches = result.mismatches
         for m in result.mismatches:

@@ -1,0 +1,34 @@
+"""An offline IB shadow session: AAPL and SPY on synthetic data, one sandbox per exchange, targets in whole shares."""
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from .conftest import REPO
+
+
+@pytest.mark.slow
+def test_ibkr_shadow_reaches_targets_in_whole_shares(tmp_path):
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"weights": {"AAPL.NASDAQ": 0.5, "SPY.ARCA": 0.3}}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nautlive", "shadow", "--venue", "ibkr-paper", "--feed", "synthetic", "--once",
+         "--targets", str(targets), "--drift-log", str(tmp_path / "drift.log"), "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {f["instrument"] for f in result["fills"]} == {"AAPL.NASDAQ", "SPY.ARCA"}
+    for fill in result["fills"]:
+        assert Decimal(fill["qty"]) == Decimal(fill["qty"]).to_integral_value() and Decimal(fill["qty"]) >= 1
+    for iid, row in result["final_weights"].items():
+        weight, target = Decimal(row["weight"]), Decimal(row["target"])
+        price = max(Decimal(f["fill_px"]) for f in result["fills"] if f["instrument"] == iid)
+        one_share = price / Decimal(100_000)  # a whole share of NAV: the closest whole shares can get
+        assert abs(weight - target) < Decimal("0.01") + one_share, iid
+    # NAV is the synthetic 100,000 USD, not one account per exchange: the surplus funding is not counted
+    spent = sum(Decimal(f["notional"]) for f in result["fills"])
+    assert Decimal("79000") < spent < Decimal("80100")
