@@ -525,6 +525,11 @@ def run_from_cli(
             raise ConfigError("live trading uses the venue's own market data: --feed must be venue")
     if once:
         read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
+    if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
+        from nautlive.venues.ibkr import check_gateway_reachable, exec_client_config
+
+        exec_client_config(profile)  # the account must be known before connecting
+        check_gateway_reachable(profile.ibkr.host, profile.ibkr.port, profile.live.connect_timeout)
     options = SessionOptions(
         mode=mode,
         feed=feed,

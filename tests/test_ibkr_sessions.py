@@ -1,4 +1,4 @@
-"""An offline IB shadow session: AAPL and SPY on synthetic data, one sandbox per exchange, targets in whole shares."""
+"""IB sessions: offline shadow on AAPL and SPY in whole shares; live against a missing gateway fails fast."""
 
 import json
 import subprocess
@@ -32,3 +32,30 @@ def test_ibkr_shadow_reaches_targets_in_whole_shares(tmp_path):
     # NAV is the synthetic 100,000 USD, not one account per exchange: the surplus funding is not counted
     spent = sum(Decimal(f["notional"]) for f in result["fills"])
     assert Decimal("79000") < spent < Decimal("80100")
+
+
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("account", ["DU123456", None])
+def test_live_without_a_gateway_exits_1_at_once(tmp_path, monkeypatch, account):
+    profile = (REPO / "profiles" / "ibkr-paper.yaml").read_text().replace("port: 4002", f"port: {unused_port()}")
+    profile = profile.replace("artifacts/", f"{REPO}/artifacts/")
+    (tmp_path / "ib.yaml").write_text(profile)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TWS_ACCOUNT"}
+    if account:
+        env["TWS_ACCOUNT"] = account
+    proc = subprocess.run(
+        [sys.executable, "-m", "nautlive", "live", "--profile", str(tmp_path / "ib.yaml"), "--arm", "--once"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env,
+    )
+    if account:
+        assert proc.returncode == 1 and "IB Gateway not reachable at 127.0.0.1" in proc.stderr
+    else:
+        assert proc.returncode == 2 and "ibkr.account_id: not set (export TWS_ACCOUNT)" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
