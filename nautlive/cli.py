@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -59,11 +59,11 @@ app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
 
 VenueOpt = Annotated[
-    Optional[str], typer.Option("--venue", "-v", help="Profile name: loads profiles/NAME.yaml.", show_default=False)
+    str | None, typer.Option("--venue", "-v", help="Profile name: loads profiles/NAME.yaml.", show_default=False)
 ]
-ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", help="Path of a profile YAML file.")]
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Path of a profile YAML file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts instead of tables.")]
-CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog YAML (default: the profile's).")]
+CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Catalog YAML (default: the profile's).")]
 
 
 def _version(value: bool) -> None:
@@ -112,7 +112,7 @@ def profiles_list(json_out: JsonOpt = False) -> None:
 
 @profiles_app.command("show")
 def profiles_show(
-    name: Annotated[Optional[str], typer.Argument(help="Profile name (profiles/NAME.yaml).")] = None,
+    name: Annotated[str | None, typer.Argument(help="Profile name (profiles/NAME.yaml).")] = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Print the resolved profile (environment interpolated) with every secret shown as ****."""
@@ -128,12 +128,12 @@ def reconcile(
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
     from_file: Annotated[
-        Optional[Path], typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
+        Path | None, typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
     ] = None,
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
     write_patch: Annotated[
-        Optional[Path], typer.Option("--write-patch", help="Write the catalog with the venue's values to PATH.")
+        Path | None, typer.Option("--write-patch", help="Write the catalog with the venue's values to PATH.")
     ] = None,
 ) -> None:
     """Check the catalog against the venue's live specs: exit 0 when nothing blocks trading, 3 when something does.
@@ -166,16 +166,16 @@ def catalog_snapshot(
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
     from_file: Annotated[
-        Optional[Path], typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
+        Path | None, typer.Option("--from-file", help="Venue specs from a captured file instead of the venue.")
     ] = None,
     symbols: Annotated[
-        Optional[str], typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
+        str | None, typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
     ] = None,
     all_symbols: Annotated[bool, typer.Option("--all", help="Every symbol the venue lists, TRADING or not.")] = False,
 ) -> None:
     """Write a catalog from the venue's specs (or a captured file)."""
-    from nautlive.render import line
     from nautlive.catalog import snapshot_catalog
+    from nautlive.render import line
 
     written = snapshot_catalog(venue, profile, from_file, symbols, all_symbols, out)
     line(f"wrote {out}: {len(written.instruments)} instruments")
@@ -184,9 +184,9 @@ def catalog_snapshot(
 DataOpt = Annotated[
     list[Path], typer.Option("--data", help="Recorded Binance stream file (<ns> <combined-stream JSON> lines, .gz ok).")
 ]
-TargetsOpt = Annotated[Optional[Path], typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
+TargetsOpt = Annotated[Path | None, typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
 ScheduleOpt = Annotated[
-    Optional[Path], typer.Option("--schedule", help='Target changes: [{"at": ISO time, "weights": {...}}, ...].')
+    Path | None, typer.Option("--schedule", help='Target changes: [{"at": ISO time, "weights": {...}}, ...].')
 ]
 
 
@@ -238,15 +238,15 @@ def sim(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
     exchange_info: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--exchange-info", help="Serve this exchangeInfo capture instead of one generated from the catalog."),
     ] = None,
     replay: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--replay", help="Recorded stream file to replay, looped (repeat per symbol). Default: random walk."),
     ] = None,
     balances: Annotated[
-        Optional[str], typer.Option("--balances", help="Starting balances like USDT=100000,BTC=0 (default: the profile's).")
+        str | None, typer.Option("--balances", help="Starting balances like USDT=100000,BTC=0 (default: the profile's).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random-walk quotes.")] = 0,
 ) -> None:
@@ -267,35 +267,35 @@ def sim(
 @app.command("drift-report")
 def drift_report(
     log: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option(
             "--log", help="Drift log (JSON Lines); repeat for several. Default: artifacts/logs/live/drift.log."
         ),
     ] = None,
     since: Annotated[
-        Optional[str], typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")
+        str | None, typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")
     ] = None,
     until: Annotated[
-        Optional[str], typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")
+        str | None, typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")
     ] = None,
     venue: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--venue",
             help="Only fills whose log `venue` column is V (e.g. BINANCE): a filter here, not a profile name.",
         ),
     ] = None,
     mode: Annotated[
-        Optional[str], typer.Option("--mode", help="Only fills of this mode: shadow, live or backtest.")
+        str | None, typer.Option("--mode", help="Only fills of this mode: shadow, live or backtest.")
     ] = None,
-    instrument: Annotated[Optional[str], typer.Option("--instrument", help="Only fills of this instrument id.")] = None,
-    session: Annotated[Optional[str], typer.Option("--session", help="Only fills of this session id.")] = None,
+    instrument: Annotated[str | None, typer.Option("--instrument", help="Only fills of this instrument id.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Only fills of this session id.")] = None,
     json_out: JsonOpt = False,
     html: Annotated[
-        Optional[Path], typer.Option("--html", help="Also write a self-contained HTML page of charts here.")
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page of charts here.")
     ] = None,
     fail_above: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "--fail-above", metavar="BPS", help="Exit 1 when a venue's notional-weighted mean drift exceeds BPS."
         ),
@@ -323,13 +323,13 @@ def drift_report(
 
 
 FeedOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--feed", help="venue | synthetic | replay:PATH[,PATH] (default: venue with keys, else synthetic)."),
 ]
-DriftLogOpt = Annotated[Optional[Path], typer.Option("--drift-log", help="Drift log (default: the profile's).")]
+DriftLogOpt = Annotated[Path | None, typer.Option("--drift-log", help="Drift log (default: the profile's).")]
 OnceOpt = Annotated[bool, typer.Option("--once", help="Apply the current targets, wait for fills, print, exit.")]
-DurationOpt = Annotated[Optional[float], typer.Option("--duration", help="Stop cleanly after SECONDS.")]
-SummaryOpt = Annotated[Optional[Path], typer.Option("--summary", help="Also write the session summary JSON here.")]
+DurationOpt = Annotated[float | None, typer.Option("--duration", help="Stop cleanly after SECONDS.")]
+SummaryOpt = Annotated[Path | None, typer.Option("--summary", help="Also write the session summary JSON here.")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="Nautilus log level on the console.")]
 
 
@@ -361,9 +361,9 @@ def shadow(
 
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level, arm: bool = False) -> None:  # noqa: ANN001
+    from nautlive.engine import run_from_cli
     from nautlive.profile import load_profile
     from nautlive.render import is_terminal, warn
-    from nautlive.engine import run_from_cli
 
     prof = load_profile(venue or ("binance" if profile is None else None), profile)
     result, note = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
@@ -377,7 +377,7 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
         raise typer.Exit(result.exit_code)
 
 
-def _render_session(result, json_out: bool, summary: Optional[Path]) -> None:  # noqa: ANN001
+def _render_session(result, json_out: bool, summary: Path | None) -> None:  # noqa: ANN001
     import msgspec
 
     from nautlive.render import emit_json, line, table

@@ -61,7 +61,7 @@ class DriftMonitor:
         self.records: list[DriftRecord] = []
         self.alerts = 0
         self._pending: dict[str, SubmitSnapshot] = {}
-        self._log = log
+        self.log = log
         self._file: IO[bytes] | None = None
         self._encoder = msgspec.json.Encoder()
 
@@ -97,8 +97,8 @@ class DriftMonitor:
         self._write(record)
         if alert:
             self.alerts += 1
-            if self._log is not None:
-                self._log.warning(
+            if self.log is not None:
+                self.log.warning(
                     f"DRIFT ALERT {record.instrument} {side} {record.qty} @ {record.fill_px}: "
                     f"{record.drift_bps:+.2f} bps vs mid {record.mid_at_submit} (threshold {self.alert_bps} bps)"
                 )

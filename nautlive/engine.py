@@ -161,7 +161,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         drift=drift,
         venue_specs=_venue_specs_reader(profile),
     )
-    drift._log = strategy.log
+    drift.log = strategy.log
     if options.schedule:
         from nautlive.strategy import TargetScheduleActor, TargetScheduleConfig
 

@@ -55,5 +55,5 @@ def _text(cell: Any) -> str:
     if cell is None:
         return "-"
     if isinstance(cell, Decimal):
-        return format(cell.normalize(), "f") if cell == cell.to_integral_value() or abs(cell) < 1e15 else str(cell)
+        return format(cell.normalize(), "f")
     return str(cell)

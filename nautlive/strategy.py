@@ -12,7 +12,7 @@ from decimal import Decimal
 import msgspec
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, StrategyConfig
-from nautilus_trader.model.data import QuoteTick, TradeTick
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, TimeInForce
 from nautilus_trader.model.events import OrderEvent, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import InstrumentId, Venue
@@ -108,9 +108,6 @@ class NautilusRebalanceStrategy(Strategy):
     def on_quote_tick(self, tick: QuoteTick) -> None:
         if self._pending is not None and self._active is None:
             self._try_start()
-
-    def on_trade_tick(self, tick: TradeTick) -> None:
-        pass  # the cache keeps the last trade; the drift monitor reads it at submit
 
     def on_order_event(self, event: OrderEvent) -> None:
         if isinstance(event, OrderFilled):
