@@ -349,8 +349,9 @@ async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: 
     deadline = asyncio.get_running_loop().time() + options.connect_timeout
     while strategy.startup is None:
         if asyncio.get_running_loop().time() > deadline:
-            finish(1, f"venue did not answer within {options.connect_timeout:.0f} s (no instruments, no account): "
-                      "nothing traded")
+            loaded = len(strategy.cache.instruments())
+            finish(1, f"venue not ready within {options.connect_timeout:.0f} s ({loaded} instruments loaded, "
+                      "no account or no answer; see the log above): nothing traded")
             return
         await asyncio.sleep(0.05)
     if strategy.startup_error is not None:
@@ -378,7 +379,8 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
         await asyncio.sleep(0.05)
     report = strategy.reports[-1]
     if report.rejected or report.unfilled:
-        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled")
+        first = (report.rejected or report.unfilled)[0]["reason"]
+        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})")
     else:
         finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
 
@@ -405,8 +407,7 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
     while not path.exists():
         await asyncio.sleep(0.2)
     strategy.log.error(f"Kill switch {path} appeared: cancelling open orders and stopping")
-    for order in strategy.cache.orders_open(strategy_id=strategy.id):
-        strategy.cancel_order(order)
+    strategy.cancel_unfinished_orders()
     await asyncio.sleep(0.5)
     finish(4, f"kill switch {path} appeared: open orders cancelled, session stopped")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory as _StockFactory
 from nautilus_trader.core.data import Data
-from nautilus_trader.model.data import QuoteTick
+from nautilus_trader.model.data import QuoteTick, TradeTick
 from nautilus_trader.model.objects import Quantity
 
 DEEP_SIZE = 1_000_000_000
@@ -29,9 +29,15 @@ def deep_quotes(data: list[Data]) -> list[Data]:
 
 
 class ShadowSandboxExecutionClient(SandboxExecutionClient):
-    """SandboxExecutionClient whose simulated exchange fills market orders whole at the touch."""
+    """SandboxExecutionClient whose simulated exchange fills market orders whole at the touch.
+
+    Trades are kept from the exchange: each would replace its top of book with the trade's price and size, and a
+    market order sent just after one would fill that size only and stay half-filled.
+    """
 
     def on_data(self, data: Data) -> None:
+        if isinstance(data, TradeTick):
+            return
         super().on_data(deep_quote(data) if isinstance(data, QuoteTick) else data)
 
 

@@ -360,9 +360,13 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             self._watch_stop.set()
         if self._watchdog is not None:
             self._watchdog.cancel()
-        for order in self.cache.orders_open(strategy_id=self.id):
-            self.cancel_order(order)
+        self.cancel_unfinished_orders()
         super().on_stop()
+
+    def cancel_unfinished_orders(self) -> None:
+        """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
+        for order in self.cache.orders_open(strategy_id=self.id) + self.cache.orders_inflight(strategy_id=self.id):
+            self.cancel_order(order)
 
     def _inject_dummy_instruments(self) -> None:
         """Put catalog-built instruments in the cache for those the venue did not provide (offline feeds)."""

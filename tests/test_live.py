@@ -35,7 +35,7 @@ BAND = Decimal("0.01")
 CONNECT_TIMEOUT = 5
 DRIFT_FIELDS = {"ts", "session", "mode", "venue", "instrument", "side", "qty", "fill_px", "mid_at_submit",
                 "last_tick_px", "drift_bps", "notional", "client_order_id", "target_hash", "alert"}
-NO_ANSWER = f"error: venue did not answer within {CONNECT_TIMEOUT} s (no instruments, no account): nothing traded"
+NO_ANSWER = f"error: venue not ready within {CONNECT_TIMEOUT} s ("
 D = Decimal
 
 
@@ -300,7 +300,7 @@ def test_venue_listing_none_of_the_instruments_exits_1(session_dir):
         running.stop()
     assert result.returncode == 1, result.stderr[-3000:]
     assert "'msg': 'Invalid symbol.'" in result.stderr  # the venue's answer to exchangeInfo, in Nautilus's log
-    assert error_line(result.stderr) == NO_ANSWER
+    assert error_line(result.stderr).startswith(NO_ANSWER) and "nothing traded" in result.stderr
     assert posts == []
 
 
@@ -321,7 +321,7 @@ def test_unresponsive_venue_exits_1_within_connect_timeout(venue, session_dir, h
         result = run_live(session_dir, None, "--arm", "--once", port=closed_port())
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr[-3000:]
-    assert error_line(result.stderr) == NO_ANSWER
+    assert error_line(result.stderr).startswith(NO_ANSWER) and "nothing traded" in result.stderr
     assert elapsed < CONNECT_TIMEOUT + 10  # the connect timeout plus process start and shutdown, not a hang
 
 

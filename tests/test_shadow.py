@@ -247,11 +247,6 @@ def test_the_cli_session_stops_cleanly_on_a_signal(tmp_path, sig, code):
     drift_lines(log)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nautlive/sandbox.py passes TradeTicks to the simulated exchange, whose L1 book then shows the trade's price and "
-    "size on both sides: a market order after a trade fills only the trade's size, at its price, and stays "
-    "PARTIALLY_FILLED for ever (its cancel is rejected). Fix: ShadowSandboxExecutionClient.on_data ignores TradeTicks."
-))
 def test_an_order_sent_after_a_trade_tick_still_fills_whole(binance, tmp_path, monkeypatch):
     # The first 4 lines of the real recording: depth, depth, a bookTicker (ask 61837.64, 1.5 BTC), then a 0.02 BTC
     # trade at 61837.63. The target arrives after the replay ended, so the last tick the sandbox saw is that trade.

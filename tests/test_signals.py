@@ -126,14 +126,11 @@ def test_a_missing_file_is_refused(tmp_path):
         read_targets(tmp_path / "absent.json", KNOWN, "BINANCE")
 
 
-def test_an_unreadable_file_is_refused(tmp_path):
-    path = tmp_path / "t.json"
-    path.write_bytes(body(GOOD))
-    path.chmod(0)
-    if os.access(path, os.R_OK):
-        pytest.skip("running as root: permissions are not enforced")
+def test_an_unreadable_path_is_refused(tmp_path):
+    # A path through a regular file cannot be read even by root (NotADirectoryError), like a file without permission.
+    (tmp_path / "orders").write_bytes(body(GOOD))
     with pytest.raises(TargetRejected, match="cannot read"):
-        read_targets(path, KNOWN, "BINANCE")
+        read_targets(tmp_path / "orders" / "t.json", KNOWN, "BINANCE")
 
 
 # -- the CLI: --once with a rejected file exits 2 before any order -----------------------------------------------
