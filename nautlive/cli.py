@@ -5,6 +5,7 @@ Nothing heavy is imported at module load: `nautlive --help` must not import naut
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from typer.core import TyperGroup
 from nautlive import __version__
 from nautlive.errors import NautliveError
 
-_state = {"debug": False}
+_state = {"debug": False, "fast_exit": False}
 
 
 class _Group(TyperGroup):
@@ -83,7 +84,22 @@ def _root(
 
 
 def main() -> None:
-    app(prog_name="nautlive")
+    try:
+        app(prog_name="nautlive")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if _state["fast_exit"]:
+        # Commands that never start a node skip the interpreter's teardown of Nautilus's modules (~0.2 s of a
+        # 1.5 s reconcile): everything they write is flushed here and no Nautilus logger is running.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _fast_exit() -> None:
+    _state["fast_exit"] = True
 
 
 @profiles_app.command("list")
@@ -140,6 +156,7 @@ def reconcile(
 
     Example: nautlive reconcile --venue binance --from-file exchange_info.json
     """
+    _fast_exit()
     from nautlive import reconcile as rec
     from nautlive.render import emit_json, line, table
     prof, cat, specs, result = rec.reconcile_profile(venue, profile, from_file, catalog)
@@ -174,6 +191,7 @@ def catalog_snapshot(
     all_symbols: Annotated[bool, typer.Option("--all", help="Every symbol the venue lists, TRADING or not.")] = False,
 ) -> None:
     """Write a catalog from the venue's specs (or a captured file)."""
+    _fast_exit()
     from nautlive.catalog import snapshot_catalog
     from nautlive.render import line
 
@@ -302,6 +320,7 @@ def drift_report(
     ] = None,
 ) -> None:
     """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills."""
+    _fast_exit()
     from nautlive import report
     from nautlive.render import emit_json, warn
 

@@ -211,3 +211,14 @@ def test_specs_decode_with_the_nautilus_schema_in_both_eras():
     for capture in (INFO_2022, INFO_2023):
         specs = specs_from_exchange_info(shared_file(*capture).read_bytes())
         assert not specs.unreadable and specs.specs["BTCUSDT"].min_notional is not None
+
+
+def test_the_installed_command_keeps_output_and_exit_code(repo_cwd):
+    """Through the real entry point, which skips interpreter teardown for node-less commands."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nautlive", "reconcile", "--venue", "binance", "--from-file",
+                           str(shared_file(*INFO_2022)), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout)["blocking"] == 2
