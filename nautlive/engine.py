@@ -473,30 +473,31 @@ class _Panel:
         self._live.stop()
 
     def _render(self):  # noqa: ANN202
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         s = self._strategy
         table = Table(title=f"nautlive {self._profile.name}: {s.startup or 'starting'}", title_justify="left")
         for column in ("instrument", "weight", "target"):
             table.add_column(column)
-        if s.startup == "ready":
-            from nautlive.backtest import final_weights
+        if s.startup != "ready":
+            return table
+        from nautlive.backtest import final_weights
 
-            targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
-            weights = final_weights(s, targets)
-            nav = weights.pop("_nav")
-            for iid, w in weights.items():
-                table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
-            last = s.reports[-1] if s.reports else None
-            drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
-            table.caption = (
-                f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
-                + (f" (last {last.target_hash}: {len(last.orders)} orders)" if last else "")
-                + (f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
-                   if drift else "")
-            )
-        return table
-
+        targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
+        weights = final_weights(s, targets)
+        nav = weights.pop("_nav")
+        for iid, w in weights.items():
+            table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
+        last = s.reports[-1] if s.reports else None
+        drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
+        status = f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
+        if last:
+            status += f" (last {last.target_hash}: {len(last.orders)} orders)"
+        if drift:
+            status += f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
+        return Group(table, Text(status))
 
 
 def run_from_cli(
