@@ -30,10 +30,11 @@ from nautlive.profile import RebalancePolicy
 
 # Enough digits that sums and products of venue-sized numbers never round, so a re-plan sees the exact projection.
 PLAN_CONTEXT = Context(prec=50, traps=[InvalidOperation, DivisionByZero, Overflow])
-MAX_PASSES = 12
+MAX_PASSES = 30  # each pass shrinks the NAV error by the fraction costs take of a trade: 2 or 3 suffice
 MAX_CHILDREN = 50  # one rebalance never sends more child orders than this per instrument
 ZERO = Decimal(0)
 ONE = Decimal(1)
+HALF = Decimal("0.5")
 BPS = Decimal(10_000)
 WEIGHT_DIGITS = Decimal("1e-8")
 BPS_DIGITS = Decimal("0.01")
@@ -65,7 +66,7 @@ class Quote(msgspec.Struct, frozen=True):
 
     @property
     def mid(self) -> Decimal:
-        return (self.bid + self.ask) / 2
+        return (self.bid + self.ask) * HALF
 
 
 class OrderIntent(msgspec.Struct, frozen=True):
@@ -162,29 +163,47 @@ def plan_rebalance(
     _check_inputs(holdings, cash, targets, fees, policy)
     with localcontext(PLAN_CONTEXT):
         universe = sorted(targets.keys() | {iid for iid, qty in holdings.items() if qty > 0})
-        mids = {iid: quote.mid for iid in universe if _priced(quote := quotes.get(iid))}
-        mids.update((iid, quote.mid) for iid in holdings.keys() - mids.keys() if _priced(quote := quotes.get(iid)))
-        nav = cash + sum((qty * mids[iid] for iid, qty in holdings.items() if iid in mids), ZERO)
-        lines, skipped = _lines(universe, holdings, quotes, targets, specs, fees, mids, nav)
+        lines, skipped = _lines(universe, holdings, quotes, targets, specs, fees)
+        nav = cash + sum([line.value for line in lines], ZERO) + sum([v for _, v in skipped.values() if v], ZERO)
+        if nav <= 0:
+            lines, skipped = [], dict.fromkeys(universe, (NO_NAV, None))
         nav_after, sizing = _converge(lines, nav, cash, policy)
         orders = _orders(lines, sizing.steps)
-        cash_after = cash + sum((_cash_flow(line, k) for line, k in zip(lines, sizing.steps, strict=True) if k), ZERO)
-        explanations = _explain(universe, lines, sizing, skipped, holdings, targets, mids, nav, nav_after)
+        cash_after = cash + sum([_cash_flow(line, k) for line, k in zip(lines, sizing.steps, strict=True) if k], ZERO)
+        explanations = _explain(universe, lines, sizing, skipped, targets, nav, nav_after)
         return Plan(orders=orders, explanations=explanations, nav=nav, cash_after=cash_after, nav_after=nav_after)
 
 
-def _lines(universe, holdings, quotes, targets, specs, fees, mids, nav) -> tuple[list[_Line], dict[str, str]]:
-    """The tradable instruments as lines, and the reason each other one is skipped."""
+def _lines(
+    universe, holdings, quotes, targets, specs, fees
+) -> tuple[list[_Line], dict[str, tuple[str, Decimal | None]]]:
+    """The tradable instruments as lines, and for each other one the reason it is skipped and its value at mid."""
     lines, skipped = [], {}
     for iid in universe:
-        spec = specs.get(iid)
-        reason = NO_NAV if nav <= 0 else _untradable_reason(iid in mids, spec)
-        if reason:
-            skipped[iid] = reason
+        quote, spec, qty = quotes.get(iid), specs.get(iid), holdings.get(iid, ZERO)
+        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+            skipped[iid] = (NO_PRICE, None)
             continue
-        qty, weight, mid, step = holdings.get(iid, ZERO), targets.get(iid, ZERO), mids[iid], spec.step_size
-        lines.append(_Line(iid, qty, weight, mid, qty * mid, qty / step, weight / (mid * step), step, spec,
-                           quotes[iid], fees if isinstance(fees, Decimal) else _fee_of(fees, iid)))
+        mid = quote.mid
+        if reason := _untradable_reason(spec):
+            skipped[iid] = (reason, qty * mid)
+            continue
+        weight, step = targets.get(iid, ZERO), spec.step_size
+        lines.append(
+            _Line(
+                iid,
+                qty,
+                weight,
+                mid,
+                qty * mid,
+                qty / step,
+                weight / (mid * step),
+                step,
+                spec,
+                quote,
+                fees if isinstance(fees, Decimal) else _fee_of(fees, iid),
+            )
+        )
     return lines, skipped
 
 
@@ -204,7 +223,9 @@ def _check_inputs(holdings, cash, targets, fees, policy: RebalancePolicy) -> Non
         if not fee.is_finite() or not 0 <= fee < 1:
             raise ValueError(f"taker fee of {iid} must be a fraction in [0, 1), got {fee}")
     if policy.band < 0 or not 0 <= policy.cash_buffer < 1:
-        raise ValueError(f"policy: band must be >= 0 and cash_buffer in [0, 1), got {policy.band}, {policy.cash_buffer}")
+        raise ValueError(
+            f"policy: band must be >= 0 and cash_buffer in [0, 1), got {policy.band}, {policy.cash_buffer}"
+        )
     if policy.max_order_notional is not None and policy.max_order_notional <= 0:
         raise ValueError(f"policy: max_order_notional must be > 0, got {policy.max_order_notional}")
     if policy.max_turnover is not None and policy.max_turnover < 0:
@@ -218,13 +239,7 @@ def _fee_of(fees: Mapping[str, Decimal], iid: str) -> Decimal:
         raise ValueError(f"no taker fee given for {iid}") from None
 
 
-def _priced(quote: Quote | None) -> bool:
-    return quote is not None and quote.bid > 0 and quote.ask > 0
-
-
-def _untradable_reason(priced: bool, spec: InstrumentSpec | None) -> str | None:
-    if not priced:
-        return NO_PRICE
+def _untradable_reason(spec: InstrumentSpec | None) -> str | None:
     if spec is None:
         return NO_SPEC
     if not spec.trading:
@@ -252,8 +267,14 @@ def _sell_side(line: _Line, policy: RebalancePolicy) -> _Side:
     return line.sell
 
 
-def _side(line: _Line, policy: RebalancePolicy, price: Decimal, notional_per_step: Decimal, cash_per_step: Decimal,
-          drag_per_step: Decimal) -> _Side:
+def _side(
+    line: _Line,
+    policy: RebalancePolicy,
+    price: Decimal,
+    notional_per_step: Decimal,
+    cash_per_step: Decimal,
+    drag_per_step: Decimal,
+) -> _Side:
     spec, step = line.spec, line.step
     min_steps = 1
     if spec.min_qty is not None and spec.min_qty > step:
@@ -262,18 +283,20 @@ def _side(line: _Line, policy: RebalancePolicy, price: Decimal, notional_per_ste
         min_steps = _ceil_div(spec.min_notional, notional_per_step)
     qty_cap = _least(spec.max_qty, spec.market_max_qty)
     notional_cap = _least(policy.max_order_notional, spec.max_notional)
-    caps = ([] if qty_cap is None else [int(qty_cap // step)]) + (
-        [] if notional_cap is None else [int(notional_cap // notional_per_step)])
-    return _Side(price, min_steps, min(caps) if caps else None, notional_per_step, cash_per_step, drag_per_step)
+    cap_steps = None if qty_cap is None else int(qty_cap / step)
+    if notional_cap is not None:
+        notional_steps = int(notional_cap / notional_per_step)
+        cap_steps = notional_steps if cap_steps is None else min(cap_steps, notional_steps)
+    return _Side(price, min_steps, cap_steps, notional_per_step, cash_per_step, drag_per_step)
 
 
 def _least(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    return b if a is None else a if b is None else min(a, b)
+    return b if a is None else a if b is None or a <= b else b
 
 
 def _ceil_div(value: Decimal, unit: Decimal) -> int:
-    whole, rest = divmod(value, unit)
-    return int(whole) + (rest > 0)
+    whole = int(value / unit)
+    return whole + 1 if whole * unit < value else whole
 
 
 def _converge(lines: list[_Line], nav: Decimal, cash: Decimal, policy: RebalancePolicy) -> tuple[Decimal, _Sizing]:
@@ -293,7 +316,7 @@ def _converge(lines: list[_Line], nav: Decimal, cash: Decimal, policy: Rebalance
         passes.append((nav_after, projected, sizing))
         cycle = [p for p in passes if p[0] == projected]
         if cycle:
-            _, projected, sizing = min(passes[passes.index(cycle[0]):], key=lambda p: p[1])
+            _, projected, sizing = min(passes[passes.index(cycle[0]) :], key=lambda p: p[1])
             return projected, sizing
         nav_after = projected
     return projected, sizing
@@ -302,8 +325,8 @@ def _converge(lines: list[_Line], nav: Decimal, cash: Decimal, policy: Rebalance
 def _estimated_nav_after(lines: list[_Line], nav: Decimal, cash: Decimal, policy: RebalancePolicy) -> Decimal:
     """A first guess of the fixed point, so that one sizing pass lands close to it and a second usually confirms it.
 
-    Each gap outside the band is traded whole at its side price, buys scaled to the cash: drag(N) is then linear,
-    drag(NAV) − slope × (NAV − N), and the NAV it leaves solves N = NAV − drag(N).
+    Each gap outside the band is traded less the half step that rounding leaves on average, buys scaled to the
+    cash: drag(N) is then linear in N, and the NAV it leaves solves N = NAV − drag(N).
     """
     band_value = policy.band * nav
     proceeds = sell_drag = sell_slope = buy_cost = buy_drag = buy_slope = ZERO
@@ -311,22 +334,21 @@ def _estimated_nav_after(lines: list[_Line], nav: Decimal, cash: Decimal, policy
         gap = line.value - line.weight * nav
         if not gap or abs(gap) < band_value:
             continue
-        quote, mid = line.quote, line.mid
-        half_step = line.step * mid / 2  # rounding down to the step leaves half a step untraded on average
+        steps = nav * line.target_steps_per_nav - line.qty_steps
         if gap > 0:
-            rate = (mid - quote.bid + quote.bid * line.fee) / mid  # NAV lost per unit of mid value sold
-            traded = gap - half_step
-            proceeds += traded - traded * rate
-            sell_drag += traded * rate
-            sell_slope += line.weight * rate
+            side = line.sell or _sell_side(line, policy)
+            steps = -steps - HALF
+            proceeds += steps * side.cash_per_step
+            sell_drag += steps * side.drag_per_step
+            sell_slope += line.target_steps_per_nav * side.drag_per_step
         else:
-            rate = (quote.ask - mid + quote.ask * line.fee) / mid
-            traded = -gap - half_step
-            buy_cost += traded + traded * rate
-            buy_drag += traded * rate
-            buy_slope += line.weight * rate
-    budget = cash + proceeds - policy.cash_buffer * nav
-    scale = ONE if buy_cost <= budget else max(ZERO, budget) / buy_cost
+            side = line.buy or _buy_side(line, policy)
+            steps -= HALF
+            buy_cost += steps * side.cash_per_step
+            buy_drag += steps * side.drag_per_step
+            buy_slope += line.target_steps_per_nav * side.drag_per_step
+    budget = max(ZERO, cash + proceeds - policy.cash_buffer * nav)
+    scale = ONE if buy_cost <= budget else budget / buy_cost
     return nav - (sell_drag + buy_drag * scale) / (1 + buy_slope * scale - sell_slope)
 
 
@@ -378,8 +400,12 @@ def _size(lines: list[_Line], nav_after: Decimal, cash: Decimal, policy: Rebalan
     return _Sizing(steps=steps, wanted=wanted, limited=limited, drag=drag)
 
 
-def _fit(wants: list[tuple[int, int, _Side]], budgets: list[tuple[Decimal, attrgetter]], lines: list[_Line],
-         limited: dict[int, str]) -> list[tuple[int, int, _Side]]:
+def _fit(
+    wants: list[tuple[int, int, _Side]],
+    budgets: list[tuple[Decimal, attrgetter]],
+    lines: list[_Line],
+    limited: dict[int, str],
+) -> list[tuple[int, int, _Side]]:
     """Scale wanted steps pro rata to the tightest budget, then give what rounding left to the largest wants.
 
     Each budget is (amount, cost per step of a side). Lines cut short are recorded in `limited` with the reason of
@@ -396,10 +422,14 @@ def _fit(wants: list[tuple[int, int, _Side]], budgets: list[tuple[Decimal, attrg
     if binding is None:
         return wants
     got = [_tradable(int(want * scale), side.min_steps, side.cap_steps) for _, want, side in wants]
-    left = [amount - sum([k * cost(side) for k, (_, _, side) in zip(got, wants, strict=True)], ZERO)
-            for amount, cost in budgets]
-    largest_first = sorted(range(len(wants)), key=lambda j: (-wants[j][1] * wants[j][2].notional_per_step,
-                                                             lines[wants[j][0]].instrument_id))
+    left = [
+        amount - sum([k * cost(side) for k, (_, _, side) in zip(got, wants, strict=True)], ZERO)
+        for amount, cost in budgets
+    ]
+    largest_first = sorted(
+        range(len(wants)),
+        key=lambda j: (-wants[j][1] * wants[j][2].notional_per_step, lines[wants[j][0]].instrument_id),
+    )
     for j in largest_first:
         _, want, side = wants[j]
         costs = [cost(side) for _, cost in budgets]
@@ -450,31 +480,64 @@ def _orders(lines: list[_Line], steps: list[int]) -> list[OrderIntent]:
             continue
         side, orders = (line.buy, buys) if k > 0 else (line.sell, sells)
         for child, size in enumerate(_split(abs(k), side.min_steps, side.cap_steps)):
-            orders.append(OrderIntent(instrument_id=line.instrument_id, side="BUY" if k > 0 else "SELL",
-                                      quantity=size * line.step, price=side.price,
-                                      notional=size * side.notional_per_step, child=child))
+            orders.append(
+                OrderIntent(
+                    instrument_id=line.instrument_id,
+                    side="BUY" if k > 0 else "SELL",
+                    quantity=size * line.step,
+                    price=side.price,
+                    notional=size * side.notional_per_step,
+                    child=child,
+                )
+            )
     return sells + buys
 
 
-def _explain(universe, lines, sizing: _Sizing, skipped, holdings, targets, mids, nav, nav_after) -> list[Explanation]:
-    """One explanation per instrument; weights after the plan are taken at the projected NAV."""
-    by_id = {line.instrument_id: i for i, line in enumerate(lines)}
+def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after) -> list[Explanation]:
+    """One explanation per instrument (lines and skipped ones both follow `universe`); weights after the plan are
+    taken at the projected NAV."""
     bps_after = BPS / nav_after if nav_after > 0 else ZERO
     out = []
+    i = 0
     for iid in universe:
         weight = targets.get(iid, ZERO)
-        if iid in skipped:
-            value = holdings.get(iid, ZERO) * mids[iid] if iid in mids and nav > 0 else None
-            out.append(_explanation(iid, None if value is None else value / nav, weight, "skip", skipped[iid],
-                                    None if value is None else value * bps_after - weight * BPS))
+        if skip := skipped.get(iid):
+            reason, value = skip
+            known = value is not None and nav > 0
+            out.append(
+                Explanation(
+                    iid,
+                    _weight(value / nav) if known else None,
+                    weight,
+                    "skip",
+                    reason,
+                    _bps(value * bps_after - weight * BPS) if known else None,
+                )
+            )
             continue
-        i = by_id[iid]
         line, k = lines[i], sizing.steps[i]
-        qty_after = line.qty + k * line.step
+        qty_after = line.qty + k * line.step if k else line.qty
         action, reason = _outcome(line, k, sizing.wanted[i], sizing.limited.get(i), qty_after)
-        out.append(_explanation(iid, line.value / nav, weight, action, reason,
-                                qty_after * line.mid * bps_after - weight * BPS))
+        out.append(
+            Explanation(
+                iid,
+                _weight(line.value / nav),
+                weight,
+                action,
+                reason,
+                _bps(qty_after * line.mid * bps_after - weight * BPS),
+            )
+        )
+        i += 1
     return out
+
+
+def _weight(value: Decimal) -> Decimal:
+    return value.quantize(WEIGHT_DIGITS) or ZERO
+
+
+def _bps(value: Decimal) -> Decimal:
+    return value.quantize(BPS_DIGITS) or ZERO
 
 
 def _outcome(line: _Line, steps: int, wanted: int | None, limited: str | None, qty_after: Decimal) -> tuple[str, str]:
@@ -501,14 +564,3 @@ def _minimum_reason(line: _Line, side: _Side, wanted: int) -> str:
     if line.spec.min_notional is not None and wanted * side.notional_per_step < line.spec.min_notional:
         return BELOW_MIN_NOTIONAL
     return ORDER_CAP_BELOW_MIN
-
-
-def _explanation(iid, current, weight, action, reason, residual) -> Explanation:
-    return Explanation(
-        instrument_id=iid,
-        current_weight=None if current is None else current.quantize(WEIGHT_DIGITS) or ZERO,
-        target_weight=weight,
-        action=action,
-        reason=reason,
-        residual_bps=None if residual is None else residual.quantize(BPS_DIGITS) or ZERO,
-    )
