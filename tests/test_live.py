@@ -364,3 +364,18 @@ def test_websocket_drop_reconnects_and_trades_the_new_target(venue, session_dir)
     assert len(lines) == 4 and len({line["target_hash"] for line in lines}) == 2
     for iid, weight in weights_at_venue(venue).items():
         assert abs(weight - D({"BTCUSDT.BINANCE": "0.1", "ETHUSDT.BINANCE": "0.4"}[iid])) <= BAND, (iid, weight)
+
+
+@pytest.mark.slow
+def test_shadow_on_the_venues_data_sends_nothing_to_the_venue(venue, session_dir):
+    """SHADOW with --feed venue: the real Binance data client, fills simulated locally, no order reaches the venue."""
+    command = [sys.executable, "-m", "nautlive", "shadow", "--profile", "profile.yaml", "--feed", "venue", "--once",
+               "--targets", "targets.json", "--drift-log", "drift.log", "--json"]
+    result = subprocess.run(command, cwd=session_dir, env=live_env(venue), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["mode"] == "shadow" and len(summary["fills"]) == 2
+    assert order_posts(venue) == []
+    for fill in summary["fills"]:  # filled at the venue's quoted touch: a buy at the ask, above the mid
+        assert fill["side"] == "BUY" and D(fill["fill_px"]) > D(fill["mid_at_submit"])
+        assert 0 < fill["drift_bps"] < 5
