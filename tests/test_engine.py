@@ -1,0 +1,58 @@
+"""The session builder's pure parts: feed choice, accounts per exchange, and bad --feed values."""
+
+from decimal import Decimal
+
+import pytest
+from typer.testing import CliRunner
+
+from nautlive.cli import app
+from nautlive.engine import SessionOptions, _account_venues, _cash_offset, exchange_venues, parse_feed
+from nautlive.errors import ConfigError
+from nautlive.profile import load_profile
+
+from .conftest import shared_file
+
+runner = CliRunner()
+
+
+def test_default_feed_is_synthetic_without_keys_and_venue_with_them(repo_cwd, monkeypatch):
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    feed, note = parse_feed(None, load_profile("binance"))
+    assert feed.kind == "synthetic" and "no API keys" in note
+    feed, note = parse_feed(None, load_profile("binance-sim"))
+    assert feed.kind == "venue" and note is None
+
+
+def test_replay_feed_takes_every_path(repo_cwd):
+    a, b = shared_file("binance", "market", "btcusdt_20240808.gz"), shared_file("binance", "market", "ethusdt_20240808.gz")
+    feed, _ = parse_feed(f"replay:{a},{b}", load_profile("binance"), speed=10)
+    assert feed.kind == "replay" and feed.paths == [str(a), str(b)] and feed.speed == 10
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("replay:", "no recording given"),
+    ("replay:/no/such.gz", "recording not found: /no/such.gz"),
+    ("kafka", "expected venue, synthetic or replay"),
+    ("synthetic:7", "expected venue, synthetic or replay"),
+])
+def test_bad_feed(repo_cwd, text, reason):
+    with pytest.raises(ConfigError, match=reason):
+        parse_feed(text, load_profile("binance"))
+    result = runner.invoke(app, ["shadow", "--venue", "binance", "--feed", text, "--once"])
+    assert result.exit_code == 2 and reason in result.stderr
+
+
+def test_ib_shadow_has_one_account_per_exchange_and_counts_the_cash_once(repo_cwd):
+    profile = load_profile("ibkr-paper")
+    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile)[0], targets="t", drift_log="d")
+    live = SessionOptions(mode="live", feed=parse_feed("venue", profile)[0], targets="t", drift_log="d")
+    assert exchange_venues(profile) == ["ARCA", "NASDAQ"]
+    assert _account_venues(profile, shadow) == ["ARCA", "NASDAQ"]
+    assert _cash_offset(profile, shadow) == Decimal(100_000)
+    assert _account_venues(profile, live) == ["INTERACTIVE_BROKERS"] and _cash_offset(profile, live) == 0
+
+
+def test_binance_shadow_is_one_account(repo_cwd):
+    profile = load_profile("binance")
+    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile)[0], targets="t", drift_log="d")
+    assert _account_venues(profile, shadow) == ["BINANCE"] and _cash_offset(profile, shadow) == 0
