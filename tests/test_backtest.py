@@ -116,3 +116,18 @@ def test_catalog_missing_an_instrument(tmp_path):
 def test_invalid_targets_file(tmp_path):
     targets = write_json(tmp_path / "t.json", {"weights": {BTC: 0.7, ETH: 0.7}})
     assert "above 1" in run_bad(tmp_path, *data_args("btcusdt_20240808.gz"), "--targets", targets)
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("[{", "schedule is not valid JSON"),
+    ('{"at": "2024-08-08T23:57:00Z"}', "expected a non-empty list"),
+    ('[{"weights": {"BTCUSDT.BINANCE": 0.2}}]', '[0]: expected {"at"'),
+    ('[{"at": "yesterday", "weights": {"BTCUSDT.BINANCE": 0.2}}]', "[0].at: 'yesterday' is not an ISO-8601 time"),
+    ('[{"at": "2024-08-08T23:57:00Z", "weights": {"XRPUSDT.BINANCE": 0.2}}]', "unknown instrument"),
+])
+def test_bad_schedule(tmp_path, content, reason):
+    (tmp_path / "s.json").write_text(content)
+    targets = write_json(tmp_path / "t.json", {"weights": {BTC: 0.5}})
+    err = run_bad(tmp_path, *data_args("btcusdt_20240808.gz"), "--targets", targets, "--schedule",
+                  str(tmp_path / "s.json"))
+    assert reason in err
