@@ -378,9 +378,13 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
             return
         await asyncio.sleep(0.05)
     report = strategy.reports[-1]
+    unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
     if report.rejected or report.unfilled:
         first = (report.rejected or report.unfilled)[0]["reason"]
         finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})")
+    elif unpriced:
+        finish(1, f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
+                  f"({len(report.orders)} other orders filled)")
     else:
         finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
 
