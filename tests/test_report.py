@@ -395,3 +395,54 @@ def test_general_timestamp_path_converts_offsets_and_marks_garbage():
     assert times[0] == np.datetime64("2026-11-24T12:00:00", "us")
     assert np.isnat(times[1]) and np.isnat(times[2])
     assert times[3] == np.datetime64("2026-11-24T00:00:00", "us")
+
+
+# ---------------------------------------------------------------- labels learnt while reading
+
+
+def test_known_labels_decoder_is_used_once_labels_are_learnt(generated, monkeypatch):
+    _, path = generated
+    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    first = report.report_json(report.summarise(report.read_drift_log([path])))  # general decoder, learns
+    assert report._known_labels["instrument"] == set(MIDS)
+    assert report._known_labels["side"] == {"BUY", "SELL"}
+    fills = report._decode_lines(path.read_bytes())
+    assert type(fills[0]).__name__ == "_KnownFill"  # a fresh decode takes the fast decoder
+    assert report.report_json(report.summarise(report.read_drift_log([path]))) == first
+
+
+def test_a_new_label_falls_back_to_the_general_decoder_and_is_learnt(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    old = write_log(tmp_path / "old.log", log_lines(generated_fills(100, seed=12)))
+    report.read_drift_log([old])
+    fills = generated_fills(100, seed=13)
+    fills["instrument"][7] = "XRPUSDT.BINANCE"
+    new = write_log(tmp_path / "new.log", log_lines(fills))
+    assert type(report._decode_lines(new.read_bytes())[0]).__name__ == "_Fill"
+    assert "XRPUSDT.BINANCE" in report._known_labels["instrument"]
+    [venue] = report.summarise(report.read_drift_log([new])).venues
+    assert ("XRPUSDT.BINANCE", fills["side"][7], fills["mode"][7]) in {
+        (g.instrument, g.side, g.mode) for g in venue.by_instrument_side
+    }
+    assert venue.overall.fills == 100
+
+
+def test_bad_lines_after_labels_are_learnt_are_still_counted(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    lines = log_lines(generated_fills(50, seed=14))
+    report.read_drift_log([write_log(tmp_path / "good.log", lines)])
+    columns = report.read_drift_log([write_log(tmp_path / "bad.log", lines[:20] + ["{not json"] + lines[20:])])
+    assert (len(columns), columns.malformed) == (50, 1)
+
+
+def test_known_labels_decoder_waits_for_every_label():
+    assert report._known_labels_decoder((("BINANCE",), (), ("X",), ("BUY",))) is None
+    decoder = report._known_labels_decoder((("BINANCE",), ("live",), ("X",), ("BUY",)))
+    line = (
+        b'{"ts":"t","session":"S","mode":"live","venue":"BINANCE","instrument":"X","side":"BUY","notional":"1.5",'
+        b'"drift_bps":null,"alert":false}'
+    )
+    fill = decoder.decode(line)
+    assert (fill.notional, fill.drift_bps, fill.fee) == (1.5, None, None)
+    with pytest.raises(report.msgspec.ValidationError):
+        decoder.decode(line.replace(b'"BUY"', b'"SELL"'))
