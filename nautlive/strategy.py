@@ -14,7 +14,7 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, StrategyConfig
 from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, TimeInForce
-from nautilus_trader.model.events import OrderEvent, OrderFilled, OrderRejected
+from nautilus_trader.model.events import OrderDenied, OrderEvent, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
@@ -112,8 +112,9 @@ class NautilusRebalanceStrategy(Strategy):
     def on_order_event(self, event: OrderEvent) -> None:
         if isinstance(event, OrderFilled):
             self._record_fill(event)
-        elif isinstance(event, OrderRejected) and self._report is not None:
-            self.log.warning(f"Order {event.client_order_id} rejected: {event.reason} (not retried)")
+        elif isinstance(event, OrderRejected | OrderDenied) and self._report is not None:
+            self.log.warning(f"Order {event.client_order_id} {type(event).__name__[5:].lower()}: {event.reason} "
+                             "(not retried)")
             self._report.rejected.append({"client_order_id": str(event.client_order_id), "reason": event.reason})
         order = self.cache.order(event.client_order_id)
         if order is not None and order.is_closed and event.client_order_id in self._open:
