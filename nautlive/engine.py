@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import signal
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -146,6 +148,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
                          alert_bps=profile.drift_alert_bps, log=None)
     strategy = LiveRebalanceStrategy(
         LiveRebalanceConfig(
+            log_events=False,  # every command and event as a log line: too much for a person or a cron log
+            log_commands=False,
             instrument_ids=list(profile.instruments),
             account_venues=_account_venues(profile, options),
             cash_offset=_cash_offset(profile, options),
@@ -194,6 +198,7 @@ def _attach_replay(node, profile: VenueProfile, options: SessionOptions) -> None
 
 
 def _log_levels(profile: VenueProfile, options: SessionOptions) -> dict[str, str]:
+    """At the default level, routine noise is hidden; the key never shows at any level."""
     if options.log_level != "WARNING":
         return dict(KEY_LOGGING)
     synthetic = {f"DataClient-SYNTH-{venue}": "ERROR" for venue in exchange_venues(profile)}
@@ -328,14 +333,12 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> 
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
         watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
-    panel = _Panel(profile, strategy) if options.panel else None
-    if panel is not None:
-        watchers.append(asyncio.create_task(panel.run(finished)))
+    display = _Panel(profile, strategy) if options.panel else _PlainProgress(strategy)
+    watchers.append(asyncio.create_task(display.run(finished)))
     await finished.wait()
     for task in watchers:
         task.cancel()
-    if panel is not None:
-        panel.close()
+    display.close()
     await node.stop_async()
     try:
         await asyncio.wait_for(run_task, timeout=5.0)
@@ -419,6 +422,7 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
 def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
     """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
     holder: dict = {}
+    _node_logs_on_stderr()
     try:
         outcome = asyncio.run(_run(profile, options, holder))
     finally:
@@ -429,6 +433,22 @@ def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult
         if node is not None:
             node.dispose()
     return _result(profile, options, outcome, holder["strategy"])
+
+
+_real_stdout: dict = {}
+
+
+def _node_logs_on_stderr() -> None:
+    """Nautilus's logger writes to file descriptor 1, but a session's stdout is for its result (tables or --json).
+
+    From here on fd 1 is stderr (the node's log lines, however late they are flushed), and sys.stdout writes to the
+    real stdout. Done once per process.
+    """
+    if sys.stdout is _real_stdout.get("file"):
+        return
+    sys.stdout.flush()
+    _real_stdout["file"] = sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
 
 
 def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy) -> SessionResult:  # noqa: ANN001
@@ -455,6 +475,33 @@ def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, stra
 
 def _text(value: Decimal) -> str:
     return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
+
+
+class _PlainProgress:
+    """Without a terminal (cron, a pipe): one plain line on stderr per fill and per finished rebalance."""
+
+    def __init__(self, strategy) -> None:  # noqa: ANN001
+        self._strategy = strategy
+        self._fills = self._rebalances = 0
+
+    async def run(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            self.emit()
+            await asyncio.sleep(0.25)
+
+    def close(self) -> None:
+        self.emit()
+
+    def emit(self) -> None:
+        records = self._strategy.drift.records if self._strategy.drift else []
+        for r in records[self._fills:]:
+            drift = f"{r.drift_bps:+.2f} bps" if r.drift_bps is not None else "no mid"
+            print(f"{r.ts} fill {r.side} {r.qty} {r.instrument} @ {r.fill_px} ({drift}{', ALERT' if r.alert else ''})",
+                  file=sys.stderr, flush=True)
+        for report in self._strategy.reports[self._rebalances:]:
+            print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
+                  f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped", file=sys.stderr, flush=True)
+        self._fills, self._rebalances = len(records), len(self._strategy.reports)
 
 
 class _Panel:

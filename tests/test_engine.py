@@ -56,3 +56,22 @@ def test_binance_shadow_is_one_account(repo_cwd):
     profile = load_profile("binance")
     shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile)[0], targets="t", drift_log="d")
     assert _account_venues(profile, shadow) == ["BINANCE"] and _cash_offset(profile, shadow) == 0
+
+
+@pytest.mark.slow
+def test_stdout_holds_only_the_result_and_progress_goes_to_stderr(repo_cwd, tmp_path):
+    """Nautilus logs to stdout; a session moves them to stderr so `--json` stays parseable, even at INFO."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "t.json").write_text(json.dumps({"weights": {"BTCUSDT.BINANCE": 0.4, "ETHUSDT.BINANCE": 0.3}}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nautlive", "shadow", "--venue", "binance", "--feed", "synthetic", "--once", "--json",
+         "--log-level", "INFO", "--targets", str(tmp_path / "t.json"), "--drift-log", str(tmp_path / "d.log")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads(proc.stdout)["fills"]) == 2
+    assert "[INFO] NAUTLIVE-001" in proc.stderr
+    assert " fill BUY " in proc.stderr and "rebalance " in proc.stderr
