@@ -222,3 +222,20 @@ def test_the_installed_command_keeps_output_and_exit_code(repo_cwd):
                            str(shared_file(*INFO_2022)), "--json"], capture_output=True, text=True)
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["blocking"] == 2
+
+
+@pytest.mark.slow
+def test_reconcile_asks_the_venue_at_the_profiles_base_url(repo_cwd, monkeypatch):
+    """No --from-file: exchangeInfo through Nautilus's Binance HTTP client, here from the loopback simulator serving
+    the real 2022 capture (whose minimum notional is above the shipped catalog's)."""
+    from nautlive.sim.binance import build_simulator
+    from nautlive.sim.server import start_in_thread
+
+    sim = build_simulator(["BTCUSDT", "ETHUSDT"], {"USDT": Decimal(1000)}, exchange_info_path=shared_file(*INFO_2022))
+    with start_in_thread(sim) as running:
+        monkeypatch.setenv("NAUTLIVE_SIM_HTTP", running.http_url)
+        result = runner.invoke(app, ["reconcile", "--venue", "binance-sim", "--json"])
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert {(m["instrument"], m["field"], m["venue"]) for m in report["mismatches"] if m["severity"] == "BLOCKING"} == {
+        ("BTCUSDT.BINANCE", "min_notional", "10"), ("ETHUSDT.BINANCE", "min_notional", "10")}
