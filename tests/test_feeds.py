@@ -314,7 +314,8 @@ def run_node(feed: str, wanted: int, speed: float = 0, *paths) -> dict:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # Nautilus's logger shares stdout and may flush a late line after the result
+    return json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
 
 
 @pytest.mark.slow
