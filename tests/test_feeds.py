@@ -270,7 +270,7 @@ else:
     name, factory, feed_config = "REPLAY", ReplayDataClientFactory, ReplayFeedConfig(paths=paths, speed=speed)
 config = TradingNodeConfig(
     trader_id="FEEDS-001",
-    logging=LoggingConfig(log_level="WARNING"),
+    logging=LoggingConfig(log_level="ERROR"),  # the logger shares stdout with the result line
     data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
     risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
     exec_engine=LiveExecEngineConfig(reconciliation=False, graceful_shutdown_on_exception=True),
@@ -314,8 +314,7 @@ def run_node(feed: str, wanted: int, speed: float = 0, *paths) -> dict:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # Nautilus's logger shares stdout and may flush a late line after the result
-    return json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
