@@ -155,6 +155,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             cash_offset=_cash_offset(profile, options),
             quote_currency=profile.quote_currency,
             targets_path=None if options.schedule else options.targets,
+            targets_venue=profile.venue,
             inject_catalog_instruments=options.mode == "shadow",
             reconcile_policy=_reconcile_policy(profile, options),
             fill_timeout_secs=options.fill_timeout,

@@ -311,6 +311,7 @@ class LiveRebalanceConfig(RebalanceConfig, frozen=True):
     """Live plumbing settings: where targets come from, whether catalog instruments may stand in, the watchdog."""
 
     targets_path: str | None = None
+    targets_venue: str | None = None  # a target naming another venue's instrument is rejected as such
     inject_catalog_instruments: bool = True
     reconcile_policy: str = "warn"  # warn | fail | skip (offline feeds: the catalog is the venue)
     fill_timeout_secs: float = 30.0
@@ -350,7 +351,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             from nautlive.signals import TargetWeightWatcher
 
             self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
-                                               None, self.on_targets, self.log)
+                                               self.config.targets_venue, self.on_targets, self.log)
             self._watch_stop = asyncio.Event()
             self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
         self._watchdog = loop.call_later(1.0, self._check_stuck_orders)

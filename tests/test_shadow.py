@@ -183,7 +183,7 @@ def test_a_running_session_applies_a_new_file_and_rides_out_every_bad_one(binanc
                 (b'{"BTCUSDT.BINANCE": -0.2}', "negative weight"),
                 (b'{"BTCUSDT.BINANCE": 0.7, "ETHUSDT.BINANCE": 0.7}', "above 1"),
                 (b'{"SOLUSDT.BINANCE": 0.1}', "unknown instrument"),
-                (b'{"BTCUSDT.OKX": 0.1}', "BTCUSDT.OKX"),  # another venue: refused, whichever reason
+                (b'{"BTCUSDT.OKX": 0.1}', "belongs to venue OKX"),
             ]
             for content, reason in bad:
                 reject(lambda c=content: write_atomically(targets, c), reason)
