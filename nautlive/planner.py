@@ -283,9 +283,9 @@ def _side(
         min_steps = _ceil_div(spec.min_notional, notional_per_step)
     qty_cap = _least(spec.max_qty, spec.market_max_qty)
     notional_cap = _least(policy.max_order_notional, spec.max_notional)
-    cap_steps = None if qty_cap is None else int(qty_cap / step)
+    cap_steps = None if qty_cap is None else int(qty_cap // step)
     if notional_cap is not None:
-        notional_steps = int(notional_cap / notional_per_step)
+        notional_steps = int(notional_cap // notional_per_step)
         cap_steps = notional_steps if cap_steps is None else min(cap_steps, notional_steps)
     return _Side(price, min_steps, cap_steps, notional_per_step, cash_per_step, drag_per_step)
 
@@ -295,8 +295,8 @@ def _least(a: Decimal | None, b: Decimal | None) -> Decimal | None:
 
 
 def _ceil_div(value: Decimal, unit: Decimal) -> int:
-    whole = int(value / unit)
-    return whole + 1 if whole * unit < value else whole
+    whole, rest = divmod(value, unit)  # one exact operation, faster than a division and a product
+    return int(whole) + 1 if rest else int(whole)
 
 
 def _converge(lines: list[_Line], nav: Decimal, cash: Decimal, policy: RebalancePolicy) -> tuple[Decimal, _Sizing]:
@@ -497,6 +497,7 @@ def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after)
     """One explanation per instrument (lines and skipped ones both follow `universe`); weights after the plan are
     taken at the projected NAV."""
     bps_after = BPS / nav_after if nav_after > 0 else ZERO
+    per_nav = 1 / nav if nav > 0 else ZERO  # one division, then products: weights are quantized to 1e-8 anyway
     out = []
     i = 0
     for iid in universe:
@@ -507,7 +508,7 @@ def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after)
             out.append(
                 Explanation(
                     iid,
-                    _weight(value / nav) if known else None,
+                    _weight(value * per_nav) if known else None,
                     weight,
                     "skip",
                     reason,
@@ -521,7 +522,7 @@ def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after)
         out.append(
             Explanation(
                 iid,
-                _weight(line.value / nav),
+                _weight(line.value * per_nav),
                 weight,
                 action,
                 reason,
