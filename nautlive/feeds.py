@@ -156,21 +156,16 @@ def quote_ticks(
     msgs = _decode_rows(path, lines, rows, _QUOTE_ROWS, "a bookTicker message {s, b, B, a, A}")
     out_rows: list[int] = []
     out_ticks: list[QuoteTick] = []
-    for symbol, picks in _rows_by_symbol([m[1].data.s for m in msgs], instruments).items():
-        inst = instruments[symbol]
+    for inst, picked_rows, picked, data, lines_of in _per_instrument(msgs, rows, lines, instruments):
         iid, pp, sp = inst.id, inst.price_precision, inst.size_precision
-        picked = _pick(msgs, picks)
-        data = [m[1].data for m in picked]
-        lines_of = [lines[r] for r in _pick(rows, picks)]
         bid = _raw_column(lines_of, "b", [d.b for d in data], pp)
         ask = _raw_column(lines_of, "a", [d.a for d in data], pp)
         bid_size = _raw_column(lines_of, "B", [d.B for d in data], sp)
         ask_size = _raw_column(lines_of, "A", [d.A for d in data], sp)
-        ts = [m[0] for m in picked]
-        out_rows += _pick(rows, picks)
+        out_rows += picked_rows
         out_ticks += [
             QuoteTick.from_raw(iid, b, a, pp, pp, bs, as_, sp, sp, t, t)
-            for b, a, bs, as_, t in zip(bid, ask, bid_size, ask_size, ts, strict=True)
+            for b, a, bs, as_, (t, _) in zip(bid, ask, bid_size, ask_size, picked, strict=True)
         ]
     return out_rows, out_ticks
 
@@ -182,15 +177,11 @@ def trade_ticks(
     msgs = _decode_rows(path, lines, rows, _TRADE_ROWS, "a trade message {s, t, p, q, m}")
     out_rows: list[int] = []
     out_ticks: list[TradeTick] = []
-    for symbol, picks in _rows_by_symbol([m[1].data.s for m in msgs], instruments).items():
-        inst = instruments[symbol]
+    for inst, picked_rows, picked, data, lines_of in _per_instrument(msgs, rows, lines, instruments):
         iid, pp, sp = inst.id, inst.price_precision, inst.size_precision
-        picked = _pick(msgs, picks)
-        data = [m[1].data for m in picked]
-        lines_of = [lines[r] for r in _pick(rows, picks)]
         prices = _raw_column(lines_of, "p", [d.p for d in data], pp)
         sizes = _raw_column(lines_of, "q", [d.q for d in data], sp)
-        out_rows += _pick(rows, picks)
+        out_rows += picked_rows
         out_ticks += [
             TradeTick.from_raw(
                 iid, price, pp, size, sp, AggressorSide.SELLER if d.m else AggressorSide.BUYER, TradeId(str(d.t)), t, t
@@ -198,6 +189,14 @@ def trade_ticks(
             for (t, _), d, price, size in zip(picked, data, prices, sizes, strict=True)
         ]
     return out_rows, out_ticks
+
+
+def _per_instrument(msgs: list, rows: list[int], lines: list[bytes], instruments: Mapping[str, Instrument]):  # noqa: ANN202
+    """For each known symbol: its instrument, its rows, its [ns, message] pairs, their data and their lines."""
+    for symbol, picks in _rows_by_symbol([m[1].data.s for m in msgs], instruments).items():
+        picked_rows = _pick(rows, picks)
+        picked = _pick(msgs, picks)
+        yield instruments[symbol], picked_rows, picked, [m[1].data for m in picked], [lines[r] for r in picked_rows]
 
 
 def _decode_rows(path: Path, lines: list[bytes], rows: list[int], decoder: msgspec.json.Decoder, what: str) -> list:
