@@ -221,12 +221,10 @@ def _currency(code: str):
     return Currency.from_str(code)  # unknown codes become an 8-decimal crypto currency
 
 
-def snapshot_catalog(venue: str | None, profile_path, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
+def snapshot_catalog(profile, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
     """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
-    from nautlive.profile import load_profile
     from nautlive.venues import load_venue_specs
 
-    profile = load_profile(venue or ("binance" if profile_path is None else None), profile_path)
     specs = load_venue_specs(profile, from_file)
     by_symbol = {spec.symbol: spec for spec in specs.specs.values()}
     if all_symbols:

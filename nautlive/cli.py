@@ -83,6 +83,13 @@ def _root(
     _state["debug"] = debug
 
 
+def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202
+    """The profile a command runs on: --profile PATH, else --venue NAME, else profiles/binance.yaml."""
+    from nautlive.profile import load_profile
+
+    return load_profile(venue or ("binance" if profile is None else None), profile)
+
+
 def main() -> None:
     try:
         app(prog_name="nautlive")
@@ -159,7 +166,8 @@ def reconcile(
     _fast_exit()
     from nautlive import reconcile as rec
     from nautlive.render import emit_json, line, table
-    prof, cat, specs, result = rec.reconcile_profile(venue, profile, from_file, catalog)
+    prof = _profile(venue, profile)
+    cat, specs, result = rec.reconcile_profile(prof, from_file, catalog)
     if write_patch is not None:
         from nautlive.catalog import save_catalog
 
@@ -195,7 +203,7 @@ def catalog_snapshot(
     from nautlive.catalog import snapshot_catalog
     from nautlive.render import line
 
-    written = snapshot_catalog(venue, profile, from_file, symbols, all_symbols, out)
+    written = snapshot_catalog(_profile(venue, profile), from_file, symbols, all_symbols, out)
     line(f"wrote {out}: {len(written.instruments)} instruments")
 
 
@@ -229,10 +237,9 @@ def backtest(
     import msgspec
 
     from nautlive.backtest import run_backtest
-    from nautlive.profile import load_profile
     from nautlive.render import emit_json, line, table
 
-    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    prof = _profile(venue, profile)
     summary = run_backtest(prof, data, targets or prof.targets, schedule, out, catalog)
     if json_out:
         emit_json(msgspec.to_builtins(summary))
@@ -381,10 +388,9 @@ def shadow(
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level, arm: bool = False) -> None:  # noqa: ANN001
     from nautlive.engine import run_from_cli
-    from nautlive.profile import load_profile
     from nautlive.render import is_terminal, warn
 
-    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    prof = _profile(venue, profile)
     result, note = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
                                 panel=is_terminal() and not json_out and not once)
     if note:
@@ -468,10 +474,9 @@ def parity(
     import msgspec
 
     from nautlive.parity import run_parity
-    from nautlive.profile import load_profile
     from nautlive.render import emit_json, line, table
 
-    prof = load_profile(venue or ("binance" if profile is None else None), profile)
+    prof = _profile(venue, profile)
     result = run_parity(prof, data, targets or prof.targets, schedule, speed, tolerance)
     if json_out:
         emit_json(msgspec.to_builtins(result) | {"ok": result.ok})

@@ -145,14 +145,12 @@ def _str(value: object) -> str | None:
     return str(value)
 
 
-def reconcile_profile(venue: str | None, profile_path, from_file=None, catalog_path=None):  # noqa: ANN001
-    """Load the profile and its catalog, get the venue's specs, compare: (profile, catalog, venue specs, result)."""
+def reconcile_profile(profile, from_file=None, catalog_path=None):  # noqa: ANN001, ANN201
+    """Load the profile's catalog, get the venue's specs, compare: (catalog, venue specs, result)."""
     from nautlive.catalog import load_catalog
-    from nautlive.profile import load_profile
     from nautlive.venues import load_venue_specs
 
-    profile = load_profile(venue, profile_path)
     catalog = load_catalog(catalog_path or profile.catalog)
     specs = load_venue_specs(profile, from_file)
     result = compare(catalog, specs.specs, specs.unreadable, profile.reconcile.severity)
-    return profile, catalog, specs, result
+    return catalog, specs, result

@@ -24,8 +24,6 @@ from nautlive.planner import Plan, Quote, plan_rebalance
 from nautlive.profile import RebalancePolicy
 from nautlive.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
 
-REBALANCE_TOPIC = "nautlive.rebalance"
-
 
 class RebalanceConfig(StrategyConfig, frozen=True):
     """What the strategy trades; the catalog specs, policy and drift monitor are passed to the constructor."""
@@ -40,7 +38,7 @@ class RebalanceConfig(StrategyConfig, frozen=True):
 
 
 class RebalanceReport(msgspec.Struct):
-    """What one rebalance did, published on REBALANCE_TOPIC when its last order is terminal."""
+    """What one rebalance did, complete when its last order is terminal (the session reads `strategy.reports`)."""
 
     target_hash: str
     orders: list[dict] = []
@@ -183,7 +181,6 @@ class NautilusRebalanceStrategy(Strategy):
         self.reports.append(report)
         self.log.info(f"Rebalance {report.target_hash} done: {len(report.orders)} orders, "
                       f"{len(report.rejected)} rejected")
-        self.msgbus.publish(REBALANCE_TOPIC, report)
         self._try_start()
 
     def _submit(self, intents: list) -> None:
