@@ -354,7 +354,7 @@ FeedOpt = Annotated[
 ]
 DriftLogOpt = Annotated[Path | None, typer.Option("--drift-log", help="Drift log (default: the profile's).")]
 OnceOpt = Annotated[bool, typer.Option("--once", help="Apply the current targets, wait for fills, print, exit.")]
-DurationOpt = Annotated[float | None, typer.Option("--duration", help="Stop cleanly after SECONDS.")]
+DurationOpt = Annotated[float | None, typer.Option("--duration", min=0, help="Stop cleanly after SECONDS.")]
 SummaryOpt = Annotated[Path | None, typer.Option("--summary", help="Also write the session summary JSON here.")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="Nautilus log level on the console.")]
 
@@ -364,7 +364,7 @@ def shadow(
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
     feed: FeedOpt = None,
-    speed: Annotated[float, typer.Option("--speed", help="Replay speed: 1 real time, 0 as fast as possible.")] = 1.0,
+    speed: Annotated[float, typer.Option("--speed", min=0, help="Replay speed: 1 real time, 0 as fast as possible.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic walk.")] = 42,
     targets: TargetsOpt = None,
     drift_log: DriftLogOpt = None,
@@ -460,7 +460,7 @@ def parity(
     profile: ProfileOpt = None,
     targets: TargetsOpt = None,
     schedule: ScheduleOpt = None,
-    speed: Annotated[float, typer.Option("--speed", help="Replay speed of the shadow run (0: as fast as possible).")] = 0.0,
+    speed: Annotated[float, typer.Option("--speed", min=0, help="Replay speed of the shadow run (0: as fast as possible).")] = 0.0,
     tolerance: Annotated[float, typer.Option("--tolerance", help="Largest divergence that passes.")] = 0.001,
     json_out: JsonOpt = False,
 ) -> None:
