@@ -67,11 +67,17 @@ def load_catalog(path: str | Path) -> ExecutionMetadataCatalog:
     """Read a catalog; a missing file, bad YAML or a non-decimal value is a ConfigError naming file and key."""
     path = Path(path)
     try:
-        raw = _read_yaml_or_json(path.read_bytes())
+        body = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: catalog not found (write one with `nautlive catalog snapshot`)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read catalog: {exc.strerror}") from None
+    try:  # the layout save_catalog writes, in one typed decode; anything else takes the general path below
+        return msgspec.json.decode(body, type=ExecutionMetadataCatalog)
+    except msgspec.DecodeError:
+        pass
+    try:
+        raw = _read_yaml_or_json(body)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: catalog is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict) or "instruments" not in raw:

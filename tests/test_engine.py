@@ -80,4 +80,4 @@ def test_stdout_holds_only_the_result_and_progress_goes_to_stderr(repo_cwd, tmp_
 @pytest.mark.parametrize("option", [["--duration", "-3"], ["--speed", "-1"]])
 def test_negative_duration_or_speed_is_a_usage_error(repo_cwd, option):
     result = runner.invoke(app, ["shadow", "--venue", "binance", "--once", *option])
-    assert result.exit_code == 2 and "greater than or equal to 0" in result.output
+    assert result.exit_code == 2 and f"Invalid value for '{option[0]}'" in result.output and ">=0" in result.output

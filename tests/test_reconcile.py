@@ -213,6 +213,27 @@ def test_specs_decode_with_the_nautilus_schema_in_both_eras():
         assert not specs.unreadable and specs.specs["BTCUSDT"].min_notional is not None
 
 
+def test_decoding_leaves_the_adapter_to_load_in_full_later():
+    """The schema loads without the adapter package's __init__; the adapter imported afterwards is complete."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from nautlive.venues.binance import read_exchange_info_file
+assert read_exchange_info_file({str(shared_file(*INFO_2023))!r}).specs["BTCUSDT"].tick_size is not None
+assert not [m for m in sys.modules if m.startswith("nautilus_trader.adapters.binance")]
+import nautilus_trader.adapters.binance.spot.schemas.market
+import nautilus_trader.adapters.binance.spot.schemas.market as market
+from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
+from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo
+assert nautilus_trader.adapters.binance.spot.schemas.market is market
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
 def test_the_installed_command_keeps_output_and_exit_code(repo_cwd):
     """Through the real entry point, which skips interpreter teardown for node-less commands."""
     import subprocess

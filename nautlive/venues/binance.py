@@ -6,6 +6,9 @@ NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional, where
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,8 +41,7 @@ class VenueSpecs(msgspec.Struct):
 
 def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
     """Decode an exchangeInfo body. A symbol whose filters this Nautilus version cannot decode is reported, not fatal."""
-    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-
+    BinanceSpotExchangeInfo, BinanceSpotSymbolInfo = _exchange_info_schema()  # noqa: N806 - class names
     try:
         info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
         return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
@@ -48,6 +50,33 @@ def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> Venue
         return _decode_per_symbol(body, source, whole_error, BinanceSpotSymbolInfo)
     except msgspec.DecodeError:
         raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
+
+
+ADAPTER_PACKAGE = "nautilus_trader.adapters.binance"
+
+
+@functools.cache
+def _exchange_info_schema() -> tuple[type, type]:
+    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo): NautilusTrader's own msgspec schema for exchangeInfo.
+
+    The schema sits inside the Binance adapter package, whose __init__ imports the adapter's clients, factories and
+    configs: a quarter of a second that decoding never uses. When the adapter is not loaded yet, the schema modules are
+    loaded under the package without running its __init__, and every module loaded under it is then dropped from
+    sys.modules, so a later `import nautilus_trader.adapters.binance` runs in full as if this had not happened.
+    """
+    if ADAPTER_PACKAGE in sys.modules:
+        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+
+        return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+    loaded_before = set(sys.modules)
+    sys.modules[ADAPTER_PACKAGE] = importlib.util.module_from_spec(importlib.util.find_spec(ADAPTER_PACKAGE))
+    try:
+        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+    finally:
+        for name in set(sys.modules) - loaded_before:
+            if name == ADAPTER_PACKAGE or name.startswith(ADAPTER_PACKAGE + "."):
+                del sys.modules[name]
+    return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
 
 
 def _raise_if_error_body(body: bytes, source: str) -> None:
@@ -150,10 +179,12 @@ async def _get_exchange_info(base: str) -> bytes:
     return await client.send_request(HttpMethod.GET, "/api/v3/exchangeInfo")
 
 
+@functools.lru_cache(maxsize=4096)  # a few hundred distinct values among thousands of symbols
 def _dec(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _precision(text: str | None) -> int | None:
     """Nautilus sets precision from the decimals in the string: "0.01000000" -> 8."""
     if text is None:
@@ -164,9 +195,7 @@ def _precision(text: str | None) -> int | None:
 
 def spec_from_symbol_info(info: dict) -> InstrumentSpec:
     """The spec of a Nautilus Binance instrument, from the raw exchangeInfo symbol it keeps in `info`."""
-    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotSymbolInfo
-
-    return symbol_to_spec(msgspec.convert(info, BinanceSpotSymbolInfo, strict=False))
+    return symbol_to_spec(msgspec.convert(info, _exchange_info_schema()[1], strict=False))
 
 
 def _client_settings(profile) -> dict:  # noqa: ANN001
