@@ -113,10 +113,21 @@ class DriftMonitor:
         if self.path is None:
             return
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
+            self._file = _open_for_append(self.path)
         self._file.write(self._encoder.encode(record) + b"\n")
         self._file.flush()
+
+
+def _open_for_append(path: Path) -> IO[bytes]:
+    """Open the log for appending. A last line cut short by a crash is ended first, so that it stays one bad line
+    on its own instead of swallowing this session's first fill."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = path.open("a+b")
+    if file.seek(0, 2) > 0:
+        file.seek(-1, 2)
+        if file.read(1) != b"\n":
+            file.write(b"\n")
+    return file
 
 
 def _iso(ts_ns: int) -> str:

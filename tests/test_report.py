@@ -446,3 +446,21 @@ def test_known_labels_decoder_waits_for_every_label():
     assert (fill.notional, fill.drift_bps, fill.fee) == (1.5, None, None)
     with pytest.raises(report.msgspec.ValidationError):
         decoder.decode(line.replace(b'"BUY"', b'"SELL"'))
+
+
+def test_a_session_appending_after_a_crash_keeps_its_first_fill(tmp_path):
+    """A line cut short by a crash is ended before the next session appends: one bad line, no fill lost."""
+    from decimal import Decimal
+
+    from nautlive.drift import DriftMonitor, SubmitSnapshot
+
+    log = tmp_path / "drift.log"
+    good = log_lines(generated_fills(10, seed=7))[:3]
+    write_log(log, good[:2] + [good[2][:40]], end="")  # the crash cut the third line short
+    monitor = DriftMonitor(log, "after-crash", "shadow", "BINANCE", Decimal(25))
+    monitor.on_submit("O-1", SubmitSnapshot("BTCUSDT.BINANCE", "BUY", Decimal(100), Decimal(100), "h"))
+    monitor.on_fill("O-1", Decimal("0.5"), Decimal("100.01"), 1_700_000_000_000_000_000)
+    monitor.close()
+    columns = report.read_drift_log([log])
+    assert len(columns) == 3 and columns.malformed == 1
+    assert "after-crash" in {k.session for k in columns.kinds}
