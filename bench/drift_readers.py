@@ -4,7 +4,7 @@ The drift-report goal (whole command under 1.5 s) was set on a machine where pya
 1.2 s. This prints what reading alone takes on this machine, beside `nautlive --help` (interpreter start and CLI
 import, which every command pays):
   pyarrow.json.read_json with an explicit schema of the fields the report needs (multithreaded);
-  msgspec decode_lines of the same fields, the file split between one forked process per core;
+  msgspec decode_lines with the report's own decoder and chunks, one forked process per core;
   the same plus the least a report needs from the decoded fills: drift, notional, fee and alert as numpy columns and
   each fill's group (venue, mode, instrument, side) as a code. No timestamps, statistics or output.
 Startup plus the last one is the floor of a report built on msgspec.
@@ -20,7 +20,6 @@ import time
 from operator import attrgetter
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
@@ -28,25 +27,11 @@ import pyarrow.json as pj
 sys.path.insert(0, str(Path(__file__).parent))
 from drift_report import FILLS, GOAL_SECONDS, write_log  # noqa: E402
 
+from nautlive.report import _DECODER, CHUNK_BYTES, _Fill, _line_aligned_ranges  # noqa: E402
+
 FIELDS = {"ts": pa.string(), "session": pa.string(), "mode": pa.string(), "venue": pa.string(),
           "instrument": pa.string(), "side": pa.string(), "notional": pa.string(), "drift_bps": pa.float64(),
           "alert": pa.bool_(), "fee": pa.string()}
-
-
-class Fill(msgspec.Struct, gc=False):
-    ts: str
-    session: str
-    mode: str
-    venue: str
-    instrument: str
-    side: str
-    notional: float
-    drift_bps: float | None
-    alert: bool
-    fee: float | None = None
-
-
-DECODER = msgspec.json.Decoder(Fill, strict=False)
 
 
 def best_of(runs: int, measure) -> float:
@@ -67,17 +52,13 @@ def msgspec_range(task: tuple[str, int, int, bool]) -> int:
     path, start, end, with_columns = task
     with open(path, "rb") as f:
         f.seek(start)
-        body = f.read(end - start)
-    count = 0
-    for i, j in line_chunks(body, 4 << 20):
-        fills = DECODER.decode_lines(body[i:j])
-        count += len(fills)
-        if with_columns:
-            columns(fills)
-    return count
+        fills = _DECODER.decode_lines(f.read(end - start))
+    if with_columns:
+        columns(fills)
+    return len(fills)
 
 
-def columns(fills: list[Fill]) -> list[np.ndarray]:
+def columns(fills: list[_Fill]) -> list[np.ndarray]:
     n, codes = len(fills), {}
     group = np.fromiter(
         (codes.setdefault(k, len(codes)) for k in map(attrgetter("venue", "mode", "instrument", "side"), fills)),
@@ -87,24 +68,11 @@ def columns(fills: list[Fill]) -> list[np.ndarray]:
     return [group, *numbers, np.fromiter(map(attrgetter("alert"), fills), np.bool_, n)]
 
 
-def line_chunks(body: bytes, size: int) -> list[tuple[int, int]]:
-    bounds = [0]
-    while bounds[-1] + size < len(body):
-        bounds.append(body.index(b"\n", bounds[-1] + size) + 1)
-    return list(zip(bounds, bounds[1:] + [len(body)], strict=True))
-
-
 def msgspec_read(path: Path, with_columns: bool) -> None:
-    size, workers = path.stat().st_size, len(os.sched_getaffinity(0))
-    with open(path, "rb") as f:
-        cuts = [0]
-        for k in range(1, workers):
-            f.seek(size * k // workers)
-            f.readline()
-            cuts.append(f.tell())
-    tasks = [(str(path), a, b, with_columns) for a, b in zip(cuts, cuts[1:] + [size], strict=True)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        assert sum(pool.map(msgspec_range, tasks)) == FILLS
+    """The report's own decoder over the report's own line-aligned chunks, one forked process per core."""
+    tasks = [(str(path), a, b, with_columns) for a, b in _line_aligned_ranges(path, CHUNK_BYTES)]
+    with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
+        assert sum(pool.map(msgspec_range, tasks, chunksize=1)) == FILLS
 
 
 def main() -> int:
