@@ -27,9 +27,11 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except NautliveError as exc:
+            from nautlive.profile import scrub  # no secret a profile interpolated is ever echoed
+
             if _state["debug"]:
-                traceback.print_exc()
-            print(f"error: {exc}", file=sys.stderr, flush=True)
+                print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+            print(f"error: {scrub(str(exc))}", file=sys.stderr, flush=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr, flush=True)
@@ -60,7 +62,12 @@ app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
 
 VenueOpt = Annotated[
-    str | None, typer.Option("--venue", "-v", help="Profile name: loads profiles/NAME.yaml.", show_default=False)
+    str | None,
+    typer.Option(
+        "--venue",
+        help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance (unless --profile).",
+        show_default=False,
+    ),
 ]
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Path of a profile YAML file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts instead of tables.")]
@@ -85,9 +92,15 @@ def _root(
 
 def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202
     """The profile a command runs on: --profile PATH, else --venue NAME, else profiles/binance.yaml."""
-    from nautlive.profile import load_profile
+    return _load_profile(venue, profile)[0]
 
-    return load_profile(venue or ("binance" if profile is None else None), profile)
+
+def _load_profile(venue: str | None, profile: Path | None):  # noqa: ANN202
+    """(profile, the file it came from)."""
+    from nautlive.profile import load_profile, profile_path
+
+    name = venue or ("binance" if profile is None else None)
+    return load_profile(name, profile), profile_path(name, profile)
 
 
 def main() -> None:
@@ -390,12 +403,16 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
     from nautlive.engine import run_from_cli
     from nautlive.render import is_terminal, warn
 
-    prof = _profile(venue, profile)
+    prof, source = _load_profile(venue, profile)
+    print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
     result, note = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
                                 panel=is_terminal() and not json_out and not once)
     if note:
         warn(note)
     _render_session(result, json_out, summary)
+    if result.exit_code == 130:
+        print("interrupted", file=sys.stderr, flush=True)  # Ctrl-C is the user's choice, not an error
+        raise typer.Exit(130)
     if result.exit_code:
         if result.reason:
             print(f"error: {result.reason}", file=sys.stderr)

@@ -20,6 +20,12 @@ from nautlive.errors import ConfigError
 SECRET_FIELDS = frozenset({"api_key", "api_secret", "account_id"})
 REDACTED = "****"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# An environment variable whose name says it holds a secret: its value is never echoed in a message.
+_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASS|ACCOUNT", re.IGNORECASE)
+# Shorter values are not scrubbed: replacing every "1" or "ab" of a message would garble it and hide nothing.
+_SCRUB_MIN_LEN = 4
+# {secret value: name of the variable it came from}, filled by every load_profile of this process (see scrub()).
+_SECRET_VALUES: dict[str, str] = {}
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -64,12 +70,29 @@ class IbkrSettings(_Frozen):
 
 
 class LiveSettings(_Frozen):
-    """Safety rails and timeouts of a live session."""
+    """Safety rails and timeouts of a live session (every duration in seconds unless named otherwise, all > 0)."""
 
     kill_switch: str = "artifacts/KILL"
-    lock_dir: str = "artifacts/locks"
+    # Folder of the per-account session locks; None = $XDG_STATE_HOME/nautlive/locks, else
+    # ~/.local/state/nautlive/locks, so copies of a profile in other folders still share one lock per account.
+    lock_dir: str | None = None
     connect_timeout: float = 15.0
     fill_timeout: float = 30.0
+    stop_timeout: float = 10.0  # how long a stop waits for the venue to confirm each open order cancelled or filled
+    down_report_secs: float = 10.0  # while the venue is unreachable, report it this often
+    down_timeout: float = 300.0  # give up (exit 1) when the venue stays unreachable this long
+    recover_hours: float = 24.0  # how far back a restart looks for the previous session's orders and fills
+    # Orders already open at the venue when a session starts: fail (exit, touch nothing), cancel them, or keep them.
+    open_orders: Literal["fail", "cancel", "keep"] = "fail"
+
+
+class RiskSettings(_Frozen):
+    """Hard limits of a session on top of the rebalance policy; see nautlive.validate.turnover_budget."""
+
+    # Traded notional over a rolling 24 h: a multiple of NAV ("2x", "0.5x") or an amount in the quote currency
+    # ("250000"); a bare YAML number is read as an amount.
+    max_turnover_per_day: str | int | float = "2x"
+    max_orders_per_hour: int = 120
 
 
 class VenueProfile(_Frozen):
@@ -88,9 +111,11 @@ class VenueProfile(_Frozen):
     rebalance: RebalancePolicy = RebalancePolicy()
     reconcile: ReconcileSettings = ReconcileSettings()
     live: LiveSettings = LiveSettings()
+    risk: RiskSettings = RiskSettings()
     binance: BinanceSettings | None = None
     ibkr: IbkrSettings | None = None
     name: str = ""
+    source: str = ""  # the file load_profile read this profile from (absolute); set by the loader, not the YAML
 
     def has_keys(self) -> bool:
         return bool(self.binance and self.binance.api_key and self.binance.api_secret)
@@ -122,12 +147,42 @@ def load_profile(venue: str | None = None, profile: str | Path | None = None) ->
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    resolved = _interpolate(raw, path, "")
-    resolved.setdefault("name", path.stem)
+    if "source" in raw:
+        raise ConfigError(f"{path}: source: unknown key (it is set by the loader)")
     try:
-        return msgspec.convert(resolved, VenueProfile, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {describe_validation_error(exc, VenueProfile)}") from None
+        resolved = _interpolate(raw, path, "")
+        resolved.setdefault("name", path.stem)
+        resolved["source"] = str(path.resolve())
+        try:
+            loaded = msgspec.convert(resolved, VenueProfile, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{path}: {describe_validation_error(exc, VenueProfile)}") from None
+        from nautlive.validate import validate_profile
+
+        validate_profile(loaded, path)
+    except ConfigError as exc:
+        raise ConfigError(scrub(str(exc))) from None
+    return loaded
+
+
+def scrub(text: str) -> str:
+    """`text` with every secret value a profile interpolated replaced by "the value of ${NAME}".
+
+    Secret values are those of environment variables whose name contains KEY, SECRET, TOKEN, PASSWORD, PASS or
+    ACCOUNT, and of any variable interpolated into api_key, api_secret or account_id. load_profile registers them
+    (process-wide) and scrubs its own errors; anything that prints a message a profile value may have reached
+    (the CLI's `error: ...` line, a log line) passes it through scrub() first.
+    """
+    for value in sorted(_SECRET_VALUES, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, f"the value of ${{{_SECRET_VALUES[value]}}}")
+    return text
+
+
+def _remember_secret(name: str, value: str, key: str) -> None:
+    field = key.rsplit(".", 1)[-1]
+    if len(value) >= _SCRUB_MIN_LEN and (_SECRET_NAME.search(name) or field in SECRET_FIELDS):
+        _SECRET_VALUES.setdefault(value, name)
 
 
 def describe_validation_error(exc: msgspec.ValidationError, root: type | None = None) -> str:
@@ -219,6 +274,7 @@ def _substitute(text: str, path: Path, key: str) -> str | None:
             if default is None:
                 raise ConfigError(f"{path}: {key}: environment variable {name} is not set")
             return default
+        _remember_secret(name, value, key)
         return value
 
     result = _ENV_REF.sub(replace, text)

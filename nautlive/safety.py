@@ -1,15 +1,21 @@
-"""Safety rails of a live session: arming, the kill switch, and one session per profile."""
+"""Safety rails of a live session: arming, the kill switch, and one session per venue account."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from nautlive.errors import SafetyRefusal
 
+if TYPE_CHECKING:
+    from nautlive.profile import VenueProfile
+
 ARM_ENV = "NAUTLIVE_ARM"
+# The REST endpoint the Binance adapter uses when the profile sets no base_url_http.
+BINANCE_DEFAULT_HTTP = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
 
 
 def require_armed(arm: bool) -> None:
@@ -23,11 +29,91 @@ def refuse_if_killed(kill_switch: str | Path) -> None:
         raise SafetyRefusal(f"kill switch {kill_switch} is present: remove it to trade")
 
 
-class ProfileLock:
-    """An exclusive lock per profile (flock: released by the OS if the process dies)."""
+def account_key(profile: VenueProfile) -> str:
+    """What identifies the account a profile trades; it holds secrets, so only its hash is ever written anywhere.
 
-    def __init__(self, lock_dir: str | Path, profile_name: str) -> None:
-        self.path = Path(lock_dir) / f"{profile_name}.lock"
+    binance: `binance|<REST endpoint>|<sha256 of the API key, first 16 hex>`; ibkr: `ibkr|host|port|account_id`.
+    """
+    if profile.adapter == "ibkr":
+        from nautlive.profile import IbkrSettings
+
+        ib = profile.ibkr or IbkrSettings()
+        return f"ibkr|{ib.host.strip().lower()}|{ib.port}|{ib.account_id or ''}"
+    settings = profile.binance
+    testnet = bool(settings and settings.testnet)
+    endpoint = (settings.base_url_http if settings else None) or BINANCE_DEFAULT_HTTP[testnet]
+    key_hash = hashlib.sha256(((settings.api_key if settings else None) or "").encode()).hexdigest()[:16]
+    return f"binance|{endpoint.strip().rstrip('/').lower()}|{key_hash}"
+
+
+def state_lock_dir() -> Path:
+    """$XDG_STATE_HOME/nautlive/locks when XDG_STATE_HOME is an absolute path, else ~/.local/state/nautlive/locks."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "nautlive" / "locks"
+
+
+class AccountLock:
+    """One session per venue account, whatever profile file or folder it starts from.
+
+    An exclusive flock on `<lock dir>/account-<hash of account_key>.lock` (released by the OS when the holder dies),
+    the file holding the holder's pid and profile path. The lock dir is `live.lock_dir` when set (relative to the
+    current directory), else the per-user state folder (`state_lock_dir`). Neither the file name nor a message holds
+    the key, the account id or any other secret.
+    """
+
+    def __init__(self, profile: VenueProfile) -> None:
+        digest = hashlib.sha256(account_key(profile).encode()).hexdigest()[:32]
+        lock_dir = Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
+        self.path = lock_dir / f"account-{digest}.lock"
+        self.profile_path = profile.source or profile.name
+        self.adapter = profile.adapter
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> AccountLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = _describe_holder(handle.read())
+            handle.close()
+            raise SafetyRefusal(
+                f"another session ({holder}) trades this {self.adapter} account, lock {self.path}: "
+                "one session per account"
+            ) from None
+        except BaseException:
+            handle.close()
+            raise
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}\nprofile {self.profile_path}\n")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _describe_holder(text: str) -> str:
+    """"pid 123, profile /x/binance.yaml" from the lock file's lines (or "pid unknown" if it was not written yet)."""
+    fields = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+    described = f"pid {fields.get('pid', 'unknown')}"
+    return f"{described}, profile {fields['profile']}" if "profile" in fields else described
+
+
+class ProfileLock:
+    """An exclusive lock per profile name (flock: released by the OS if the process dies).
+
+    Superseded by AccountLock (one lock per venue account); kept until engine.py switches to it.
+    """
+
+    def __init__(self, lock_dir: str | Path | None, profile_name: str) -> None:
+        self.path = Path(lock_dir or "artifacts/locks") / f"{profile_name}.lock"
         self._file: IO[str] | None = None
 
     def __enter__(self) -> ProfileLock:
