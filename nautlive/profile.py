@@ -221,7 +221,8 @@ def _non_optional(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
 
 
 def redacted(profile: VenueProfile) -> dict[str, Any]:
-    """The resolved profile as plain data with every secret shown as ****."""
+    """The resolved profile as plain data with every secret shown as **** (and any secret value a variable put
+    into another setting shown as "the value of ${NAME}", see scrub())."""
     return _redact(msgspec.to_builtins(profile))
 
 
@@ -241,7 +242,7 @@ def _redact(node: Any) -> Any:
         return {k: (REDACTED if k in SECRET_FIELDS and v else _redact(v)) for k, v in node.items()}
     if isinstance(node, list):
         return [_redact(v) for v in node]
-    return node
+    return scrub(node) if isinstance(node, str) else node
 
 
 def _read_yaml(path: Path) -> Any:

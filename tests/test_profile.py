@@ -128,3 +128,21 @@ def test_profiles_list(repo_cwd):
     result = runner.invoke(app, ["profiles", "list", "--json"])
     assert result.exit_code == 0
     assert {"binance", "binance-sim", "ibkr-paper"} <= {row["name"] for row in __import__("json").loads(result.stdout)}
+
+
+def test_new_live_and_risk_settings_have_defaults(tmp_path):
+    profile = load_profile(profile=write(tmp_path, BASE))
+    live = profile.live
+    assert live.lock_dir is None  # the per-user state folder, see nautlive.safety.AccountLock
+    assert (live.stop_timeout, live.down_report_secs, live.down_timeout, live.recover_hours) == (10.0, 10.0, 300.0, 24.0)
+    assert live.open_orders == "fail"
+    assert (profile.risk.max_turnover_per_day, profile.risk.max_orders_per_hour) == ("2x", 120)
+    assert profile.source == str((tmp_path / "p.yaml").resolve())
+
+
+def test_new_settings_are_read_from_the_profile(tmp_path):
+    text = BASE + ("live:\n  lock_dir: my/locks\n  stop_timeout: 3\n  open_orders: keep\n"
+                   "risk:\n  max_turnover_per_day: 0.5x\n  max_orders_per_hour: 30\n")
+    profile = load_profile(profile=write(tmp_path, text))
+    assert (profile.live.lock_dir, profile.live.stop_timeout, profile.live.open_orders) == ("my/locks", 3.0, "keep")
+    assert (profile.risk.max_turnover_per_day, profile.risk.max_orders_per_hour) == ("0.5x", 30)
