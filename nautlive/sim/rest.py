@@ -10,16 +10,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nautlive.sim.binance import (
-    INVALID_SYMBOL,
-    BinanceReject,
-    BinanceSimulator,
-    Rejected,
-    fill_json,
-    illegal_chars,
-    missing_param,
-    order_json,
-)
+from nautlive.sim.venue import BinanceSimulator
+from nautlive.sim.wire import INVALID_SYMBOL, BinanceReject, Rejected, fill_json, illegal_chars, order_json, required
 
 Params = Mapping[str, str]
 NOT_FOUND = BinanceReject(-1099, "Not found, unauthenticated, or unauthorized.", status=404)
@@ -49,10 +41,10 @@ def _exchange_info(sim: BinanceSimulator, p: Params) -> Any:
 
 
 def _place_order(sim: BinanceSimulator, p: Params) -> Any:
-    return _view(sim.place_order(p), _order_with_fills(sim))
+    return _view(sim.place_order(p), order_with_fills(sim))
 
 
-def _order_with_fills(sim: BinanceSimulator) -> Callable[[Any], dict[str, Any]]:
+def order_with_fills(sim: BinanceSimulator) -> Callable[[Any], dict[str, Any]]:
     """The FULL answer of POST /api/v3/order: the order plus its fills."""
 
     def view(order: Any) -> dict[str, Any]:
@@ -72,6 +64,19 @@ def _cancel_order(sim: BinanceSimulator, p: Params) -> Any:
     return _view(sim.cancel_order(_symbol(p), _int(p, "orderId"), p.get("origClientOrderId")), order_json)
 
 
+def _all_orders(sim: BinanceSimulator, p: Params) -> Any:
+    """Paged as Binance pages it: from orderId, or within startTime..endTime, else the most recent `limit`."""
+    return _orders(sim.all_orders(_symbol(p), order_id=_int(p, "orderId"), start_ms=_int(p, "startTime"),
+                                  end_ms=_int(p, "endTime"), limit=_int(p, "limit", 500)))
+
+
+def _my_trades(sim: BinanceSimulator, p: Params) -> Any:
+    """One order's trades (orderId), or paged: from fromId, or within startTime..endTime, else the most recent."""
+    trades = sim.my_trades(_symbol(p), order_id=_int(p, "orderId"), from_id=_int(p, "fromId"),
+                           start_ms=_int(p, "startTime"), end_ms=_int(p, "endTime"), limit=_int(p, "limit", 500))
+    return _view(trades, lambda fills: list(map(fill_json, fills)))
+
+
 def _orders(result: Any) -> Any:
     return _view(result, lambda orders: [order_json(o) for o in orders])
 
@@ -81,9 +86,7 @@ def _view(result: Any, render: Callable[[Any], Any]) -> Any:
 
 
 def _symbol(p: Params) -> str:
-    if not p.get("symbol"):
-        raise Rejected(missing_param("symbol"))
-    return p["symbol"]
+    return required(p, "symbol")
 
 
 def _int(p: Params, name: str, default: int | None = None) -> int | None:
@@ -116,12 +119,8 @@ ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
     ("DELETE", "/api/v3/order"): _cancel_order,
     ("GET", "/api/v3/openOrders"): lambda sim, p: _orders(sim.open_orders(p.get("symbol"))),
     ("DELETE", "/api/v3/openOrders"): lambda sim, p: _orders(sim.cancel_open_orders(_symbol(p))),
-    ("GET", "/api/v3/allOrders"): lambda sim, p: _orders(
-        sim.all_orders(_symbol(p), _int(p, "startTime", 0), _int(p, "limit", 500))
-    ),
-    ("GET", "/api/v3/myTrades"): lambda sim, p: _view(
-        sim.my_trades(_symbol(p), _int(p, "startTime", 0), _int(p, "limit", 500)), lambda fs: list(map(fill_json, fs))
-    ),
+    ("GET", "/api/v3/allOrders"): _all_orders,
+    ("GET", "/api/v3/myTrades"): _my_trades,
     ("GET", "/api/v3/depth"): lambda sim, p: sim.depth(_symbol(p)),
     ("GET", "/api/v3/trades"): lambda sim, p: sim.trades(_symbol(p), _int(p, "limit", 500)),
     ("GET", "/api/v3/klines"): _klines,

@@ -1,0 +1,198 @@
+"""The /__sim/ control endpoints: faults and inspection for tests, JSON in and out, no signature needed.
+
+Every endpoint calls one BinanceSimulator method (nautlive.sim.venue), so in-process tests can call the method itself
+(through `RunningSimulator.call`). A bad parameter answers HTTP 400 {"error": "..."}; a venue-side refusal answers
+Binance's own status and {"code", "msg"}.
+
+  POST   /__sim/drop                          close every WebSocket              -> {"dropped": n}
+  POST   /__sim/reject_next?code=C&msg=M      next order answered with C/M (default -2010) -> {"pending_reject": {...}}
+  POST   /__sim/stall?seconds=S               hold every REST request S seconds (no S: until DELETE), not executed
+  DELETE /__sim/stall                                                            -> {"stalled": false}
+  POST   /__sim/ack_delay?seconds=S           POST /api/v3/order executes at once, its answer waits S seconds
+  DELETE /__sim/ack_delay                                                        -> {"ack_delay": 0.0}
+  POST   /__sim/balance_delay?seconds=S       outboundAccountPosition events go out S seconds late (REST is current)
+  DELETE /__sim/balance_delay                                                    -> {"balance_delay": 0.0}
+  POST   /__sim/user_stream_silent            no user-stream events (dropped, not queued) -> {"user_stream_silent": true}
+  DELETE /__sim/user_stream_silent                                               -> {"user_stream_silent": false}
+  POST   /__sim/restart                       listen keys forgotten, WebSockets dropped, account kept
+                                                                  -> {"listen_keys_forgotten": n, "dropped": m}
+  POST   /__sim/order   JSON {"symbol", "side", "type": "LIMIT"|"MARKET", "quantity", "price", "clientOrderId",
+                        "timeInForce"}        an order behind the client's back, as POST /api/v3/order places it
+                                              (clientOrderId default web_<n>)  -> the order JSON with "fills"
+  POST   /__sim/fill_open?clientOrderId=X     (or orderId=N; optional symbol) fill a resting LIMIT at its limit
+                                              price as a maker                 -> the order JSON with "fills"
+  POST   /__sim/quote?symbol=S&bid=B&ask=A[&bid_qty=..&ask_qty=..]  pin the book (a crossing pin fills resting orders)
+  DELETE /__sim/quote?symbol=S                let the book move again          -> {"held": [...]}
+  GET    /__sim/state                         balances, orders, fills, books, faults, listen keys, request log,
+                                              connections
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from nautlive.sim.hub import Hub
+from nautlive.sim.rest import order_with_fills
+from nautlive.sim.venue import BinanceSimulator
+from nautlive.sim.wire import BinanceReject
+
+SIM_KEY = web.AppKey("sim", BinanceSimulator)
+HUB_KEY = web.AppKey("hub", Hub)
+SECONDS_ERROR = "seconds: expected a non-negative number of seconds"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _drop(request: web.Request) -> web.Response:
+    return json_response({"dropped": request.app[SIM_KEY].drop_connections()})
+
+
+async def _reject_next(request: web.Request) -> web.Response:
+    sim, query = request.app[SIM_KEY], request.query
+    try:
+        code = int(query.get("code", "-2010"))
+    except ValueError:
+        return json_response({"error": "code: expected an integer Binance error code like -2010"}, 400)
+    sim.reject_next(code, query.get("msg", "Account has insufficient balance for requested action."))
+    return json_response({"pending_reject": sim.pending_reject.body() if sim.pending_reject else None})
+
+
+async def _stall(request: web.Request) -> web.Response:
+    seconds = request.query.get("seconds")
+    try:
+        request.app[SIM_KEY].stall(None if seconds is None else float(seconds))
+    except ValueError:
+        return json_response({"error": "seconds: expected a number (or none, to stall until cleared)"}, 400)
+    return json_response({"stalled": True})
+
+
+async def _clear_stall(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].clear_stall()
+    return json_response({"stalled": False})
+
+
+async def _set_quote(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        prices = {k: Decimal(query[k]) for k in ("bid", "ask")}
+        sizes = {k: Decimal(query[k]) for k in ("bid_qty", "ask_qty") if k in query}
+    except (KeyError, InvalidOperation):
+        return json_response({"error": "expected symbol, bid, ask (and optional bid_qty, ask_qty) as decimals"}, 400)
+    quote = request.app[SIM_KEY].set_quote(query.get("symbol", ""), **prices, **sizes)
+    if isinstance(quote, BinanceReject):
+        return json_response(quote.body(), quote.status)
+    return json_response({"symbol": query["symbol"], "quote": msgspec.to_builtins(quote)})
+
+
+async def _release_quote(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].release_quote(request.query.get("symbol", ""))
+    return json_response({"held": sorted(request.app[SIM_KEY].held)})
+
+
+async def _state(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    counts = {"connections": len(hub.connections), "connections_opened": hub.opened}
+    return json_response({**request.app[SIM_KEY].state(), **counts})
+
+
+async def _ack_delay(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return _with_seconds(request, sim.delay_order_acks, lambda: {"ack_delay": sim.ack_delay_seconds})
+
+
+async def _clear_ack_delay(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].clear_ack_delay()
+    return json_response({"ack_delay": 0.0})
+
+
+async def _balance_delay(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return _with_seconds(request, sim.delay_balance_updates, lambda: {"balance_delay": sim.balance_delay_seconds})
+
+
+async def _clear_balance_delay(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].clear_balance_delay()
+    return json_response({"balance_delay": 0.0})
+
+
+async def _silence(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].silence_user_stream()
+    return json_response({"user_stream_silent": True})
+
+
+async def _clear_silence(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].clear_user_stream_silence()
+    return json_response({"user_stream_silent": False})
+
+
+async def _restart(request: web.Request) -> web.Response:
+    return json_response(request.app[SIM_KEY].restart())
+
+
+async def _external_order(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    try:
+        spec = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError:
+        spec = None
+    if not isinstance(spec, dict):
+        return json_response({"error": 'expected a JSON object like {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", '
+                               '"quantity": "0.01", "price": "60000", "clientOrderId": "web_1"}'}, 400)
+    return _order_answer(sim, sim.place_external_order(spec))
+
+
+async def _fill_open(request: web.Request) -> web.Response:
+    sim, query = request.app[SIM_KEY], request.query
+    try:
+        order_id = int(query["orderId"]) if "orderId" in query else None
+    except ValueError:
+        return json_response({"error": "orderId: expected an integer"}, 400)
+    return _order_answer(sim, sim.fill_open(query.get("clientOrderId"), order_id, query.get("symbol")))
+
+
+def _order_answer(sim: BinanceSimulator, result: Any) -> web.Response:
+    if isinstance(result, BinanceReject):
+        return json_response(result.body(), result.status)
+    return json_response(order_with_fills(sim)(result))
+
+
+def _with_seconds(request: web.Request, apply: Callable[[float], None], body: Callable[[], Any]) -> web.Response:
+    try:
+        apply(float(request.query["seconds"]))
+    except (KeyError, ValueError):
+        return json_response({"error": SECONDS_ERROR}, 400)
+    return json_response(body())
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
+
+
+CONTROLS: list[tuple[str, str, Handler]] = [
+    ("POST", "/__sim/drop", _drop),
+    ("POST", "/__sim/reject_next", _reject_next),
+    ("POST", "/__sim/stall", _stall),
+    ("DELETE", "/__sim/stall", _clear_stall),
+    ("POST", "/__sim/ack_delay", _ack_delay),
+    ("DELETE", "/__sim/ack_delay", _clear_ack_delay),
+    ("POST", "/__sim/balance_delay", _balance_delay),
+    ("DELETE", "/__sim/balance_delay", _clear_balance_delay),
+    ("POST", "/__sim/user_stream_silent", _silence),
+    ("DELETE", "/__sim/user_stream_silent", _clear_silence),
+    ("POST", "/__sim/restart", _restart),
+    ("POST", "/__sim/order", _external_order),
+    ("POST", "/__sim/fill_open", _fill_open),
+    ("POST", "/__sim/quote", _set_quote),
+    ("DELETE", "/__sim/quote", _release_quote),
+    ("GET", "/__sim/state", _state),
+]
+
+
+def add_controls(app: web.Application) -> None:
+    for method, path, handler in CONTROLS:
+        app.router.add_route(method, path, handler)

@@ -1,0 +1,138 @@
+"""WebSocket side of the simulator's server: connections, and the Hub that routes market and user-stream messages.
+
+Market messages go to the connections subscribed to their stream; user events go to the connections subscribed to a
+listen key the venue still knows, about 10 ms after the change (as Binance pushes them just after the REST answer).
+A stream name without "@" is a listen key: an unknown one is refused, at connect time and in SUBSCRIBE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from nautlive.sim.venue import BinanceSimulator
+from nautlive.sim.wire import wrap_stream
+
+USER_EVENT_DELAY = 0.01  # Binance pushes user-stream events just after the REST answer
+CLOCK_SLACK = 0.05  # the loop's clock and the simulator's (wall) clock may disagree by this much
+
+
+class Connection:
+    """One WebSocket client: its streams, and an outbox drained by one sender task so writes never interleave."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.streams: set[str] = set()
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+
+    async def send_forever(self) -> None:
+        try:
+            while True:
+                await self.ws.send_str(await self.outbox.get())
+        except (ConnectionError, RuntimeError):
+            return
+
+
+class Hub:
+    """Routes market messages to the connections subscribed to them, and user events to the listenKey connections.
+
+    The simulator calls `publish_*` from any thread; delivery always happens on the server's loop.
+    """
+
+    def __init__(self, sim: BinanceSimulator, event_delay: float = USER_EVENT_DELAY) -> None:
+        self.sim = sim
+        self.event_delay = event_delay
+        self.connections: set[Connection] = set()
+        self.opened = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._user_events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        sim.on_market = self.publish_market
+        sim.on_user_event = self.publish_user_event
+        sim.on_drop = self.drop_all
+        sim.on_deferred = self.flush_later
+
+    def publish_market(self, stream: str, text: str) -> None:
+        self._soon(self._fan_out, stream, text)
+
+    def publish_user_event(self, event: dict[str, Any]) -> None:
+        if self.loop is not None:
+            self._soon(self._user_events.put_nowait, (self.loop.time() + self.event_delay, event))
+
+    def flush_later(self, seconds: float) -> None:
+        """Have the simulator send its delayed user events once `seconds` have passed (each delayed event asks for
+        its own flush; one found a hair early, by the wall clock, is flushed again just after)."""
+        self._soon(lambda: self._call_later(seconds))
+
+    def _call_later(self, seconds: float) -> None:
+        assert self.loop is not None
+        self.loop.call_later(max(0.0, seconds), self._flush)
+
+    def _flush(self) -> None:
+        remaining = self.sim.flush_deferred()
+        if remaining is not None and remaining < CLOCK_SLACK:
+            self._call_later(remaining + 0.001)
+
+    def drop_all(self) -> int:
+        self._soon(lambda: asyncio.ensure_future(self.close_all()))
+        return len(self.connections)
+
+    async def close_all(self, _app: web.Application | None = None) -> None:
+        closing = [c.ws.close(code=WSCloseCode.GOING_AWAY) for c in list(self.connections)]
+        await asyncio.gather(*closing, return_exceptions=True)
+
+    async def push_user_events(self) -> None:
+        assert self.loop is not None
+        while True:
+            due, event = await self._user_events.get()
+            await asyncio.sleep(max(0.0, due - self.loop.time()))
+            for conn in self.connections:
+                for key in conn.streams & self.sim.listen_keys:
+                    conn.outbox.put_nowait(wrap_stream(key, event))
+
+    def subscribe(self, conn: Connection, streams: Sequence[str]) -> None:
+        """Add streams to a connection; a market stream of a known symbol starts quoting that symbol."""
+        conn.streams.update(streams)
+        for stream in streams:
+            symbol = stream.split("@", 1)[0].upper()
+            if "@" in stream and symbol in self.sim.rules:
+                self.sim.ensure_book(symbol)
+
+    def control(self, conn: Connection, text: str) -> str:
+        """Answer a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS message as Binance does."""
+        try:
+            request = json.loads(text)
+            method, params, request_id = request["method"], request.get("params", []), request.get("id")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return json.dumps({"error": {"code": 3, "msg": "Invalid JSON: expected {method, params, id}"}})
+        if method == "SUBSCRIBE":
+            refused = [stream for stream in params if self.sim.refuses_stream(stream)]
+            if refused:
+                error = {"code": 2, "msg": f"Invalid request: unknown listenKey {refused[0]!r}"}
+                return json.dumps({"error": error, "id": request_id})
+            self.subscribe(conn, params)
+            return json.dumps({"result": None, "id": request_id})
+        if method == "UNSUBSCRIBE":
+            conn.streams.difference_update(params)
+            return json.dumps({"result": None, "id": request_id})
+        if method == "LIST_SUBSCRIPTIONS":
+            return json.dumps({"result": sorted(conn.streams), "id": request_id})
+        error = {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}
+        return json.dumps({"error": error, "id": request_id})
+
+    def _fan_out(self, stream: str, text: str) -> None:
+        for conn in self.connections:
+            if stream in conn.streams:
+                conn.outbox.put_nowait(text)
+
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.loop is None:
+            return
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop has closed: nobody is left to deliver to
+            pass
+
