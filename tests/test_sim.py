@@ -234,6 +234,111 @@ def test_broken_inputs_are_config_errors(tmp_path):
         read_recording(garbage)
 
 
+# -- faults and venue-side actions (no server) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def clocked(capture_symbols) -> tuple[BinanceSimulator, list[float]]:
+    """Like `sim`, on a clock the test moves by hand."""
+    now = [1_700_000_000.0]
+    simulator = BinanceSimulator(capture_symbols, {"USDT": D(100_000)}, clock=lambda: now[0])
+    simulator.set_quote("BTCUSDT", bid=D("61800.00"), ask=D("61800.01"))
+    return simulator, now
+
+
+def test_balance_delay_sends_account_position_late(clocked):
+    sim, now = clocked
+    events = events_of(sim)
+    sim.delay_balance_updates(2)
+    sim.place_market_order("BTCUSDT", "BUY", D("0.01"), "O-1")
+    assert [e.get("x") for e in events] == ["NEW", "TRADE"]  # execution reports at once
+    assert {b["asset"]: b["free"] for b in sim.account()["balances"]}["BTC"] == "0.00999000"  # REST is current
+    assert sim.flush_deferred() == pytest.approx(2.0) and len(events) == 2
+    now[0] += 2
+    assert sim.flush_deferred() is None
+    assert events[-1]["e"] == "outboundAccountPosition"
+    assert {b["a"]: b["f"] for b in events[-1]["B"]}["BTC"] == "0.00999000"
+    sim.clear_balance_delay()
+    sim.place_market_order("BTCUSDT", "BUY", D("0.01"))
+    assert [e["e"] for e in events[-3:]] == ["executionReport", "executionReport", "outboundAccountPosition"]
+    with pytest.raises(ValueError, match="non-negative"):
+        sim.delay_balance_updates(-1)
+
+
+def test_silent_user_stream_drops_events_and_still_executes(sim):
+    events = events_of(sim)
+    sim.silence_user_stream()
+    sim.place_market_order("BTCUSDT", "BUY", D("0.01"), "O-quiet")
+    assert events == []
+    assert answer(sim, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "O-quiet"})["status"] == (
+        "FILLED"
+    )
+    sim.clear_user_stream_silence()
+    sim.place_market_order("BTCUSDT", "BUY", D("0.01"), "O-loud")
+    assert [e.get("c") for e in events] == ["O-loud", "O-loud", None]  # the silent order's events are gone
+
+
+def test_restart_forgets_listen_keys_and_keeps_the_account(sim):
+    key = sim.create_listen_key()["listenKey"]
+    sim.place_limit_order("BTCUSDT", "BUY", D("0.1"), D("60000"), "GTC", "O-rest")
+    before = {k: sim.state()[k] for k in ("balances", "orders", "fills")}
+    assert sim.restart() == {"listen_keys_forgotten": 1, "dropped": 0}
+    gone = BinanceReject(-1125, "This listenKey does not exist.")
+    assert answer(sim, "PUT", "/api/v3/userDataStream", {"listenKey": key}) == gone and gone.status == 400
+    assert answer(sim, "DELETE", "/api/v3/userDataStream", {"listenKey": key}) == gone
+    assert sim.refuses_stream(key) and not sim.refuses_stream("btcusdt@bookTicker")
+    assert {k: sim.state()[k] for k in ("balances", "orders", "fills")} == before
+    fresh = sim.create_listen_key()["listenKey"]
+    assert answer(sim, "PUT", "/api/v3/userDataStream", {"listenKey": fresh}) == {} and not sim.refuses_stream(fresh)
+
+
+def test_external_order_is_placed_like_a_rest_order(sim):
+    events = events_of(sim)
+    order = sim.place_external_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.1",
+                                      "price": 60000})
+    assert (order.client_order_id, order.status, order.time_in_force) == ("web_1", "NEW", "GTC")
+    assert sim.locked["USDT"] == D(6000) and events[0]["c"] == "web_1" and events[0]["x"] == "NEW"
+    bad_tick = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.1", "price": "60000.001"}
+    assert sim.place_external_order(bad_tick) == BinanceReject(-1013, "Filter failure: PRICE_FILTER")
+    assert sim.place_external_order({"symbol": "BTCUSDT", "side": "BUY", "quantity": "1"}).code == -1102
+    market = sim.place_external_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": 0.01,
+                                       "clientOrderId": "manual"})
+    assert (market.client_order_id, market.status) == ("manual", "FILLED")
+    filled = sim.fill_open(client_order_id="web_1")
+    assert filled.status == "FILLED" and sim.fills[-1].price == D(60000) and sim.fills[-1].is_maker
+    assert sim.locked["USDT"] == 0 and events[-2]["x"] == "TRADE" and events[-2]["m"] is True
+    assert sim.fill_open(client_order_id="web_1") == BinanceReject(-2013, "Order does not exist.")
+    assert sim.fill_open() == BinanceReject(
+        -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+    )
+
+
+def test_my_trades_and_all_orders_page_like_binance(clocked):
+    sim, now = clocked
+    for i in range(4):
+        sim.place_market_order("BTCUSDT", "BUY", D("0.01"), f"O-{i}")
+        now[0] += 1
+    get = lambda path, **params: answer(sim, "GET", path, params)  # noqa: E731
+    trades = get("/api/v3/myTrades", symbol="BTCUSDT")
+    assert [t["id"] for t in trades] == [1, 2, 3, 4]
+    assert set(trades[0]) >= {"id", "orderId", "price", "qty", "quoteQty", "commission", "commissionAsset", "time",
+                              "isBuyer", "isMaker"}
+    assert [t["id"] for t in get("/api/v3/myTrades", symbol="BTCUSDT", fromId="2", limit="2")] == [2, 3]
+    assert [t["id"] for t in get("/api/v3/myTrades", symbol="BTCUSDT", limit="2")] == [3, 4]  # most recent
+    start = str(trades[2]["time"])
+    assert [t["id"] for t in get("/api/v3/myTrades", symbol="BTCUSDT", startTime=start)] == [3, 4]
+    assert [t["id"] for t in get("/api/v3/myTrades", symbol="BTCUSDT", orderId=str(trades[1]["orderId"]))] == [2]
+    orders = get("/api/v3/allOrders", symbol="BTCUSDT", startTime=start)
+    assert [o["clientOrderId"] for o in orders] == ["O-2", "O-3"]
+    assert [o["clientOrderId"] for o in get("/api/v3/allOrders", symbol="BTCUSDT", orderId="1000002", limit="1")] == [
+        "O-1"
+    ]
+    assert get("/api/v3/myTrades", symbol="BTCUSDT", fromId="x").code == -1100
+    assert get("/api/v3/myTrades") == BinanceReject(
+        -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+    )
+
+
 # -- the server --------------------------------------------------------------------------------------------------
 
 
@@ -262,6 +367,119 @@ def test_server_rest_stall_and_state(sim):
         state = http(running.http_url, "GET", "/__sim/state")[1]
         assert state["balances"]["USDT"]["free"] == "100000.00000000"
         assert [r["path"] for r in state["requests"]] == ["/api/v3/time", "/api/v3/order", "/api/v3/time"]
+
+
+def test_server_fault_endpoints_over_http(sim):
+    import asyncio
+
+    import aiohttp
+
+    order_path = "/api/v3/order?symbol=BTCUSDT&type=MARKET&quantity=0.01&side="
+
+    async def session(running) -> dict:
+        seen: dict = {}
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession() as client:
+
+            async def call(method: str, path: str, **kwargs) -> tuple[int, object]:
+                async with client.request(method, running.http_url + path, **kwargs) as response:
+                    return response.status, await response.json()
+
+            async def next_event(ws) -> dict:
+                return json.loads((await asyncio.wait_for(ws.receive(), 5)).data)["data"]
+
+            key = (await call("POST", "/api/v3/userDataStream"))[1]["listenKey"]
+            user = await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
+
+            # ack delay: executed and pushed at once, answered late
+            seen["ack_delay"] = await call("POST", "/__sim/ack_delay?seconds=0.5")
+            started = loop.time()
+            post = asyncio.create_task(call("POST", order_path + "BUY&newClientOrderId=O-ack"))
+            seen["acked_events"] = [(await next_event(user)).get("x") for _ in range(3)]
+            seen["answered_before_events"] = post.done()
+            seen["ack"] = (await post)[1]["status"], loop.time() - started
+            await call("DELETE", "/__sim/ack_delay")
+
+            # balance delay: execution reports at once, the account position later (REST current at once)
+            await call("POST", "/__sim/balance_delay?seconds=0.4")
+            started = loop.time()
+            await call("POST", order_path.replace("0.01", "0.005") + "SELL")
+            seen["delayed"] = [(await next_event(user)).get("x") for _ in range(2)]
+            seen["rest_btc"] = {b["asset"]: b["free"] for b in (await call("GET", "/api/v3/account"))[1]["balances"]}
+            position = await next_event(user)
+            seen["position"] = position["e"], {b["a"]: b["f"] for b in position["B"]}, loop.time() - started
+            seen["balance_delay_cleared"] = await call("DELETE", "/__sim/balance_delay")
+
+            # silent user stream: nothing sent, nothing queued
+            seen["silent"] = await call("POST", "/__sim/user_stream_silent")
+            await call("POST", order_path + "BUY&newClientOrderId=O-quiet")
+            try:
+                seen["while_silent"] = (await asyncio.wait_for(user.receive(), 0.3)).data
+            except TimeoutError:
+                seen["while_silent"] = None
+            await call("DELETE", "/__sim/user_stream_silent")
+            await call("POST", order_path + "BUY&newClientOrderId=O-loud")
+            seen["after_silence"] = (await next_event(user))["c"]
+            for _ in range(2):
+                await next_event(user)
+
+            # an order behind the client's back, then filled at its limit
+            limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.1", "price": "60000"}
+            seen["external"] = await call("POST", "/__sim/order", json=limit)
+            seen["external_event"] = (await next_event(user))["c"]
+            await next_event(user)  # the locked balance
+            seen["open"] = [o["clientOrderId"] for o in (await call("GET", "/api/v3/openOrders"))[1]]
+            seen["open_btc"] = (await call("GET", "/api/v3/openOrders?symbol=BTCUSDT"))[1][0]["clientOrderId"]
+            seen["locked"] = {b["asset"]: b["locked"] for b in (await call("GET", "/api/v3/account"))[1]["balances"]}
+            seen["bad_json"] = (await call("POST", "/__sim/order", data=b"[1"))[0]
+            seen["filled"] = await call("POST", "/__sim/fill_open?clientOrderId=web_1")
+            seen["fill_unknown"] = await call("POST", "/__sim/fill_open?clientOrderId=web_1")
+            seen["bad_seconds"] = (await call("POST", "/__sim/balance_delay?seconds=-1"))[0]
+
+            # restart: keys forgotten, connections dropped, account kept
+            balances = (await call("GET", "/api/v3/account"))[1]["balances"]
+            seen["restart"] = await call("POST", "/__sim/restart")
+            seen["closed"] = (await asyncio.wait_for(user.receive(), 5)).type
+            seen["keepalive"] = await call("PUT", f"/api/v3/userDataStream?listenKey={key}")
+            try:
+                await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
+                seen["reconnect"] = "accepted"
+            except aiohttp.WSServerHandshakeError as exc:
+                seen["reconnect"] = exc.status
+            seen["same_balances"] = (await call("GET", "/api/v3/account"))[1]["balances"] == balances
+            fresh = (await call("POST", "/api/v3/userDataStream"))[1]["listenKey"]
+            again = await client.ws_connect(f"{running.ws_url}/stream?streams={fresh}")
+            await again.send_str(json.dumps({"method": "SUBSCRIBE", "params": [key], "id": 3}))
+            seen["subscribe_old"] = json.loads((await asyncio.wait_for(again.receive(), 5)).data)
+            await call("POST", order_path + "BUY")
+            seen["fresh_event"] = [(await next_event(again)).get("x") for _ in range(3)]
+            return seen
+
+    with start_in_thread(sim) as running:
+        seen = asyncio.run(asyncio.wait_for(session(running), 30))
+    assert seen["ack_delay"] == (200, {"ack_delay": 0.5})
+    assert seen["acked_events"] == ["NEW", "TRADE", None] and not seen["answered_before_events"]
+    assert seen["ack"][0] == "FILLED" and seen["ack"][1] >= 0.5
+    assert seen["delayed"] == ["NEW", "TRADE"] and seen["rest_btc"]["BTC"] == "0.00499000"
+    assert seen["position"][:2] == ("outboundAccountPosition", {"BTC": "0.00499000", "USDT": "99690.69090000"})
+    assert seen["position"][2] >= 0.4
+    assert seen["balance_delay_cleared"] == (200, {"balance_delay": 0.0})
+    assert seen["silent"] == (200, {"user_stream_silent": True})
+    assert seen["while_silent"] is None and seen["after_silence"] == "O-loud"
+    status, external = seen["external"]
+    assert status == 200 and external["clientOrderId"] == "web_1" and external["status"] == "NEW"
+    assert seen["external_event"] == "web_1" and seen["open"] == ["web_1"] and seen["open_btc"] == "web_1"
+    assert seen["locked"]["USDT"] == "6000.00000000" and seen["bad_json"] == 400
+    status, filled = seen["filled"]
+    assert status == 200 and filled["status"] == "FILLED" and filled["fills"][0]["price"] == "60000.00000000"
+    assert seen["fill_unknown"] == (400, {"code": -2013, "msg": "Order does not exist."})
+    assert seen["bad_seconds"] == 400
+    assert seen["restart"] == (200, {"listen_keys_forgotten": 1, "dropped": 1})
+    assert seen["closed"] in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert seen["keepalive"] == (400, {"code": -1125, "msg": "This listenKey does not exist."})
+    assert seen["reconnect"] == 400 and seen["same_balances"]
+    assert seen["subscribe_old"]["error"]["code"] == 2 and seen["subscribe_old"]["id"] == 3
+    assert seen["fresh_event"] == ["NEW", "TRADE", None], seen
 
 
 # -- the real Nautilus adapter against the simulator --------------------------------------------------------------
@@ -356,15 +574,18 @@ def test_websocket_streams_user_events_and_drop(sim):
 
 @pytest.mark.slow
 def test_cli_sim_serves_until_sigterm_then_exits_0(repo_cwd):
-    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "sim", "--port", "0", "--balances", "USDT=5000"],
+    balances = "BTC=0.5,ETH=2,USDT=5000"
+    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "sim", "--port", "0", "--balances", balances],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = _readline_within(proc, 20)
         assert first.startswith("simulator listening on http://127.0.0.1:"), first
         base = first.split()[-1]
-        assert http(base, "GET", "/api/v3/account")[1]["balances"] == [
-            {"asset": "USDT", "free": "5000.00000000", "locked": "0.00000000"}
-        ]
+        expected = [{"asset": a, "free": f"{D(v):.8f}", "locked": "0.00000000"}
+                    for a, v in (("BTC", "0.5"), ("ETH", "2"), ("USDT", "5000"))]
+        assert http(base, "GET", "/api/v3/account")[1]["balances"] == expected
+        assert http(base, "POST", "/__sim/restart") == (200, {"listen_keys_forgotten": 0, "dropped": 0})
+        assert http(base, "GET", "/api/v3/account")[1]["balances"] == expected  # a restart keeps the account
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     finally:

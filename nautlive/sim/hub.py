@@ -49,7 +49,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.opened = 0
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._user_events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        self._user_events: asyncio.Queue[tuple[float, int, dict[str, Any]]] = asyncio.Queue()
         sim.on_market = self.publish_market
         sim.on_user_event = self.publish_user_event
         sim.on_drop = self.drop_all
@@ -60,7 +60,8 @@ class Hub:
 
     def publish_user_event(self, event: dict[str, Any]) -> None:
         if self.loop is not None:
-            self._soon(self._user_events.put_nowait, (self.loop.time() + self.event_delay, event))
+            due = self.loop.time() + self.event_delay
+            self._soon(self._user_events.put_nowait, (due, self.sim.restarts, event))
 
     def flush_later(self, seconds: float) -> None:
         """Have the simulator send its delayed user events once `seconds` have passed (each delayed event asks for
@@ -87,8 +88,10 @@ class Hub:
     async def push_user_events(self) -> None:
         assert self.loop is not None
         while True:
-            due, event = await self._user_events.get()
+            due, restarts, event = await self._user_events.get()
             await asyncio.sleep(max(0.0, due - self.loop.time()))
+            if restarts != self.sim.restarts:  # in flight when the venue restarted: lost with it
+                continue
             for conn in self.connections:
                 for key in conn.streams & self.sim.listen_keys:
                     conn.outbox.put_nowait(wrap_stream(key, event))
