@@ -270,7 +270,11 @@ def backtest(
 
 @app.command()
 def sim(
-    venue: VenueOpt = "binance-sim",
+    venue: Annotated[
+        str,
+        typer.Option("--venue", help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance-sim.",
+                     show_default=False),
+    ] = "binance-sim",
     profile: ProfileOpt = None,
     catalog: CatalogOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -304,10 +308,15 @@ def sim(
 
 @app.command("drift-report")
 def drift_report(
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
     log: Annotated[
         list[Path] | None,
         typer.Option(
-            "--log", help="Drift log (JSON Lines); repeat for several. Default: artifacts/logs/live/drift.log."
+            "--log",
+            "--drift-log",
+            help="Drift log (JSON Lines); repeat for several. Default: the profile's drift_log with --venue or "
+            "--profile, else artifacts/logs/live/drift.log.",
         ),
     ] = None,
     since: Annotated[
@@ -316,11 +325,11 @@ def drift_report(
     until: Annotated[
         str | None, typer.Option("--until", help="Only fills before this ISO-8601 time (UTC if no zone).")
     ] = None,
-    venue: Annotated[
+    venue_id: Annotated[
         str | None,
         typer.Option(
-            "--venue",
-            help="Only fills whose log `venue` column is V (e.g. BINANCE): a filter here, not a profile name.",
+            "--venue-id",
+            help="Filter fills by the log's venue field, e.g. BINANCE; case-insensitive match.",
         ),
     ] = None,
     mode: Annotated[
@@ -339,24 +348,32 @@ def drift_report(
         ),
     ] = None,
 ) -> None:
-    """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills."""
+    """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills.
+
+    A log without fills (or filters that match none) is a report of no fills, exit 0.
+    """
     _fast_exit()
     from nautlive import report
-    from nautlive.render import emit_json, warn
+    from nautlive.render import emit_json, line, warn
 
-    filters = report.parse_filters(since, until, venue, mode, instrument, session)
-    columns = report.read_drift_log(log or [report.DEFAULT_LOG], filters)
+    filters = report.parse_filters(since, until, venue_id, mode, instrument, session)
+    if not log:
+        chosen = venue is not None or profile is not None
+        log = [Path(_profile(venue, profile).drift_log) if chosen else report.DEFAULT_LOG]
+    columns = report.read_drift_log(log, filters)
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
-    if len(columns) == 0:
-        warn("no fills match the filters")
     result = report.summarise(columns)
     if html is not None:
         report.write_html(columns, result, html)
     if json_out:
         emit_json(report.report_json(result))
+        if html is not None:
+            print(f"wrote {html}", file=sys.stderr, flush=True)
     else:
-        report.render_tables(result)
+        report.render_tables(result, columns.fills_in_logs)
+        if html is not None:
+            line(f"wrote {html}")
     if fail_above is not None:
         report.check_fail_above(result, fail_above)
 

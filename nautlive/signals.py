@@ -55,7 +55,10 @@ def parse_targets(
     _check_instruments(source, weights, known, venue)
     total = sum(weights.values(), Decimal(0))
     if total > 1 + SUM_TOLERANCE:
-        raise TargetRejected(f"{source}: weights sum to {total}, above 1 (leverage is not allowed)")
+        raise TargetRejected(
+            f"{source}: weights sum to {total}, above 1 (leverage is not allowed; weights are fractions of NAV: "
+            "0.5 for half, not 50)"
+        )
     digest = hashlib.sha256(msgspec.json.encode(sorted((k, str(v)) for k, v in weights.items()))).hexdigest()[:16]
     return TargetWeights(weights=weights, hash=digest, as_of=str(as_of) if as_of is not None else None, source=source)
 

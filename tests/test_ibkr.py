@@ -246,12 +246,31 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_unreachable_gateway_fails_within_the_timeout():
+def test_a_refused_connection_says_refused_not_a_timeout():
     port = closed_port()
     started = time.monotonic()
-    with pytest.raises(RuntimeFailure, match=rf"IB Gateway not reachable at 127\.0\.0\.1:{port} within 2 s \(is IB"):
+    with pytest.raises(RuntimeFailure) as caught:
         ibkr.check_gateway_reachable("127.0.0.1", port, 2.0)
+    assert str(caught.value) == (f"IB Gateway not reachable at 127.0.0.1:{port}: connection refused "
+                                 "(is IB Gateway running, with the API enabled on this port?)")
     assert time.monotonic() - started < 2.5  # a bound, not a benchmark
+
+
+def test_a_gateway_that_never_answers_says_no_answer_after_the_timeout():
+    # A listener whose accept queue is full (backlog 0, one connection already waiting) drops further SYNs: the
+    # connect times out, as with a firewall that drops packets, without leaving loopback.
+    with socket.socket() as server, socket.socket() as waiting:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        waiting.connect(("127.0.0.1", port))
+        started = time.monotonic()
+        with pytest.raises(RuntimeFailure) as caught:
+            ibkr.check_gateway_reachable("127.0.0.1", port, 0.5)
+        elapsed = time.monotonic() - started
+    assert str(caught.value).startswith(f"IB Gateway not reachable at 127.0.0.1:{port}: no answer after 0.5 s (")
+    assert "refused" not in str(caught.value)
+    assert 0.4 < elapsed < 2.0
 
 
 def test_listening_gateway_port_passes():

@@ -98,6 +98,13 @@ def test_bad_content_is_rejected_with_its_reason(raw, reason):
     assert "\n" not in str(exc.value)
 
 
+def test_weights_given_as_percentages_are_refused_with_what_a_weight_is():
+    with pytest.raises(TargetRejected) as exc:
+        parse(body({BTC: 50, ETH: 30}))
+    assert str(exc.value) == ("t.json: weights sum to 80, above 1 (leverage is not allowed; weights are fractions of "
+                              "NAV: 0.5 for half, not 50)")
+
+
 # -- read_targets: what is on disk -------------------------------------------------------------------------------
 
 
@@ -170,8 +177,9 @@ def test_shadow_once_refuses_a_target_path_that_is_not_a_good_file(repo_cwd, tmp
     result = runner.invoke(app, ["shadow", "--venue", "binance", "--targets", str(targets), "--drift-log", str(drift),
                                  "--once"])
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: ")
-    assert len(result.stderr.strip().splitlines()) == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "profile binance (profiles/binance.yaml)"  # a session first says which profile it loaded
+    assert lines[1].startswith("error: ") and len(lines) == 2
     assert not drift.exists()
 
 

@@ -258,11 +258,18 @@ def check_gateway_reachable(host: str, port: int, timeout: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
-    except OSError:
+    except ConnectionRefusedError:
         raise RuntimeFailure(
-            f"IB Gateway not reachable at {host}:{port} within {timeout:g} s "
-            "(is IB Gateway running with API enabled on this port?)"
+            f"IB Gateway not reachable at {host}:{port}: connection refused "
+            "(is IB Gateway running, with the API enabled on this port?)"
         ) from None
+    except TimeoutError:
+        raise RuntimeFailure(
+            f"IB Gateway not reachable at {host}:{port}: no answer after {timeout:g} s "
+            "(wrong host, a firewall dropping the connection, or a gateway too busy to accept?)"
+        ) from None
+    except OSError as exc:
+        raise RuntimeFailure(f"IB Gateway not reachable at {host}:{port}: {exc.strerror or exc}") from None
 
 
 def fetch_specs(profile: VenueProfile) -> VenueSpecs:
