@@ -27,11 +27,12 @@ import pyarrow.json as pj
 sys.path.insert(0, str(Path(__file__).parent))
 from drift_report import FILLS, GOAL_SECONDS, write_log  # noqa: E402
 
-from nautlive.report import _DECODER, CHUNK_BYTES, _Fill, _line_aligned_ranges  # noqa: E402
+from nautlive.report.decode import DECODER, Fill  # noqa: E402
+from nautlive.report.read import CHUNK_BYTES, line_aligned_ranges  # noqa: E402
 
 FIELDS = {"ts": pa.string(), "session": pa.string(), "mode": pa.string(), "venue": pa.string(),
           "instrument": pa.string(), "side": pa.string(), "notional": pa.string(), "drift_bps": pa.float64(),
-          "alert": pa.bool_(), "fee": pa.string()}
+          "alert": pa.bool_(), "fee_quote": pa.string()}
 
 
 def best_of(runs: int, measure) -> float:
@@ -52,25 +53,25 @@ def msgspec_range(task: tuple[str, int, int, bool]) -> int:
     path, start, end, with_columns = task
     with open(path, "rb") as f:
         f.seek(start)
-        fills = _DECODER.decode_lines(f.read(end - start))
+        fills = DECODER.decode_lines(f.read(end - start))
     if with_columns:
         columns(fills)
     return len(fills)
 
 
-def columns(fills: list[_Fill]) -> list[np.ndarray]:
+def columns(fills: list[Fill]) -> list[np.ndarray]:
     n, codes = len(fills), {}
     group = np.fromiter(
         (codes.setdefault(k, len(codes)) for k in map(attrgetter("venue", "mode", "instrument", "side"), fills)),
         np.int32, n,
     )
-    numbers = [np.array(list(map(attrgetter(name), fills)), np.float64) for name in ("drift_bps", "notional", "fee")]
+    numbers = [np.array(list(map(attrgetter(name), fills)), np.float64) for name in ("drift_bps", "notional", "fee_quote")]
     return [group, *numbers, np.fromiter(map(attrgetter("alert"), fills), np.bool_, n)]
 
 
 def msgspec_read(path: Path, with_columns: bool) -> None:
     """The report's own decoder over the report's own line-aligned chunks, one forked process per core."""
-    tasks = [(str(path), a, b, with_columns) for a, b in _line_aligned_ranges(path, CHUNK_BYTES)]
+    tasks = [(str(path), a, b, with_columns) for a, b in line_aligned_ranges(path, CHUNK_BYTES)]
     with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
         assert sum(pool.map(msgspec_range, tasks, chunksize=1)) == FILLS
 

@@ -28,12 +28,13 @@ INSTRUMENTS = {
 LINE = (
     '{"ts":"%sZ","session":"%s","mode":"%s","venue":"BINANCE","instrument":"%s","side":"%s","qty":"%.5f",'
     '"fill_px":"%.4f","mid_at_submit":"%.2f","last_tick_px":"%.2f","drift_bps":%.4f,"notional":"%.6f",'
-    '"client_order_id":"O-20261124-000000-%03d-%d","target_hash":"9f86d081884c7d65","alert":%s,"fee":"%.6f"}\n'
+    '"client_order_id":"O-20261124-000000-%03d-%d","target_hash":"9f86d081884c7d65","alert":%s,"trade_id":"%d",'
+    '"fee":"%.8f","fee_currency":"%s","fee_quote":"%.6f"}\n'
 )
 BASELINE = """
 import sys
 import pandas as pd
-frame = pd.read_json(sys.argv[1], lines=True, dtype={"notional": float, "fee": float})
+frame = pd.read_json(sys.argv[1], lines=True, dtype={"notional": float, "fee_quote": float})
 frame["weighted"] = frame["drift_bps"] * frame["notional"]
 groups = frame.groupby(["venue", "mode", "instrument", "side"])
 stats = groups["drift_bps"].describe(percentiles=[0.5, 0.9, 0.99]).join(groups[["weighted", "notional"]].sum())
@@ -42,7 +43,8 @@ print(len(frame), (frame["weighted"].sum() / frame["notional"].sum()), len(stats
 
 
 def write_log(path: Path, n: int, seed: int = 0) -> None:
-    """n fills in the shape of drift.py's lines, two modes, four instruments, both sides."""
+    """n fills in the shape of drift.py's lines, two modes, four instruments, both sides; a buy's fee (0.1 %) is
+    taken in the base asset, a sell's in USDT, and each is logged in the quote currency too (fee_quote)."""
     rng = np.random.default_rng(seed)
     names = list(INSTRUMENTS)
     instrument = rng.integers(0, len(names), n)
@@ -58,7 +60,9 @@ def write_log(path: Path, n: int, seed: int = 0) -> None:
                 LINE % (ts[i], "shadow-20261124T000000" if i % 3 else "live-20261124T000000",
                         "live" if i % 3 == 0 else "shadow", names[instrument[i]], "BUY" if buy[i] else "SELL",
                         qty[i], fill[i], mid[i], mid[i], drift[i], qty[i] * fill[i], i % 1000, i,
-                        "true" if abs(drift[i]) > 5 else "false", qty[i] * fill[i] * 0.001)
+                        "true" if abs(drift[i]) > 5 else "false", 7_000_000 + i,
+                        qty[i] * 0.001 if buy[i] else qty[i] * fill[i] * 0.001,
+                        names[instrument[i]][:3] if buy[i] else "USDT", qty[i] * fill[i] * 0.001)
                 for i in range(start, min(start + 100_000, n))
             ))
 

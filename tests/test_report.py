@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from nautlive import report
 from nautlive.cli import app
 from nautlive.errors import ConfigError, RuntimeFailure
+from nautlive.report import decode, html, read
 
 runner = CliRunner()
 MIDS = {"BTCUSDT.BINANCE": 60000.0, "ETHUSDT.BINANCE": 3000.0, "SOLUSDT.BINANCE": 150.0}
@@ -27,7 +28,7 @@ def generated_fills(n: int, seed: int, venue: str = "BINANCE") -> dict[str, np.n
     qty = rng.uniform(0.001, 2.0, n)
     drift = np.round(np.where(side == "BUY", fill - mid, mid - fill) / mid * 1e4, 4)
     drift[rng.choice(n, 5, replace=False)] = np.nan  # no mid at submit: logged as null
-    fee = np.where(np.arange(n) % 3 == 0, np.round(qty * fill * 0.001, 8), np.nan)
+    fee_quote = np.where(np.arange(n) % 3 == 0, np.round(qty * fill * 0.001, 8), np.nan)  # else an unknown fee
     return {
         "ts": np.array([START + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, 86400, n))]),
         "session": rng.choice(["S-1", "S-2"], n),
@@ -40,14 +41,16 @@ def generated_fills(n: int, seed: int, venue: str = "BINANCE") -> dict[str, np.n
         "mid": mid,
         "drift": drift,
         "notional": qty * fill,
-        "fee": fee,
+        "fee_quote": fee_quote,
         "alert": np.abs(np.nan_to_num(drift)) > 5,
         "client_order_id": np.array([f"O-{venue}-{i}" for i in range(n)]),
     }
 
 
 def log_lines(fills: dict[str, np.ndarray]) -> list[str]:
-    """One JSON line per fill, varying how prices are written (decimal strings or numbers) and how a fee is absent."""
+    """One JSON line per fill, varying how prices are written (decimal strings or numbers) and how a fee is logged:
+    with its currency and in the quote currency (fee_quote, as drift.py writes now, sometimes as a recovered fill),
+    or as lines of older writers did: a fee without a currency, a null fee, no fee. Those have an unknown fee."""
     lines = []
     for i in range(len(fills["qty"])):
         number = (lambda v: repr(float(v))) if i % 2 else float
@@ -68,10 +71,16 @@ def log_lines(fills: dict[str, np.ndarray]) -> list[str]:
             "target_hash": "abc123",
             "alert": bool(fills["alert"][i]),
         }
-        if not np.isnan(fills["fee"][i]):
-            record["fee"] = number(fills["fee"][i])
+        if not np.isnan(fills["fee_quote"][i]):
+            buy = fills["side"][i] == "BUY"  # Binance takes a buy's commission in the base asset
+            fee = fills["fee_quote"][i] / fills["fill_px"][i] if buy else fills["fee_quote"][i]
+            record |= {"trade_id": str(1000 + i), "fee": repr(float(fee)),
+                       "fee_currency": fills["instrument"][i][:3] if buy else "USDT",
+                       "fee_quote": number(fills["fee_quote"][i])}
+            if i % 5 == 0:
+                record["recovered"] = True
         elif i % 3 == 1:
-            record["fee"] = None
+            record["fee"] = number(fills["notional"][i] * 0.001) if i % 2 else None  # an older writer's line
         lines.append(json.dumps(record))
     return lines
 
@@ -82,7 +91,7 @@ def write_log(path, lines: list[str], end: str = "\n"):
 
 
 def expected_stats(fills: dict[str, np.ndarray], rows: np.ndarray) -> dict:
-    drift, notional, fee = fills["drift"][rows], fills["notional"][rows], fills["fee"][rows]
+    drift, notional, fee = fills["drift"][rows], fills["notional"][rows], fills["fee_quote"][rows]
     known = ~np.isnan(drift)
     return {
         "fills": int(rows.sum()),
@@ -96,6 +105,7 @@ def expected_stats(fills: dict[str, np.ndarray], rows: np.ndarray) -> dict:
         "worst_bps": pytest.approx(drift[known].max(), rel=1e-12),
         "alerts": int(fills["alert"][rows].sum()),
         "fees": pytest.approx(np.nansum(fee), rel=1e-12) if (~np.isnan(fee)).any() else None,
+        "fills_unknown_fee": int(np.isnan(fee).sum()),
     }
 
 
@@ -109,6 +119,7 @@ def test_statistics_match_numpy(generated):
     fills, path = generated
     result = report.report_json(report.summarise(report.read_drift_log([path])))
     assert result["malformed_lines"] == 0
+    assert (result["fills"], result["fills_unknown_fee"]) == (3000, int(np.isnan(fills["fee_quote"]).sum()))
     [venue] = result["venues"]
     assert venue["venue"] == "BINANCE"
     assert venue["first_ts"] == fills["ts"].min().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -145,9 +156,9 @@ def test_worst_fills_are_the_highest_drift_read_back_in_full(generated):
 def test_chunked_parallel_reading_equals_one_piece(generated, monkeypatch):
     _, path = generated
     whole = report.report_json(report.summarise(report.read_drift_log([path])))
-    monkeypatch.setattr(report, "CHUNK_BYTES", 10_000)
-    monkeypatch.setattr(report, "PARALLEL_MIN_BYTES", 0)
-    assert len(report._line_aligned_ranges(path, report.CHUNK_BYTES)) > 50
+    monkeypatch.setattr(read, "CHUNK_BYTES", 10_000)
+    monkeypatch.setattr(read, "PARALLEL_MIN_BYTES", 0)
+    assert len(read.line_aligned_ranges(path, read.CHUNK_BYTES)) > 50
     assert report.report_json(report.summarise(report.read_drift_log([path]))) == whole
 
 
@@ -159,8 +170,9 @@ def test_chunked_parallel_reading_equals_one_piece(generated, monkeypatch):
         ({"session": "S-2"}, lambda f: f["session"] == "S-2"),
         ({"since": "2026-11-24T18:00:00Z"}, lambda f: f["ts"] >= START + timedelta(hours=6)),
         ({"until": "2026-11-24T20:00:00+02:00"}, lambda f: f["ts"] < START + timedelta(hours=6)),
-        ({"since": "2026-11-24T14:00", "venue": "BINANCE"}, lambda f: f["ts"] >= START + timedelta(hours=2)),
-        ({"venue": "IBKR"}, lambda f: np.zeros(len(f["ts"]), bool)),
+        ({"since": "2026-11-24T14:00", "venue_id": "BINANCE"}, lambda f: f["ts"] >= START + timedelta(hours=2)),
+        ({"venue_id": "binance"}, lambda f: np.ones(len(f["ts"]), bool)),  # the venue matches regardless of case
+        ({"venue_id": "IBKR"}, lambda f: np.zeros(len(f["ts"]), bool)),
     ],
 )
 def test_filters(generated, options, selected):
@@ -215,17 +227,17 @@ def test_cli_html_is_self_contained(generated, tmp_path):
 
 
 def test_long_series_are_binned_for_the_chart():
-    n = report.RAW_POINTS_MAX + 500
+    n = html.RAW_POINTS_MAX + 500
     fills = generated_fills(n, seed=3)
     drift = np.nan_to_num(fills["drift"])
     columns = report.DriftColumns(
         paths=[], kinds=[report.FillKind("V", "live", "X", "BUY", "S")], kind=np.zeros(n, np.int32),
         ts=np.array([t.replace(tzinfo=None) for t in fills["ts"]], "datetime64[us]"), notional=fills["notional"],
-        drift_bps=drift, fee=fills["fee"], alert=fills["alert"], source=np.zeros(n, np.int32),
+        drift_bps=drift, fee_quote=fills["fee_quote"], alert=fills["alert"], source=np.zeros(n, np.int32),
         offset=np.zeros(n, np.int64), malformed=0,
     )
-    times, means, label = report._drift_series(columns, np.arange(n))
-    assert "weighted mean" in label and len(times) <= report.TIME_BINS
+    times, means, label = html.drift_series(columns, np.arange(n))
+    assert "weighted mean" in label and len(times) <= html.TIME_BINS
     assert (np.diff(times) > np.timedelta64(0)).all()
     assert drift.min() <= means.min() and means.max() <= drift.max()
 
@@ -237,7 +249,7 @@ def test_mixed_venues_are_reported_separately(tmp_path):
     venues = report.summarise(report.read_drift_log([path])).venues
     assert [v.venue for v in venues] == ["BINANCE", "IBKR"]
     assert venues[0].overall == report.summarise(
-        report.read_drift_log([path], report.parse_filters(venue="BINANCE"))
+        report.read_drift_log([path], report.parse_filters(venue_id="BINANCE"))
     ).venues[0].overall
     assert venues[1].overall.weighted_mean_bps == pytest.approx(
         expected_stats(ibkr, np.ones(300, bool))["weighted_mean_bps"].expected
@@ -307,22 +319,52 @@ def test_default_log_is_looked_up_in_the_current_directory(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", '{"ts": "2026-11-24T12:00:00Z", "mode": "li'])
-def test_empty_log(tmp_path, content):
+def test_a_log_without_fills_is_a_report_of_no_fills(tmp_path, content):
+    """A day without trades (or a first fill cut short by a crash) is not an error: cron must not fail on it."""
     path = tmp_path / "drift.log"
     path.write_text(content)
-    with pytest.raises(ConfigError, match="drift log has no fills"):
+    columns = report.read_drift_log([path])
+    assert (len(columns), columns.malformed, columns.fills_in_logs) == (0, 0, 0)
+    plain = runner.invoke(app, ["drift-report", "--log", str(path)])
+    assert (plain.exit_code, plain.stderr) == (0, "")
+    assert plain.stdout.splitlines() == [f"drift report: {path}", "no fills"]
+    as_json = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--fail-above", "0"])
+    assert (as_json.exit_code, as_json.stderr) == (0, "")  # no fills cannot be above a threshold
+    assert json.loads(as_json.stdout) == {
+        "logs": [str(path)], "malformed_lines": 0, "fills": 0, "fills_unknown_fee": 0, "venues": []
+    }
+
+
+def test_an_empty_log_with_html_writes_a_page_that_says_so(tmp_path):
+    path = tmp_path / "drift.log"
+    path.write_text("")
+    page = tmp_path / "drift.html"
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"drift report: {path}", "no fills", f"wrote {page}"]
+    assert "no fills" in page.read_text()
+
+
+def test_a_file_none_of_whose_lines_is_a_fill_is_a_bad_path(tmp_path):
+    path = tmp_path / "targets.json"
+    path.write_text('{\n  "weights": {"BTCUSDT.BINANCE": 0.5}\n}\n')
+    with pytest.raises(ConfigError, match=r"not a drift log: .*targets.json: none of its lines is a fill"):
         report.read_drift_log([path])
-    result = runner.invoke(app, ["drift-report", "--log", str(path)])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == [f"error: drift log has no fills: {path}"]
+    assert runner.invoke(app, ["drift-report", "--log", str(path)]).exit_code == 2
 
 
-def test_filters_matching_nothing_warn_and_report_no_venue(generated):
+def test_filters_matching_nothing_report_no_fills(generated):
     _, path = generated
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--since", "2030-01-01"])
-    assert result.exit_code == 0
-    assert result.stderr.splitlines() == ["warning: no fills match the filters"]
-    assert json.loads(result.stdout)["venues"] == []
+    plain = runner.invoke(app, ["drift-report", "--log", str(path), "--since", "2030-01-01"])
+    assert (plain.exit_code, plain.stderr) == (0, "")
+    assert plain.stdout.splitlines() == [f"drift report: {path}", "no fills match the filters (3000 in the logs)"]
+    result = runner.invoke(
+        app, ["drift-report", "--log", str(path), "--json", "--since", "2030-01-01", "--fail-above", "-100"]
+    )
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert json.loads(result.stdout) | {"logs": None} == {
+        "logs": None, "malformed_lines": 0, "fills": 0, "fills_unknown_fee": 0, "venues": []
+    }
 
 
 @pytest.mark.parametrize(
@@ -350,11 +392,11 @@ def test_unwritable_html(generated, tmp_path):
 
 
 def test_check_fail_above_names_each_venue():
-    stats = report.DriftStats(1, 0, 10.0, 3.0, 3.25, 3.0, 3.0, 3.0, 3.0, 0, None)
+    stats = report.DriftStats(1, 0, 10.0, 3.0, 3.25, 3.0, 3.0, 3.0, 3.0, 0, None, 1)
     venue = report.VenueReport("BINANCE", "a", "b", stats, [], [], [], [])
     with pytest.raises(RuntimeFailure, match=r"above --fail-above 3 bps: BINANCE 3.25 bps"):
-        report.check_fail_above(report.DriftReport([], 0, [venue]), 3.0)
-    report.check_fail_above(report.DriftReport([], 0, [venue]), 3.25)
+        report.check_fail_above(report.DriftReport([], 0, 1, 1, [venue]), 3.0)
+    report.check_fail_above(report.DriftReport([], 0, 1, 1, [venue]), 3.25)
 
 
 # ---------------------------------------------------------------- timestamps
@@ -370,7 +412,7 @@ def test_check_fail_above_names_each_venue():
     ],
 )
 def test_fast_timestamp_path_agrees_with_numpy(texts):
-    fast = report._uniform_utc_times(texts)
+    fast = decode.uniform_utc_times(texts)
     assert fast is not None
     expected = [np.datetime64(datetime.fromisoformat(t[:26].rstrip("Z+")).replace(tzinfo=None), "us") for t in texts]
     assert list(fast) == expected
@@ -387,11 +429,11 @@ def test_fast_timestamp_path_agrees_with_numpy(texts):
     ],
 )
 def test_irregular_timestamps_take_the_general_path(texts):
-    assert report._uniform_utc_times(texts) is None
+    assert decode.uniform_utc_times(texts) is None
 
 
 def test_general_timestamp_path_converts_offsets_and_marks_garbage():
-    times = report._utc_times(["2026-11-24T13:00:00+01:00", "garbage", "2026-02-30T00:00:00Z", "2026-11-24"])
+    times = decode.utc_times(["2026-11-24T13:00:00+01:00", "garbage", "2026-02-30T00:00:00Z", "2026-11-24"])
     assert times[0] == np.datetime64("2026-11-24T12:00:00", "us")
     assert np.isnat(times[1]) and np.isnat(times[2])
     assert times[3] == np.datetime64("2026-11-24T00:00:00", "us")
@@ -402,24 +444,24 @@ def test_general_timestamp_path_converts_offsets_and_marks_garbage():
 
 def test_known_labels_decoder_is_used_once_labels_are_learnt(generated, monkeypatch):
     _, path = generated
-    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    monkeypatch.setattr(decode, "known_labels", {name: set() for name in decode.LABELS})
     first = report.report_json(report.summarise(report.read_drift_log([path])))  # general decoder, learns
-    assert report._known_labels["instrument"] == set(MIDS)
-    assert report._known_labels["side"] == {"BUY", "SELL"}
-    fills = report._decode_lines(path.read_bytes())
+    assert decode.known_labels["instrument"] == set(MIDS)
+    assert decode.known_labels["side"] == {"BUY", "SELL"}
+    fills = decode.decode_lines(path.read_bytes())
     assert type(fills[0]).__name__ == "_KnownFill"  # a fresh decode takes the fast decoder
     assert report.report_json(report.summarise(report.read_drift_log([path]))) == first
 
 
 def test_a_new_label_falls_back_to_the_general_decoder_and_is_learnt(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    monkeypatch.setattr(decode, "known_labels", {name: set() for name in decode.LABELS})
     old = write_log(tmp_path / "old.log", log_lines(generated_fills(100, seed=12)))
     report.read_drift_log([old])
     fills = generated_fills(100, seed=13)
     fills["instrument"][7] = "XRPUSDT.BINANCE"
     new = write_log(tmp_path / "new.log", log_lines(fills))
-    assert type(report._decode_lines(new.read_bytes())[0]).__name__ == "_Fill"
-    assert "XRPUSDT.BINANCE" in report._known_labels["instrument"]
+    assert type(decode.decode_lines(new.read_bytes())[0]).__name__ == "Fill"
+    assert "XRPUSDT.BINANCE" in decode.known_labels["instrument"]
     [venue] = report.summarise(report.read_drift_log([new])).venues
     assert ("XRPUSDT.BINANCE", fills["side"][7], fills["mode"][7]) in {
         (g.instrument, g.side, g.mode) for g in venue.by_instrument_side
@@ -428,7 +470,7 @@ def test_a_new_label_falls_back_to_the_general_decoder_and_is_learnt(tmp_path, m
 
 
 def test_bad_lines_after_labels_are_learnt_are_still_counted(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "_known_labels", {name: set() for name in report.LABELS})
+    monkeypatch.setattr(decode, "known_labels", {name: set() for name in decode.LABELS})
     lines = log_lines(generated_fills(50, seed=14))
     report.read_drift_log([write_log(tmp_path / "good.log", lines)])
     columns = report.read_drift_log([write_log(tmp_path / "bad.log", lines[:20] + ["{not json"] + lines[20:])])
@@ -436,15 +478,15 @@ def test_bad_lines_after_labels_are_learnt_are_still_counted(tmp_path, monkeypat
 
 
 def test_known_labels_decoder_waits_for_every_label():
-    assert report._known_labels_decoder((("BINANCE",), (), ("X",), ("BUY",))) is None
-    decoder = report._known_labels_decoder((("BINANCE",), ("live",), ("X",), ("BUY",)))
+    assert decode.known_labels_decoder((("BINANCE",), (), ("X",), ("BUY",))) is None
+    decoder = decode.known_labels_decoder((("BINANCE",), ("live",), ("X",), ("BUY",)))
     line = (
         b'{"ts":"t","session":"S","mode":"live","venue":"BINANCE","instrument":"X","side":"BUY","notional":"1.5",'
         b'"drift_bps":null,"alert":false}'
     )
     fill = decoder.decode(line)
-    assert (fill.notional, fill.drift_bps, fill.fee) == (1.5, None, None)
-    with pytest.raises(report.msgspec.ValidationError):
+    assert (fill.notional, fill.drift_bps, fill.fee_quote) == (1.5, None, None)
+    with pytest.raises(decode.msgspec.ValidationError):
         decoder.decode(line.replace(b'"BUY"', b'"SELL"'))
 
 
@@ -464,3 +506,99 @@ def test_a_session_appending_after_a_crash_keeps_its_first_fill(tmp_path):
     columns = report.read_drift_log([log])
     assert len(columns) == 3 and columns.malformed == 1
     assert "after-crash" in {k.session for k in columns.kinds}
+
+
+# ---------------------------------------------------------------- fees in their currencies
+
+
+def fee_line(side: str, fee: str, **fields) -> str:
+    """A drift-log line of a 1.5 ETHUSDT fill at 3000 with the given fee fields."""
+    record = {
+        "ts": "2026-11-24T12:00:00.000000Z", "session": "S", "mode": "live", "venue": "BINANCE",
+        "instrument": "ETHUSDT.BINANCE", "side": side, "qty": "1.5", "fill_px": "3000", "mid_at_submit": "3000",
+        "last_tick_px": "3000", "drift_bps": 0.0, "notional": "4500", "client_order_id": f"O-{side}",
+        "target_hash": "h", "alert": False, "fee": fee,
+    }
+    return json.dumps(record | fields)
+
+
+def test_fees_are_added_in_the_quote_currency_only(tmp_path):
+    """A BUY's commission in ETH and a SELL's in USDT add up through fee_quote, never as 0.0115 + 10."""
+    lines = [
+        fee_line("BUY", "0.0115", trade_id="1001", fee_currency="ETH", fee_quote="34.5"),
+        fee_line("SELL", "10", trade_id="1002", fee_currency="USDT", fee_quote="10", recovered=True),
+    ]
+    path = write_log(tmp_path / "drift.log", lines)
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    out = json.loads(result.stdout)
+    overall = out["venues"][0]["overall"]
+    assert (overall["fees"], overall["fills_unknown_fee"], out["fills_unknown_fee"]) == (44.5, 0, 0)
+    sides = {g["side"]: g["stats"]["fees"] for g in out["venues"][0]["by_instrument_side"]}
+    assert sides == {"BUY": 34.5, "SELL": 10.0}
+
+
+def test_a_line_of_an_older_writer_has_an_unknown_fee(tmp_path):
+    """An old line's fee has no currency: it is counted as unknown, not added to the fees."""
+    lines = [
+        fee_line("BUY", "0.0115", trade_id="1001", fee_currency="ETH", fee_quote="34.5"),
+        fee_line("SELL", "10", trade_id="1002", fee_currency="USDT", fee_quote="10"),
+        fee_line("BUY", "0.002"),  # older writer: fee without currency or fee_quote
+        fee_line("SELL", None, trade_id="1003", fee_currency=None, fee_quote=None),  # the writer knew no fee
+    ]
+    path = write_log(tmp_path / "drift.log", lines)
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    out = json.loads(result.stdout)
+    overall = out["venues"][0]["overall"]
+    assert (overall["fills"], overall["fees"], overall["fills_unknown_fee"]) == (4, 44.5, 2)
+    assert (out["fills"], out["fills_unknown_fee"]) == (4, 2)
+    plain = runner.invoke(app, ["drift-report", "--log", str(path)])
+    assert "# BINANCE: 4 fills 2026-11-24T12:00:00.000000Z .. 2026-11-24T12:00:00.000000Z; fees leave out 2 fill(s) " \
+           "of unknown fee (no fee_quote: logged before fees had a currency)" in plain.stdout.splitlines()
+    only_old = write_log(tmp_path / "old.log", [fee_line("BUY", "0.002")])
+    [venue] = report.summarise(report.read_drift_log([only_old])).venues
+    assert (venue.overall.fees, venue.overall.fills_unknown_fee) == (None, 1)
+
+
+def test_fee_quote_as_a_number_and_a_bad_fee_quote(tmp_path):
+    lines = [fee_line("SELL", "1", fee_quote="lots"), fee_line("BUY", "0.0115", fee_currency="ETH", fee_quote=34.5)]
+    columns = report.read_drift_log([write_log(tmp_path / "drift.log", lines)])
+    assert (len(columns), columns.malformed, list(columns.fee_quote)) == (1, 1, [34.5])
+
+
+# ---------------------------------------------------------------- which log, which venue
+
+
+def test_venue_is_a_profile_and_venue_id_the_filter(generated, tmp_path, monkeypatch):
+    _, path = generated
+    profile = tmp_path / "mine.yaml"
+    profile.write_text(
+        f"venue: BINANCE\nadapter: binance\ninstruments: [BTCUSDT.BINANCE]\nquote_currency: USDT\n"
+        f"catalog: artifacts/catalog/binance.yaml\ndrift_log: {path}\n"
+    )
+    by_profile = runner.invoke(app, ["drift-report", "--profile", str(profile), "--json"])
+    assert by_profile.exit_code == 0, by_profile.output
+    assert json.loads(by_profile.stdout)["logs"] == [str(path)]  # the profile's drift_log
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "mine.yaml").write_text(profile.read_text())
+    monkeypatch.chdir(tmp_path)
+    by_name = runner.invoke(app, ["drift-report", "--venue", "mine", "--json", "--venue-id", "binance"])
+    assert by_name.exit_code == 0, by_name.output
+    assert json.loads(by_name.stdout)["fills"] == 3000
+    other = runner.invoke(app, ["drift-report", "--log", str(path), "--json", "--venue-id", "IBKR"])
+    assert (other.exit_code, json.loads(other.stdout)["fills"]) == (0, 0)
+    not_a_profile = runner.invoke(app, ["drift-report", "--venue", "BINANCE", "--json"])
+    assert not_a_profile.exit_code == 2
+    assert "profile not found" in not_a_profile.stderr
+
+
+def test_html_says_what_it_wrote(generated, tmp_path):
+    _, path = generated
+    page = tmp_path / "drift.html"
+    result = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(page), "--mode", "live"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"wrote {page}"
+    as_json = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(page), "--json"])
+    assert as_json.stderr.splitlines() == [f"wrote {page}"]
+    json.loads(as_json.stdout)  # stdout stays one JSON object
