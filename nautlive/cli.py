@@ -315,8 +315,8 @@ def drift_report(
         typer.Option(
             "--log",
             "--drift-log",
-            help="Drift log (JSON Lines); repeat for several. Default: the profile's drift_log with --venue or "
-            "--profile, else artifacts/logs/live/drift.log.",
+            help="Drift log (JSON Lines); repeat for several. Default: the profile's drift_log "
+            "(profiles/binance.yaml: artifacts/logs/live/drift.log).",
         ),
     ] = None,
     since: Annotated[
@@ -358,8 +358,7 @@ def drift_report(
 
     filters = report.parse_filters(since, until, venue_id, mode, instrument, session)
     if not log:
-        chosen = venue is not None or profile is not None
-        log = [Path(_profile(venue, profile).drift_log) if chosen else report.DEFAULT_LOG]
+        log = [Path(_profile(venue, profile).drift_log)]
     columns = report.read_drift_log(log, filters)
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
