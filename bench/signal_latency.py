@@ -124,8 +124,8 @@ class Probe:
 
     def install(self) -> None:
         from nautlive import engine
+        from nautlive.live_strategy import LiveRebalanceStrategy
         from nautlive.signals import TargetWeightWatcher
-        from nautlive.strategy import LiveRebalanceStrategy
 
         build, apply_current = engine.build, TargetWeightWatcher.apply_current
         submit_order = LiveRebalanceStrategy.submit_order

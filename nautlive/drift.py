@@ -13,6 +13,23 @@ from typing import IO
 import msgspec
 
 
+class Fee(msgspec.Struct, frozen=True):
+    """A commission as the venue charged it, and its value in the quote currency."""
+
+    amount: Decimal
+    currency: str
+    in_quote: Decimal | None
+
+
+def fee_in_quote(amount: Decimal, currency: str, fill_px: Decimal, base: str | None, quote: str) -> Fee:
+    """Binance takes a BUY's fee in the base asset and a SELL's in the quote: value both in the quote currency."""
+    if currency == quote:
+        return Fee(amount, currency, amount)
+    if currency == base:
+        return Fee(amount, currency, amount * fill_px)
+    return Fee(amount, currency, None)  # a third asset (BNB discounts): no price to value it at here
+
+
 class SubmitSnapshot(msgspec.Struct, frozen=True):
     """The market as the strategy saw it when it sent an order."""
 
@@ -42,6 +59,10 @@ class DriftRecord(msgspec.Struct, frozen=True):
     target_hash: str
     alert: bool
     fee: str | None = None
+    fee_currency: str | None = None
+    fee_quote: str | None = None  # the fee in the quote currency at the fill price: what drift-report adds up
+    trade_id: str | None = None  # the venue's execution id: a fill seen twice (stream, REST, reconnect) is logged once
+    recovered: bool = False  # found in the venue's trades at startup, missing from the log (a crash, a late fill)
 
 
 def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | None:
@@ -61,6 +82,7 @@ class DriftMonitor:
         self.records: list[DriftRecord] = []
         self.alerts = 0
         self._pending: dict[str, SubmitSnapshot] = {}
+        self.seen_trade_ids: set[str] = set()
         self.log = log
         self._file: IO[bytes] | None = None
         self._encoder = msgspec.json.Encoder()
@@ -68,10 +90,26 @@ class DriftMonitor:
     def on_submit(self, client_order_id: str, snapshot: SubmitSnapshot) -> None:
         self._pending[client_order_id] = snapshot
 
+    def has_snapshot(self, client_order_id: str) -> bool:
+        return client_order_id in self._pending
+
     def on_fill(
-        self, client_order_id: str, qty: Decimal, fill_px: Decimal, ts_ns: int, fee: Decimal | None = None
-    ) -> DriftRecord:
-        snap = self._pending.get(client_order_id)
+        self,
+        client_order_id: str,
+        qty: Decimal,
+        fill_px: Decimal,
+        ts_ns: int,
+        fee: Fee | None = None,
+        trade_id: str | None = None,
+        recovered: bool = False,
+        snapshot: SubmitSnapshot | None = None,
+    ) -> DriftRecord | None:
+        """Log one fill; None when its trade id was logged already (the same fill seen twice)."""
+        if trade_id is not None:
+            if trade_id in self.seen_trade_ids:
+                return None
+            self.seen_trade_ids.add(trade_id)
+        snap = snapshot or self._pending.get(client_order_id)
         side = snap.side if snap else "?"
         bps = drift_bps(side, fill_px, snap.mid if snap else None)
         alert = bps is not None and abs(bps) > self.alert_bps
@@ -91,7 +129,11 @@ class DriftMonitor:
             client_order_id=client_order_id,
             target_hash=snap.target_hash if snap else "",
             alert=alert,
-            fee=_text(fee) if fee is not None else None,
+            fee=_text(fee.amount) if fee is not None else None,
+            fee_currency=fee.currency if fee is not None else None,
+            fee_quote=_text(fee.in_quote) if fee is not None and fee.in_quote is not None else None,
+            trade_id=trade_id,
+            recovered=recovered,
         )
         self.records.append(record)
         self._write(record)

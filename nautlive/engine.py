@@ -13,16 +13,19 @@ import datetime as dt
 import os
 import signal
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from nautlive.errors import ConfigError
+from nautlive.errors import ConfigError, NautliveError
 from nautlive.profile import VenueProfile
 
 Mode = Literal["shadow", "live"]
+TRADER_ID = "NAUTLIVE-NLV"  # the NLV tag in every client order id tells nautlive's orders from others' at the venue
+MAX_ATTEMPTS = 5  # a rebalance whose orders failed for a transient reason is planned again up to this many times
 # Components whose warnings are routine at shutdown or on offline feeds ("Residual Position", "Reconciliation
 # deactivated", "no trades on a synthetic feed"): shown from ERROR up at the default WARNING level.
 QUIET = {"Cache": "ERROR", "TradingNode": "ERROR"}
@@ -92,10 +95,19 @@ class SessionResult(msgspec.Struct):
     final_weights: dict[str, dict[str, str]]
     rejected_targets: list[str]
     mismatches: list[dict]
+    superseded: int = 0  # target versions a newer one replaced before they started
+    budget_refusals: list[str] = []
+    stopped_orders: dict[str, str] = {}  # client order id -> its fate at the venue when the session stopped
+    account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
+    stream_reestablished: int = 0
 
 
 def session_id(mode: str) -> str:
-    return f"{mode}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
+    return f"{mode}-{_now().strftime('%Y%m%dT%H%M%S')}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.AbstractEventLoop):
@@ -111,7 +123,9 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
 
     from nautlive.catalog import load_catalog
     from nautlive.drift import DriftMonitor
-    from nautlive.strategy import LiveRebalanceConfig, LiveRebalanceStrategy
+    from nautlive.ledger import DAY, Budget, Ledger, parse_ts, tail_fills
+    from nautlive.live_strategy import LiveRebalanceConfig, LiveRebalanceStrategy
+    from nautlive.validate import turnover_budget
 
     catalog = load_catalog(profile.catalog)
     by_id = catalog.by_id()
@@ -121,7 +135,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     data_clients, exec_clients, factories = _clients(profile, options)
     node = TradingNode(
         config=TradingNodeConfig(
-            trader_id="NAUTLIVE-001",
+            trader_id=TRADER_ID,
             logging=LoggingConfig(log_level=options.log_level, log_colors=False,
                                   log_component_levels=_log_levels(profile, options)),
             data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
@@ -146,6 +160,9 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             node.kernel.cache.add_instrument(spec_to_instrument(by_id[iid], taker_fee=profile.taker_fee))
     drift = DriftMonitor(options.drift_log, session=options.session, mode=options.mode, venue=profile.venue,
                          alert_bps=profile.drift_alert_bps, log=None)
+    logged = tail_fills(options.drift_log, _now() - max(DAY, dt.timedelta(hours=profile.live.recover_hours)),
+                        profile.venue, options.mode)
+    drift.seen_trade_ids.update(f.trade_id for f in logged if f.trade_id)
     strategy = LiveRebalanceStrategy(
         LiveRebalanceConfig(
             log_events=False,  # every command and event as a log line: too much for a person or a cron log
@@ -157,14 +174,19 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             targets_path=None if options.schedule else options.targets,
             targets_venue=profile.venue,
             inject_catalog_instruments=options.mode == "shadow",
-            reconcile_policy=_reconcile_policy(profile, options),
+            reconcile_policy=reconcile_policy(profile, options.mode, options.feed.kind),
             fill_timeout_secs=options.fill_timeout,
             taker_fee=profile.taker_fee,
+            max_attempts=MAX_ATTEMPTS,
+            enforce_budget=options.mode == "live",
         ),
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,
         drift=drift,
         venue_specs=_venue_specs_reader(profile),
+        ledger=Ledger([f for f in logged if _now() - parse_ts(f.ts) < DAY]),
+        budget=lambda nav: Budget(max_turnover_per_day=turnover_budget(profile.risk, nav),
+                                  max_orders_per_hour=profile.risk.max_orders_per_hour),
     )
     drift.log = strategy.log
     if options.schedule:
@@ -223,10 +245,14 @@ def _cash_offset(profile: VenueProfile, options: SessionOptions) -> Decimal:
     return start * (len(exchange_venues(profile)) - 1)
 
 
-def _reconcile_policy(profile: VenueProfile, options: SessionOptions) -> str:
-    if options.feed.kind != "venue":
+def reconcile_policy(profile: VenueProfile, mode: Mode, feed_kind: str) -> str:
+    """skip | warn | fail | strict. LIVE refuses a BLOCKING mismatch whatever the profile says; its
+    `reconcile.on_mismatch: fail` refuses warnings too. SHADOW follows the profile (default warn)."""
+    if feed_kind != "venue":
         return "skip"  # offline feeds trade the catalog's own instruments
-    return profile.reconcile.on_mismatch or ("fail" if options.mode == "live" else "warn")
+    if mode == "live":
+        return "strict" if profile.reconcile.on_mismatch == "fail" else "fail"
+    return profile.reconcile.on_mismatch or "warn"
 
 
 def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
@@ -326,19 +352,46 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> 
             outcome.exit_code, outcome.reason = code, reason
             finished.set()
 
+    started = _now()
+    venue = None
+    if options.mode == "live" and profile.adapter == "binance":
+        from nautlive.venues.binance_live import LiveVenue, prepare_account
+        from nautlive.venues.binance_rest import BinanceRest
+
+        rest = BinanceRest.for_profile(profile)
+        holder["rest"] = rest
+        try:
+            start = await prepare_account(rest, list(profile.instruments), profile.live.open_orders, strategy.drift,
+                                          _recover_since(profile, options), profile.quote_currency, _say)
+        except NautliveError as exc:
+            return _Stop(exc.exit_code, f"{exc}: nothing traded")
+        holder["account_start"] = msgspec.to_builtins(start)
+        venue = LiveVenue(rest, next(iter(node.kernel.exec_engine._clients.values())), list(profile.instruments),
+                          strategy._specs, profile.quote_currency, strategy.log)
+        strategy.venue = venue
+        holder["venue"] = venue
+
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
-        loop.add_signal_handler(sig, finish, code, f"{sig.name} received")
+        loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
     run_task = asyncio.create_task(node.run_async())
     watchers = [asyncio.create_task(_startup(strategy, options, finish))]
     if options.duration is not None:
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
         watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
-    display = _Panel(profile, strategy) if options.panel else _PlainProgress(strategy)
+    if venue is not None:
+        live = profile.live
+        watchers.append(asyncio.create_task(venue.watch(min(5.0, live.down_report_secs), live.down_report_secs,
+                                                        live.down_timeout, finish)))
+    from nautlive.render import session_display
+
+    display = session_display(profile, strategy, options.panel)
     watchers.append(asyncio.create_task(display.run(finished)))
     await finished.wait()
     for task in watchers:
         task.cancel()
+    if venue is not None and strategy.startup == "ready":
+        await _settle(strategy, venue, profile, started, outcome, holder)
     display.close()
     await node.stop_async()
     try:
@@ -346,6 +399,48 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> 
     except (TimeoutError, asyncio.CancelledError):
         run_task.cancel()
     return outcome
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _recover_since(profile: VenueProfile, options: SessionOptions) -> dt.datetime:
+    """Fills missing from the log are looked for since its last fill, at most live.recover_hours back."""
+    from nautlive.ledger import parse_ts, tail_fills
+
+    floor = _now() - dt.timedelta(hours=profile.live.recover_hours)
+    logged = tail_fills(options.drift_log, floor, profile.venue, options.mode)
+    return max([floor] + [parse_ts(f.ts) for f in logged[-1:]])
+
+
+async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, outcome: _Stop,  # noqa: ANN001
+                  holder: dict) -> None:
+    """Stopping: cancel every open order and wait until the venue confirms each cancelled or filled."""
+    from nautilus_trader.model.identifiers import ClientOrderId
+
+    strategy.cancel_unfinished_orders()
+    submitted = {o["client_order_id"]: o["instrument"] for r in strategy.all_reports() for o in r.orders}
+
+    def done(coid: str) -> bool:
+        order = strategy.cache.order(ClientOrderId(coid))
+        return order is not None and order.is_closed
+
+    before = len(strategy.drift.records)
+    fates = await venue.settle(submitted, strategy.drift, done, profile.live.stop_timeout, started)
+    stopped = {c: f for c, f in fates.items() if f != "done"}
+    holder["stopped_orders"] = stopped
+    late = len(strategy.drift.records) - before
+    notes = [f"{n} {fate}" for fate, n in sorted(Counter(stopped.values()).items())]
+    if late:
+        notes.append(f"{late} fill(s) logged while stopping")
+    if notes:
+        outcome.reason = f"{outcome.reason} (orders at stop: {', '.join(notes)})"
+    unknown = [c for c, f in stopped.items() if f == "unknown"]
+    if unknown:
+        outcome.exit_code = max(outcome.exit_code, 1) if outcome.exit_code != 4 else 4
+        outcome.reason = (f"{outcome.reason}; fate unknown after {profile.live.stop_timeout:g} s (live.stop_timeout) "
+                          f"of {', '.join(unknown)}: check the venue")
 
 
 async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
@@ -382,6 +477,9 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
             return
         await asyncio.sleep(0.05)
     report = strategy.reports[-1]
+    if report.refused:
+        finish(4, f"refused: {report.refused}")
+        return
     unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
     if report.rejected or report.unfilled:
         first = (report.rejected or report.unfilled)[0]["reason"]
@@ -417,7 +515,7 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
     strategy.log.error(f"Kill switch {path} appeared: cancelling open orders and stopping")
     strategy.cancel_unfinished_orders()
     await asyncio.sleep(0.5)
-    finish(4, f"kill switch {path} appeared: open orders cancelled, session stopped")
+    finish(4, f"kill switch {path} appeared: session stopped")
 
 
 def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
@@ -433,7 +531,9 @@ def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult
             strategy.drift.close()
         if node is not None:
             node.dispose()
-    return _result(profile, options, outcome, holder["strategy"])
+        if holder.get("rest") is not None:
+            asyncio.run(holder["rest"].close())
+    return _result(profile, options, outcome, holder["strategy"], holder)
 
 
 _real_stdout: dict = {}
@@ -452,7 +552,7 @@ def _node_logs_on_stderr() -> None:
     os.dup2(2, 1)
 
 
-def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy) -> SessionResult:  # noqa: ANN001
+def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy, holder: dict) -> SessionResult:  # noqa: ANN001
     from nautlive.backtest import final_weights
 
     targets = strategy.watcher.last_good.weights if strategy.watcher and strategy.watcher.last_good else (
@@ -471,85 +571,16 @@ def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, stra
         final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
         rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
         mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
+        superseded=strategy.superseded,
+        budget_refusals=list(strategy.budget_refusals),
+        stopped_orders=holder.get("stopped_orders", {}),
+        account_start=holder.get("account_start", {}),
+        stream_reestablished=getattr(holder.get("venue"), "stream_reestablished", 0),
     )
 
 
 def _text(value: Decimal) -> str:
     return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
-
-
-class _PlainProgress:
-    """Without a terminal (cron, a pipe): one plain line on stderr per fill and per finished rebalance."""
-
-    def __init__(self, strategy) -> None:  # noqa: ANN001
-        self._strategy = strategy
-        self._fills = self._rebalances = 0
-
-    async def run(self, finished: asyncio.Event) -> None:
-        while not finished.is_set():
-            self.emit()
-            await asyncio.sleep(0.25)
-
-    def close(self) -> None:
-        self.emit()
-
-    def emit(self) -> None:
-        records = self._strategy.drift.records if self._strategy.drift else []
-        for r in records[self._fills:]:
-            drift = f"{r.drift_bps:+.2f} bps" if r.drift_bps is not None else "no mid"
-            print(f"{r.ts} fill {r.side} {r.qty} {r.instrument} @ {r.fill_px} ({drift}{', ALERT' if r.alert else ''})",
-                  file=sys.stderr, flush=True)
-        for report in self._strategy.reports[self._rebalances:]:
-            print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
-                  f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped", file=sys.stderr, flush=True)
-        self._fills, self._rebalances = len(records), len(self._strategy.reports)
-
-
-class _Panel:
-    """A rich live panel on a terminal: holdings against target, the last rebalance, drift so far."""
-
-    def __init__(self, profile: VenueProfile, strategy) -> None:  # noqa: ANN001
-        from rich.live import Live
-
-        self._profile, self._strategy = profile, strategy
-        self._live = Live(self._render(), refresh_per_second=4, transient=False)
-        self._live.start()
-
-    async def run(self, finished: asyncio.Event) -> None:
-        while not finished.is_set():
-            self._live.update(self._render())
-            await asyncio.sleep(0.25)
-
-    def close(self) -> None:
-        self._live.update(self._render())
-        self._live.stop()
-
-    def _render(self):  # noqa: ANN202
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
-        s = self._strategy
-        table = Table(title=f"nautlive {self._profile.name}: {s.startup or 'starting'}", title_justify="left")
-        for column in ("instrument", "weight", "target"):
-            table.add_column(column)
-        if s.startup != "ready":
-            return table
-        from nautlive.backtest import final_weights
-
-        targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
-        weights = final_weights(s, targets)
-        nav = weights.pop("_nav")
-        for iid, w in weights.items():
-            table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
-        last = s.reports[-1] if s.reports else None
-        drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
-        status = f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
-        if last:
-            status += f" (last {last.target_hash}: {len(last.orders)} orders)"
-        if drift:
-            status += f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
-        return Group(table, Text(status))
 
 
 def run_from_cli(
@@ -567,7 +598,7 @@ def run_from_cli(
     panel: bool,
 ) -> tuple[SessionResult, str | None]:
     """Check everything a session needs before a node exists, then run it: (result, a warning to show or None)."""
-    from nautlive.safety import ProfileLock, refuse_if_killed, require_armed
+    from nautlive.safety import AccountLock, refuse_if_killed, require_armed
     from nautlive.signals import read_targets
 
     feed, note = parse_feed(feed_text, profile, speed, seed)
@@ -599,6 +630,6 @@ def run_from_cli(
         panel=panel,
     )
     if mode == "live":
-        with ProfileLock(profile.live.lock_dir, profile.name):
+        with AccountLock(profile):
             return run_session(profile, options), note
     return run_session(profile, options), note

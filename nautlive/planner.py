@@ -154,17 +154,21 @@ def plan_rebalance(
     specs: Mapping[str, InstrumentSpec],
     fees: Mapping[str, Decimal] | Decimal,
     policy: RebalancePolicy,
+    blocked: Mapping[str, str] | None = None,
+    reserved: Decimal = ZERO,
 ) -> Plan:
     """Plan the orders that move `holdings` toward `targets` (fractions of NAV); raises ValueError on bad input.
 
     Held instruments absent from `targets` go to 0. `fees` is the taker fee fraction, per instrument or one for all.
-    Holdings without a quote are left out of NAV (and reported "no price").
+    Holdings without a quote are left out of NAV (and reported "no price"). `blocked` instruments (id -> reason) are
+    valued but not traded. `reserved` is value the plan must not touch (funds locked in others' open orders): it
+    counts in NAV only.
     """
     _check_inputs(holdings, cash, targets, fees, policy)
     with localcontext(PLAN_CONTEXT):
         universe = sorted(targets.keys() | {iid for iid, qty in holdings.items() if qty > 0})
-        lines, skipped = _lines(universe, holdings, quotes, targets, specs, fees)
-        nav = cash + sum([line.value for line in lines], ZERO) + sum([v for _, v in skipped.values() if v], ZERO)
+        lines, skipped = _lines(universe, holdings, quotes, targets, specs, fees, blocked or {})
+        nav = reserved + cash + sum([line.value for line in lines], ZERO) + sum([v for _, v in skipped.values() if v], ZERO)
         if nav <= 0:
             lines, skipped = [], dict.fromkeys(universe, (NO_NAV, None))
         nav_after, sizing = _converge(lines, nav, cash, policy)
@@ -175,7 +179,7 @@ def plan_rebalance(
 
 
 def _lines(
-    universe, holdings, quotes, targets, specs, fees
+    universe, holdings, quotes, targets, specs, fees, blocked
 ) -> tuple[list[_Line], dict[str, tuple[str, Decimal | None]]]:
     """The tradable instruments as lines, and for each other one the reason it is skipped and its value at mid."""
     lines, skipped = [], {}
@@ -185,7 +189,7 @@ def _lines(
             skipped[iid] = (NO_PRICE, None)
             continue
         mid = quote.mid
-        if reason := _untradable_reason(spec):
+        if reason := blocked.get(iid) or _untradable_reason(spec):
             skipped[iid] = (reason, qty * mid)
             continue
         weight, step = targets.get(iid, ZERO), spec.step_size

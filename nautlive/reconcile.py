@@ -114,14 +114,26 @@ def patched_catalog(catalog: ExecutionMetadataCatalog, venue_specs: Mapping[str,
     return ExecutionMetadataCatalog(venue=catalog.venue, instruments=records)
 
 
-def enforce(result: ReconcileResult, on_mismatch: str) -> None:
-    """Refuse to start (exit 3) on blocking rows when the policy says fail."""
-    if on_mismatch == "fail" and result.blocking:
-        first = next(m for m in result.mismatches if m.severity == "BLOCKING")
+def enforce(result: ReconcileResult, policy: str) -> None:
+    """Refuse to trade (exit 3): on blocking rows under `fail`, on any row under `strict`; `warn` only logs."""
+    severities = {"fail": ("BLOCKING",), "strict": ("BLOCKING", "WARNING")}.get(policy, ())
+    refused = [m for m in result.mismatches if m.severity in severities]
+    if refused:
+        first = refused[0]
         raise ReconcileBlocked(
-            f"{result.blocking} blocking catalog mismatch(es), e.g. {first.instrument} {first.field}: "
-            f"catalog {first.catalog} vs venue {first.venue} (run `nautlive reconcile` for the full list)"
+            f"{len(refused)} catalog mismatch(es), e.g. {first.instrument} "
+            f"{first.field}: catalog {first.catalog} vs venue {first.venue} ({first.severity}): nothing traded; "
+            "`nautlive reconcile` lists them, `nautlive reconcile --write-patch` updates the catalog"
         )
+
+
+def blocked_instruments(result: ReconcileResult) -> dict[str, str]:
+    """Instrument id -> why it must not trade, for every BLOCKING row (checked again before each rebalance)."""
+    blocked: dict[str, str] = {}
+    for m in result.mismatches:
+        if m.severity == "BLOCKING" and m.instrument not in blocked:
+            blocked[m.instrument] = f"blocking catalog mismatch {m.field}: catalog {m.catalog} vs venue {m.venue}"
+    return blocked
 
 
 def _override(m: Mismatch, overrides: Mapping[str, Severity]) -> Mismatch:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nautlive.profile import VenueProfile
 
 
 def is_terminal() -> bool:
@@ -57,3 +61,82 @@ def _text(cell: Any) -> str:
     if isinstance(cell, Decimal):
         return format(cell.normalize(), "f")
     return str(cell)
+
+
+def session_display(profile, strategy, panel: bool):  # noqa: ANN001, ANN201
+    """What a running session shows: a rich panel on a terminal, plain progress lines otherwise."""
+    return Panel(profile, strategy) if panel else PlainProgress(strategy)
+
+
+class PlainProgress:
+    """Without a terminal (cron, a pipe): one plain line on stderr per fill and per finished rebalance."""
+
+    def __init__(self, strategy) -> None:  # noqa: ANN001
+        self._strategy = strategy
+        self._fills = self._rebalances = 0
+
+    async def run(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            self.emit()
+            await asyncio.sleep(0.25)
+
+    def close(self) -> None:
+        self.emit()
+
+    def emit(self) -> None:
+        records = self._strategy.drift.records if self._strategy.drift else []
+        for r in records[self._fills:]:
+            drift = f"{r.drift_bps:+.2f} bps" if r.drift_bps is not None else "no mid"
+            print(f"{r.ts} fill {r.side} {r.qty} {r.instrument} @ {r.fill_px} ({drift}{', ALERT' if r.alert else ''})",
+                  file=sys.stderr, flush=True)
+        for report in self._strategy.reports[self._rebalances:]:
+            print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
+                  f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped", file=sys.stderr, flush=True)
+        self._fills, self._rebalances = len(records), len(self._strategy.reports)
+
+
+class Panel:
+    """A rich live panel on a terminal: holdings against target, the last rebalance, drift so far."""
+
+    def __init__(self, profile: VenueProfile, strategy) -> None:  # noqa: ANN001
+        from rich.live import Live
+
+        self._profile, self._strategy = profile, strategy
+        self._live = Live(self._render(), refresh_per_second=4, transient=False)
+        self._live.start()
+
+    async def run(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            self._live.update(self._render())
+            await asyncio.sleep(0.25)
+
+    def close(self) -> None:
+        self._live.update(self._render())
+        self._live.stop()
+
+    def _render(self):  # noqa: ANN202
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        s = self._strategy
+        table = Table(title=f"nautlive {self._profile.name}: {s.startup or 'starting'}", title_justify="left")
+        for column in ("instrument", "weight", "target"):
+            table.add_column(column)
+        if s.startup != "ready":
+            return table
+        from nautlive.backtest import final_weights
+
+        targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
+        weights = final_weights(s, targets)
+        nav = weights.pop("_nav")
+        for iid, w in weights.items():
+            table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
+        last = s.reports[-1] if s.reports else None
+        drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
+        status = f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
+        if last:
+            status += f" (last {last.target_hash}: {len(last.orders)} orders)"
+        if drift:
+            status += f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
+        return Group(table, Text(status))

@@ -19,7 +19,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.catalog import InstrumentSpec
-from nautlive.drift import DriftMonitor, SubmitSnapshot
+from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
 from nautlive.planner import Plan, Quote, plan_rebalance
 from nautlive.profile import RebalancePolicy
 from nautlive.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
@@ -35,6 +35,9 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     # Shadow sessions on several exchanges (IB) fund one sandbox account per exchange with the whole synthetic cash;
     # the surplus (n - 1) x starting cash is not the strategy's money and is taken off its cash.
     cash_offset: Decimal = Decimal(0)
+    # A rebalance whose orders failed for a transient reason is planned again from the account, up to this many times.
+    max_attempts: int = 1
+    retry_backoff_secs: float = 0.5
 
 
 class RebalanceReport(msgspec.Struct):
@@ -45,6 +48,9 @@ class RebalanceReport(msgspec.Struct):
     rejected: list[dict] = []
     unfilled: list[dict] = []
     skipped: list[dict] = []
+    retried: list[dict] = []  # transient denials/rejections, planned again from the venue's holdings
+    refused: str | None = None  # a risk budget stopped this rebalance before any order
+    attempts: int = 1
     started_ns: int = 0
     finished_ns: int = 0
 
@@ -74,7 +80,12 @@ class NautilusRebalanceStrategy(Strategy):
         self._submitting = False
         self._report: RebalanceReport | None = None
         self._planned_buys: list = []
+        self._preparing = False
+        self._transient: list[dict] = []
         self.reports: list[RebalanceReport] = []
+        self.blocked: dict[str, str] = {}  # instrument id -> why it must not trade (a blocking catalog mismatch)
+        self.superseded = 0
+        self.last_order_event_ns = 0  # target versions replaced by a newer one before they started (a storm coalesced)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -99,6 +110,8 @@ class NautilusRebalanceStrategy(Strategy):
         ):
             self.log.info(f"Targets {targets.hash} already applied or queued: no second rebalance")
             return
+        if self._pending is not None:
+            self.superseded += 1
         self._pending = targets
         self._pending_since_ns = self.clock.timestamp_ns()
         self._try_start()
@@ -108,16 +121,20 @@ class NautilusRebalanceStrategy(Strategy):
             self._try_start()
 
     def on_order_event(self, event: OrderEvent) -> None:
+        self.last_order_event_ns = self.clock.timestamp_ns()
         if isinstance(event, OrderFilled):
             self._record_fill(event)
         elif isinstance(event, OrderRejected | OrderDenied) and self._report is not None:
-            self.log.warning(f"Order {event.client_order_id} {type(event).__name__[5:].lower()}: {event.reason} "
-                             "(not retried)")
-            self._report.rejected.append({"client_order_id": str(event.client_order_id), "reason": event.reason})
+            self._on_refused_order(str(event.client_order_id), type(event).__name__[5:].lower(), event.reason)
         order = self.cache.order(event.client_order_id)
         if order is not None and order.is_closed and event.client_order_id in self._open:
             self._open.discard(event.client_order_id)
             self._advance()
+
+    def _on_refused_order(self, client_order_id: str, kind: str, reason: str) -> None:
+        """A denied or rejected order is reported and not retried (LIVE retries the transient ones)."""
+        self.log.warning(f"Order {client_order_id} {kind}: {reason} (not retried)")
+        self._report.rejected.append({"client_order_id": client_order_id, "reason": reason})
 
     # -- the rebalance state machine ---------------------------------------------------------------------------
 
@@ -129,6 +146,10 @@ class NautilusRebalanceStrategy(Strategy):
         if self._report is not None:
             self._report.unfilled.append({"client_order_id": str(client_order_id), "reason": reason})
         self._advance()
+
+    def all_reports(self) -> list[RebalanceReport]:
+        """The finished rebalances and the one in flight."""
+        return self.reports + ([self._report] if self._report is not None else [])
 
     @property
     def busy(self) -> bool:
@@ -144,18 +165,40 @@ class NautilusRebalanceStrategy(Strategy):
         self._active, self._pending = self._pending, None
         self._report = RebalanceReport(target_hash=self._active.hash, started_ns=self.clock.timestamp_ns())
         self.log.info(f"Rebalancing to targets {self._active.hash} ({self._active.source})")
-        self._phase = "SELL"
-        plan = self._plan()
-        self._planned_buys = plan.buys()
-        self._submit(plan.sells())
+        self._begin("SELL")
+
+    def _begin(self, phase: str) -> None:
+        self._phase = phase
+        self._preparing = True
+        self._prepare(self._run_phase)
+
+    def _prepare(self, then) -> None:  # noqa: ANN001
+        """Bring the account up to date before planning a phase, then call `then()` (LIVE asks the venue)."""
+        then()
+
+    def _run_phase(self) -> None:
+        self._preparing = False
+        if self._phase == "SELL":
+            plan = self._plan()
+            if self._refuse(plan.orders):
+                return self._finish()
+            self._planned_buys = plan.buys()
+            self._submit(plan.sells())
+        else:
+            buys = self._planned_buys if self._affordable(self._planned_buys) else self._plan(explain=False).buys()
+            if self._refuse(buys):
+                return self._finish()
+            self._submit(buys)
+
+    def _refuse(self, intents: list) -> bool:
+        """Whether a risk budget stops these orders (recorded in the report); none in backtest."""
+        return False
 
     def _advance(self) -> None:
-        if self._open or self._submitting:
+        if self._open or self._submitting or self._preparing:
             return
         if self._phase == "SELL":
-            self._phase = "BUY"
-            buys = self._planned_buys if self._affordable(self._planned_buys) else self._plan(explain=False).buys()
-            self._submit(buys)
+            self._begin("BUY")
         elif self._phase == "BUY":
             self._finish()
 
@@ -175,6 +218,12 @@ class NautilusRebalanceStrategy(Strategy):
 
     def _finish(self) -> None:
         report = self._report
+        if self._transient:
+            if self._pending is None and report.attempts < self.config.max_attempts:
+                return self._retry(report)
+            # A newer target replans everything; with no attempt left the failures stand.
+            (report.retried if self._pending is not None else report.rejected).extend(self._transient)
+            self._transient = []
         report.finished_ns = self.clock.timestamp_ns()
         self._applied_hash = self._active.hash
         self._active, self._phase, self._report = None, None, None
@@ -182,6 +231,20 @@ class NautilusRebalanceStrategy(Strategy):
         self.log.info(f"Rebalance {report.target_hash} done: {len(report.orders)} orders, "
                       f"{len(report.rejected)} rejected")
         self._try_start()
+
+    def _retry(self, report: RebalanceReport) -> None:
+        report.retried.extend(self._transient)
+        self._transient = []
+        report.attempts += 1
+        self._preparing = True  # nothing advances the rebalance while it waits
+        delay = self.config.retry_backoff_secs * 2 ** (report.attempts - 2)
+        self.log.warning(f"Planning targets {report.target_hash} again from the account in {delay:g} s "
+                         f"(attempt {report.attempts} of {self.config.max_attempts})")
+        self._later(delay, lambda: self._begin("SELL"))
+
+    def _later(self, delay: float, then) -> None:  # noqa: ANN001
+        """Call `then` after `delay` seconds (LIVE: on the event loop); only LIVE retries, so at once otherwise."""
+        then()
 
     def _submit(self, intents: list) -> None:
         orders = []
@@ -225,9 +288,14 @@ class NautilusRebalanceStrategy(Strategy):
     def _record_fill(self, event: OrderFilled) -> None:
         if self.drift is None:
             return
-        fee = event.commission.as_decimal() if event.commission is not None else None
+        fee = None
+        if event.commission is not None:
+            instrument = self.cache.instrument(event.instrument_id)
+            base = getattr(instrument, "base_currency", None)
+            fee = fee_in_quote(event.commission.as_decimal(), event.commission.currency.code,
+                               event.last_px.as_decimal(), base.code if base else None, self.config.quote_currency)
         self.drift.on_fill(str(event.client_order_id), event.last_qty.as_decimal(), event.last_px.as_decimal(),
-                           event.ts_event, fee)
+                           event.ts_event, fee, trade_id=str(event.trade_id))
 
     # -- the portfolio's real state ----------------------------------------------------------------------------
 
@@ -245,7 +313,8 @@ class NautilusRebalanceStrategy(Strategy):
             if quote is not None:
                 quotes[key] = Quote(bid=quote.bid_price.as_decimal(), ask=quote.ask_price.as_decimal())
         targets = {k: v for k, v in self._active.weights.items() if k in specs}
-        plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy)
+        plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy,
+                              blocked=self.blocked, reserved=self.reserved(quotes))
         if explain:
             for line in plan.explanations:
                 if line.action == "skip":
@@ -255,6 +324,10 @@ class NautilusRebalanceStrategy(Strategy):
                 elif line.action == "skip":
                     self.log.info(f"{line.instrument_id}: {line.reason} (residual {line.residual_bps} bps)")
         return plan
+
+    def reserved(self, quotes: dict[str, Quote]) -> Decimal:
+        """Value held in others' open orders, counted in NAV but not traded (LIVE keeps foreign orders)."""
+        return Decimal(0)
 
     def cash(self) -> Decimal:
         currency = _currency(self.config.quote_currency)
@@ -302,118 +375,3 @@ class TargetScheduleActor(Actor):
     def on_quote_tick(self, tick: QuoteTick) -> None:
         while self._queue and (self._queue[0].at_ns is None or self._queue[0].at_ns <= tick.ts_init):
             self.msgbus.publish(TARGETS_TOPIC, self._queue.pop(0).targets)
-
-
-class LiveRebalanceConfig(RebalanceConfig, frozen=True):
-    """Live plumbing settings: where targets come from, whether catalog instruments may stand in, the watchdog."""
-
-    targets_path: str | None = None
-    targets_venue: str | None = None  # a target naming another venue's instrument is rejected as such
-    inject_catalog_instruments: bool = True
-    reconcile_policy: str = "warn"  # warn | fail | skip (offline feeds: the catalog is the venue)
-    fill_timeout_secs: float = 30.0
-    taker_fee: Decimal = Decimal("0.001")
-
-
-class LiveRebalanceStrategy(NautilusRebalanceStrategy):
-    """NautilusRebalanceStrategy plus live plumbing only: instruments, startup reconcile, target watcher, watchdog.
-
-    It overrides no planning or order logic; `startup` says "ready" or why the session cannot trade.
-    """
-
-    def __init__(self, config: LiveRebalanceConfig, specs, policy, drift=None, venue_specs=None) -> None:  # noqa: ANN001
-        super().__init__(config, specs, policy, drift)
-        self.startup: str | None = None
-        self.startup_error: Exception | None = None
-        self.watcher = None
-        self.mismatches: list = []
-        self._venue_specs = venue_specs  # callable(instruments) -> {instrument_id: InstrumentSpec}
-        self._watch_stop = None
-        self._watch_task = None
-        self._watchdog = None
-
-    def on_start(self) -> None:
-        import asyncio
-
-        try:
-            self._inject_dummy_instruments()
-            self._reconcile_at_startup()
-        except Exception as exc:  # noqa: BLE001 - reported by the session runner as its exit code
-            self.startup, self.startup_error = "failed", exc
-            self.log.error(f"Cannot trade: {exc}")
-            return
-        super().on_start()
-        loop = asyncio.get_running_loop()
-        if self.config.targets_path:
-            from nautlive.signals import TargetWeightWatcher
-
-            self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
-                                               self.config.targets_venue, self.on_targets, self.log)
-            self._watch_stop = asyncio.Event()
-            self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
-        self._watchdog = loop.call_later(1.0, self._check_stuck_orders)
-        self.startup = "ready"
-
-    def on_stop(self) -> None:
-        if self._watch_stop is not None:
-            self._watch_stop.set()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        self.cancel_unfinished_orders()
-        super().on_stop()
-
-    def cancel_unfinished_orders(self) -> None:
-        """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
-        for order in self.cache.orders_open(strategy_id=self.id) + self.cache.orders_inflight(strategy_id=self.id):
-            self.cancel_order(order)
-
-    def _inject_dummy_instruments(self) -> None:
-        """Put catalog-built instruments in the cache for those the venue did not provide (offline feeds)."""
-        from nautlive.catalog import spec_to_instrument
-        from nautlive.errors import RuntimeFailure
-
-        missing = [i for i in self._ids if self.cache.instrument(i) is None]
-        if not missing:
-            return
-        if not self.config.inject_catalog_instruments:
-            raise RuntimeFailure(f"the venue loaded no instrument for {', '.join(map(str, missing))}")
-        for iid in missing:
-            self.cache.add_instrument(spec_to_instrument(self._specs[str(iid)], taker_fee=self.config.taker_fee))
-        self.log.warning(f"Using catalog instruments for {', '.join(map(str, missing))} (venue's unavailable)")
-
-    def _reconcile_at_startup(self) -> None:
-        if self._venue_specs is None or self.config.reconcile_policy == "skip":
-            return
-        from nautlive.catalog import ExecutionMetadataCatalog
-        from nautlive.reconcile import compare, enforce
-
-        instruments = [self.cache.instrument(i) for i in self._ids]
-        venue = self._venue_specs(instruments)
-        catalog = ExecutionMetadataCatalog(venue=self.config.account_venues[0], instruments=list(self._specs.values()))
-        result = compare(catalog, venue)
-        self.mismatches = result.mismatches
-        for m in result.mismatches:
-            self.log.warning(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} "
-                             f"({m.severity})")
-        enforce(result, self.config.reconcile_policy)
-
-    def _check_stuck_orders(self) -> None:
-        """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""
-        import asyncio
-
-        now = self.clock.timestamp_ns()
-        limit = int(self.config.fill_timeout_secs * 1e9)
-        for coid in list(self._open):
-            order = self.cache.order(coid)
-            if order is None or order.is_closed:
-                continue
-            if now - order.init_event.ts_init > limit:
-                self.log.error(f"Order {coid} still {order.status_string()} after {self.config.fill_timeout_secs}s "
-                               f"(filled {order.filled_qty}): cancelling and reporting it unfilled")
-                self.abandon(coid, f"unfilled after {self.config.fill_timeout_secs}s ({order.status_string()})")
-                if order.is_open:
-                    self.cancel_order(order)
-        # A target waiting for a missing quote must start once price_wait_secs is over, even if no quote comes to
-        # trigger it (an instrument the feed never serves, a replay that has ended).
-        self._try_start()
-        self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_stuck_orders)

@@ -35,7 +35,6 @@ BAND = Decimal("0.01")
 CONNECT_TIMEOUT = 5
 DRIFT_FIELDS = {"ts", "session", "mode", "venue", "instrument", "side", "qty", "fill_px", "mid_at_submit",
                 "last_tick_px", "drift_bps", "notional", "client_order_id", "target_hash", "alert"}
-NO_ANSWER = f"error: venue not ready within {CONNECT_TIMEOUT} s ("
 D = Decimal
 
 
@@ -58,7 +57,8 @@ def session_dir(tmp_path: Path) -> Path:
     """The shipped sim profile with an absolute catalog and a short connect timeout, and the first targets."""
     profile = yaml.safe_load(SIM_PROFILE.read_text())
     profile["catalog"] = str(CATALOG)
-    profile["live"] = {"connect_timeout": CONNECT_TIMEOUT, "fill_timeout": 10}
+    profile["live"] = {"connect_timeout": CONNECT_TIMEOUT, "fill_timeout": 10, "lock_dir": str(tmp_path / "locks"),
+                       "stop_timeout": 3}
     (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
     write_targets(tmp_path, TARGETS)
     return tmp_path
@@ -227,6 +227,7 @@ def test_not_armed_refuses_with_exit_4(session_dir):
 
 def test_kill_switch_present_refuses_at_start(session_dir):
     (session_dir / "artifacts").mkdir()
+    (session_dir / "artifacts").mkdir(exist_ok=True)
     (session_dir / "artifacts" / "KILL").touch()
     result = run_live(session_dir, None, "--arm", "--once", port=9)
     assert result.returncode == 4
@@ -250,7 +251,8 @@ def test_second_session_refused_then_sigterm_mid_rebalance_exits_0(venue, sessio
     started = time.monotonic()
     second = run_live(session_dir, venue, "--arm", "--once", timeout=20)
     assert second.returncode == 4 and time.monotonic() - started < 10
-    assert error_line(second.stderr).startswith("error: another session holds artifacts/locks/profile.lock (pid ")
+    line = error_line(second.stderr)
+    assert line.startswith("error: another session (pid ") and line.endswith(": one session per account")
     assert len(order_posts(venue)) == 2  # the refused session sent nothing
 
     proc.send_signal(signal.SIGTERM)
@@ -262,6 +264,7 @@ def test_second_session_refused_then_sigterm_mid_rebalance_exits_0(venue, sessio
 
 def test_kill_switch_mid_rebalance_cancels_and_exits_4(venue, session_dir):
     proc = stall_mid_rebalance(session_dir, venue)
+    (session_dir / "artifacts").mkdir(exist_ok=True)
     (session_dir / "artifacts" / "KILL").touch()
     code, _, stderr = finish(proc, session_dir)
     assert code == 4, stderr[-3000:]
@@ -282,7 +285,8 @@ def test_blocking_catalog_mismatch_at_startup_exits_3(session_dir):
         running.stop()
     assert result.returncode == 3, result.stderr[-3000:]
     assert error_line(result.stderr).startswith(
-        "error: 1 blocking catalog mismatch(es), e.g. BTCUSDT.BINANCE min_notional: catalog 5 vs venue 10"
+        "error: 1 catalog mismatch(es), e.g. BTCUSDT.BINANCE min_notional: catalog 5 vs venue 10 (BLOCKING): "
+        "nothing traded; `nautlive reconcile` lists them, `nautlive reconcile --write-patch` updates the catalog"
     )
     assert posts == []
 
@@ -299,8 +303,7 @@ def test_venue_listing_none_of_the_instruments_exits_1(session_dir):
     finally:
         running.stop()
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "'msg': 'Invalid symbol.'" in result.stderr  # the venue's answer to exchangeInfo, in Nautilus's log
-    assert error_line(result.stderr).startswith(NO_ANSWER) and "nothing traded" in result.stderr
+    assert error_line(result.stderr) == "error: the venue does not list ETHUSDT: nothing traded"
     assert posts == []
 
 
@@ -321,8 +324,11 @@ def test_unresponsive_venue_exits_1_within_connect_timeout(venue, session_dir, h
         result = run_live(session_dir, None, "--arm", "--once", port=closed_port())
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr[-3000:]
-    assert error_line(result.stderr).startswith(NO_ANSWER) and "nothing traded" in result.stderr
-    assert elapsed < CONNECT_TIMEOUT + 10  # the connect timeout plus process start and shutdown, not a hang
+    what = f"no answer within {CONNECT_TIMEOUT} s" if how == "stalled venue" else "connection refused"
+    line = error_line(result.stderr)
+    assert line.startswith("error: http://127.0.0.1:") and f": {what} (is `nautlive sim` running?): nothing traded" in line
+    assert "signature" not in result.stderr and "timestamp=" not in result.stderr
+    assert elapsed < CONNECT_TIMEOUT + 6  # the connect timeout plus process start, not a hang
 
 
 # -- faults ------------------------------------------------------------------------------------------------------

@@ -1,0 +1,292 @@
+"""LIVE on Binance keeps the venue's truth: the account before each plan, open orders and missed fills at start,
+every order's fate at stop, and a user stream that is re-established when the venue forgets it.
+
+The user stream is a cache: a venue restart silently drops its listen key, and a stalled venue answers late. So
+planning reads balances over REST, fills found over REST are logged by trade id (once, whichever path saw them
+first), and a stop waits until the venue confirms each order cancelled or filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import msgspec
+
+from nautlive.catalog import InstrumentSpec
+from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
+from nautlive.errors import ReconcileBlocked, RuntimeFailure
+from nautlive.venues.binance_rest import Balance, BinanceRest, VenueDown, VenueError, VenueOrder, VenueTrade
+
+TRADER_ID = "NAUTLIVE-NLV"
+# Nautilus's client order ids are O-<date>-<time>-<trader tag>-<strategy tag>-<count>: ours carry the NLV tag.
+OWN_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-NLV-[^-]+-\d+$")
+
+
+def is_own_order(client_order_id: str) -> bool:
+    return bool(OWN_ORDER_ID.match(client_order_id))
+
+
+def symbol_of(instrument_id: str) -> str:
+    return instrument_id.rsplit(".", 1)[0]
+
+
+def describe_order(order: VenueOrder) -> str:
+    price = f" @ {order.price.normalize():f}" if order.type != "MARKET" and order.price else ""
+    return f"{order.clientOrderId} {order.side} {order.type} {order.origQty.normalize():f} {order.symbol}{price}"
+
+
+class AccountStart(msgspec.Struct):
+    """What the venue showed at start: orders of ours cancelled, foreign ones kept, fills recovered into the log."""
+
+    cancelled_own: list[str] = []
+    foreign_kept: list[str] = []
+    foreign_cancelled: list[str] = []
+    recovered: int = 0
+
+
+async def prepare_account(rest: BinanceRest, instruments: list[str], open_orders_policy: str, drift: DriftMonitor,
+                          since: dt.datetime, quote: str, say: Callable[[str], None]) -> AccountStart:
+    """Before the node starts: cancel our leftover orders, apply the foreign-order policy, recover missed fills.
+
+    Raises VenueDown when the venue does not answer and ReconcileBlocked (exit 3) on foreign orders under `fail`.
+    """
+    start = AccountStart()
+    await rest.balances()  # the venue answers and the keys are good, before anything else
+    for iid in instruments:
+        try:
+            await rest.exchange_info([symbol_of(iid)])
+        except VenueError as exc:
+            if exc.code == -1121:
+                raise RuntimeFailure(f"the venue does not list {symbol_of(iid)}") from None
+            raise
+    foreign: list[VenueOrder] = []
+    for iid in instruments:
+        for order in await rest.open_orders(symbol_of(iid)):
+            if is_own_order(order.clientOrderId):
+                await rest.cancel(order.symbol, order.clientOrderId)
+                start.cancelled_own.append(order.clientOrderId)
+                say(f"cancelled {describe_order(order)}, left open by an earlier session")
+            else:
+                foreign.append(order)
+    if foreign and open_orders_policy == "fail":
+        names = "; ".join(describe_order(o) for o in foreign)
+        raise ReconcileBlocked(f"open orders not placed by nautlive on the profile's instruments: {names}. Nothing "
+                               "traded: cancel them, or set live.open_orders: cancel | keep in the profile")
+    for order in foreign:
+        if open_orders_policy == "cancel":
+            await rest.cancel(order.symbol, order.clientOrderId)
+            start.foreign_cancelled.append(order.clientOrderId)
+            say(f"cancelled foreign order {describe_order(order)} (live.open_orders: cancel)")
+        else:
+            start.foreign_kept.append(order.clientOrderId)
+            say(f"keeping foreign order {describe_order(order)}: its locked funds count in NAV and are not traded")
+    start.recovered = await recover_fills(rest, instruments, drift, since, quote)
+    if start.recovered:
+        say(f"recovered {start.recovered} fill(s) of nautlive's orders missing from {drift.path} (recovered: true)")
+    return start
+
+
+async def recover_fills(rest: BinanceRest, instruments: list[str], drift: DriftMonitor, since: dt.datetime,
+                        quote: str, only: set[str] | None = None) -> int:
+    """Log the venue's trades of our orders (or of `only` these client order ids) the log does not have yet."""
+    since_ms = int(since.timestamp() * 1000)
+    count = 0
+    for iid in instruments:
+        symbol = symbol_of(iid)
+        trades = await rest.trades(symbol, since_ms)
+        if not trades:
+            continue
+        orders = {o.orderId: o for o in await rest.all_orders(symbol, min(t.time for t in trades) - 60_000)}
+        for trade in trades:
+            order = orders.get(trade.orderId)
+            if order is None or not (is_own_order(order.clientOrderId) if only is None
+                                     else order.clientOrderId in only):
+                continue
+            if log_trade(drift, iid, order, trade, quote, recovered=only is None) is not None:
+                count += 1
+    return count
+
+
+def log_trade(drift: DriftMonitor, iid: str, order: VenueOrder, trade: VenueTrade, quote: str, recovered: bool):  # noqa: ANN201
+    """One venue trade into the drift log (skipped when its trade id is there already)."""
+    base = iid.split(".")[0].removesuffix(quote)
+    fee = fee_in_quote(trade.commission, trade.commissionAsset, trade.price, base, quote)
+    snapshot = None if drift.has_snapshot(order.clientOrderId) else SubmitSnapshot(
+        instrument=iid, side=order.side, mid=None, last_tick_px=None, target_hash="")
+    return drift.on_fill(order.clientOrderId, trade.qty, trade.price, trade.time * 1_000_000, fee,
+                         trade_id=str(trade.id), recovered=recovered, snapshot=snapshot)
+
+
+def balances_to_nautilus(balances: dict[str, Balance]) -> list:
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.objects import AccountBalance, Money
+
+    result = []
+    for b in balances.values():
+        currency = Currency.from_str(b.asset, strict=False)
+        result.append(AccountBalance(total=Money(b.total, currency), locked=Money(b.locked, currency),
+                                     free=Money(b.free, currency)))
+    return result
+
+
+class LiveVenue:
+    """The session's REST link to the account, used by LiveRebalanceStrategy and the session runner."""
+
+    def __init__(self, rest: BinanceRest, exec_client, instruments: list[str], catalog: dict[str, InstrumentSpec],
+                 quote: str, log) -> None:  # noqa: ANN001
+        self.rest = rest
+        self.exec_client = exec_client
+        self.instruments = instruments
+        self.catalog = catalog
+        self.quote = quote
+        self.log = log
+        self.locked_quote = Decimal(0)
+        self.stream_reestablished = 0
+        self.down_since: float | None = None
+
+    async def refresh(self, strategy) -> None:  # noqa: ANN001
+        """Balances from REST into the engine's account; specs compared again; a stale user stream re-established."""
+        from nautilus_trader.model.identifiers import Venue
+
+        before = _balances_of(strategy.portfolio.account(Venue("BINANCE")))
+        balances = await self.rest.balances()
+        # Only a quiet account says something about the stream: fills of the last seconds may still be on their way.
+        quiet = not (strategy.cache.orders_open(strategy_id=strategy.id)
+                     or strategy.cache.orders_inflight(strategy_id=strategy.id)) and (
+            time.time_ns() - strategy.last_order_event_ns > 5e9)
+        self.exec_client.generate_account_state(balances=balances_to_nautilus(balances), margins=[], reported=True,
+                                                ts_event=time.time_ns())
+        self.locked_quote = balances[self.quote].locked if self.quote in balances else Decimal(0)
+        stale = quiet and _differs(before, balances)
+        if stale:
+            await self.reestablish_stream(f"the venue's balances differ from the user stream's ({stale})")
+        strategy.blocked = await self.blocked_instruments(strategy.blocked)
+
+    async def blocked_instruments(self, known: dict[str, str]) -> dict[str, str]:
+        """Compare the venue's current specs with the catalog: a BLOCKING mismatch stops that instrument."""
+        from nautlive.catalog import ExecutionMetadataCatalog
+        from nautlive.reconcile import blocked_instruments, compare
+        from nautlive.venues.binance import specs_from_exchange_info
+
+        body = await self.rest.exchange_info([symbol_of(i) for i in self.instruments])
+        venue_specs = specs_from_exchange_info(body).specs
+        result = compare(ExecutionMetadataCatalog(venue="BINANCE", instruments=list(self.catalog.values())),
+                         venue_specs)
+        blocked = blocked_instruments(result)
+        for iid, reason in blocked.items():
+            if iid not in known:
+                self.log.error(f"{iid}: {reason}: not traded until the catalog is updated "
+                               "(`nautlive reconcile --write-patch`)")
+        return blocked
+
+    async def reestablish_stream(self, why: str) -> None:
+        client = self.exec_client
+        self.log.warning(f"User stream looks dead: {why}; re-establishing it")
+        await client._ws_client.disconnect()
+        response = await client._http_user.create_listen_key()
+        client._listen_key = response.listenKey
+        await client._ws_client.subscribe_listen_key(response.listenKey)
+        self.stream_reestablished += 1
+        self.log.warning("User stream re-established with a new listen key")
+
+    async def watch(self, interval: float, report_every: float, give_up_after: float, stop: Callable[[int, str], None]):  # noqa: ANN201
+        """Keep the listen key alive; say when the venue stops answering; end the session after `give_up_after`."""
+        last_report = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            key = getattr(self.exec_client, "_listen_key", None)
+            try:
+                if key:
+                    await self.rest.keepalive(key)
+                else:
+                    await self.rest.balances()
+            except VenueError as exc:
+                self._up()
+                if exc.code == -1125:
+                    await self._try(self.reestablish_stream("the venue no longer knows the listen key (restarted?)"))
+                continue
+            except VenueDown as exc:
+                now = time.monotonic()
+                if self.down_since is None:
+                    self.down_since = now
+                down_for = now - self.down_since
+                if down_for >= give_up_after:
+                    stop(1, f"venue not answering for {down_for:.0f} s (live.down_timeout): {exc}")
+                    return
+                if now - last_report >= report_every:
+                    last_report = now
+                    self.log.error(f"Venue not answering for {down_for:.0f} s: {exc}")
+                continue
+            self._up()
+
+    def _up(self) -> None:
+        if self.down_since is not None:
+            self.log.warning(f"Venue answering again after {time.monotonic() - self.down_since:.0f} s")
+            self.down_since = None
+
+    async def _try(self, coroutine) -> None:  # noqa: ANN001
+        try:
+            await coroutine
+        except (VenueDown, VenueError, Exception) as exc:  # noqa: BLE001 - retried on the next beat
+            self.log.error(f"Could not re-establish the user stream: {exc}")
+
+    async def settle(self, orders: dict[str, str], drift: DriftMonitor, is_done: Callable[[str], bool],
+                     timeout: float, session_start: dt.datetime) -> dict[str, str]:
+        """Wait until the venue confirms each of `orders` (client order id -> instrument id) cancelled or filled.
+
+        Asks over REST for orders the stream leaves open, cancels what is still working, logs their fills by trade
+        id. Returns client order id -> fate ("filled", "cancelled", "unknown", ...).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        fates: dict[str, str] = {}
+        while True:
+            pending = [c for c in orders if c not in fates and not is_done(c)]
+            if not pending or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+            for coid in pending:
+                if is_done(coid):
+                    continue
+                try:
+                    status = await self.rest.order(symbol_of(orders[coid]), coid)
+                    if status is not None and not status.terminal:
+                        await self.rest.cancel(status.symbol, coid)
+                        status = await self.rest.order(status.symbol, coid)
+                except (VenueDown, VenueError) as exc:
+                    self.log.warning(f"Order {coid}: venue did not answer the status query ({exc})")
+                    continue
+                if status is not None and status.terminal:
+                    fates[coid] = status.status.lower()
+        filled = {c for c, fate in fates.items() if fate in ("filled", "canceled", "expired")}
+        if filled:
+            try:
+                await recover_fills(self.rest, sorted({orders[c] for c in filled}), drift,
+                                    session_start - dt.timedelta(minutes=1), self.quote, only=filled)
+            except (VenueDown, VenueError) as exc:
+                self.log.error(f"Could not read the venue's trades of stopped orders: {exc}")
+        for coid in orders:
+            if coid not in fates:
+                fates[coid] = "done" if is_done(coid) else "unknown"
+        return fates
+
+
+def _balances_of(account) -> dict[str, Decimal]:  # noqa: ANN001
+    if account is None:
+        return {}
+    return {c.code: m.as_decimal() for c, m in account.balances_total().items()}
+
+
+def _differs(before: dict[str, Decimal], after: dict[str, Balance]) -> str:
+    """A short description of the first balance the stream got wrong, or "" when they agree."""
+    for asset in sorted(set(before) | {a for a, b in after.items() if b.total}):
+        theirs = after[asset].total if asset in after else Decimal(0)
+        ours = before.get(asset, Decimal(0))
+        if abs(theirs - ours) > Decimal("1e-8"):
+            return f"{asset} {ours.normalize():f} vs venue {theirs.normalize():f}"
+    return ""

@@ -1,0 +1,203 @@
+"""The venue's own account over signed REST: balances, open orders, order status, trades, cancels.
+
+LIVE plans from what these calls return, not from the user stream (a cache that a venue restart or a dropped
+listen key silently empties). Plain aiohttp with HMAC signing, so every call has a deadline and no error message
+ever carries a signed URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import urllib.parse
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from nautlive.errors import RuntimeFailure
+
+MAINNET_HTTP = "https://api.binance.com"
+TESTNET_HTTP = "https://testnet.binance.vision"
+# Transient answers worth a retry after a backoff (rate limits, the venue busy or timing out); anything else is final.
+TRANSIENT_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
+
+
+class VenueDown(RuntimeFailure):
+    """The venue did not answer (refused, timed out, reset); the message names the URL, never a signature."""
+
+
+class VenueError(RuntimeFailure):
+    """The venue answered with a Binance error code."""
+
+    def __init__(self, code: int, msg: str, path: str) -> None:
+        super().__init__(f"{path}: Binance error {code}: {msg}")
+        self.code = code
+        self.msg = msg
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES
+
+
+class Balance(msgspec.Struct, frozen=True):
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+class VenueOrder(msgspec.Struct, frozen=True):
+    """One order as the venue reports it (open orders, allOrders, a status query)."""
+
+    symbol: str
+    orderId: int  # noqa: N815 - Binance's field names
+    clientOrderId: str  # noqa: N815
+    side: str
+    type: str
+    status: str
+    origQty: Decimal  # noqa: N815
+    executedQty: Decimal  # noqa: N815
+    price: Decimal = Decimal(0)
+    time: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
+
+
+class VenueTrade(msgspec.Struct, frozen=True):
+    """One execution of an order (myTrades)."""
+
+    symbol: str
+    id: int
+    orderId: int  # noqa: N815
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commissionAsset: str  # noqa: N815
+    time: int
+    isBuyer: bool  # noqa: N815
+
+
+class _Account(msgspec.Struct):
+    balances: list[Balance]
+
+
+def default_base_url(testnet: bool) -> str:
+    return TESTNET_HTTP if testnet else MAINNET_HTTP
+
+
+def unreachable_hint(base_url: str) -> str:
+    host = urllib.parse.urlsplit(base_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "is `nautlive sim` running?"
+    return "check the network and the venue's status page"
+
+
+class BinanceRest:
+    """Signed Spot REST calls with a deadline each; one aiohttp session per instance (close() it)."""
+
+    def __init__(self, base_url: str, api_key: str, api_secret: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._secret = api_secret.encode()
+        self._timeout = timeout
+        self._session = None
+
+    @classmethod
+    def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
+        settings = profile.binance
+        base = settings.base_url_http or default_base_url(settings.testnet)
+        return cls(base, settings.api_key or "", settings.api_secret or "",
+                   timeout if timeout is not None else profile.live.connect_timeout)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def balances(self) -> dict[str, Balance]:
+        account = msgspec.convert(await self._signed("GET", "/api/v3/account"), _Account, strict=False)
+        return {b.asset: b for b in account.balances}
+
+    async def open_orders(self, symbol: str) -> list[VenueOrder]:
+        answer = await self._signed("GET", "/api/v3/openOrders", {"symbol": symbol})
+        return msgspec.convert(answer, list[VenueOrder], strict=False)
+
+    async def order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The order's status, or None when the venue does not know it (-2013)."""
+        try:
+            answer = await self._signed("GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
+        except VenueError as exc:
+            if exc.code == -2013:
+                return None
+            raise
+        return msgspec.convert(answer, VenueOrder, strict=False)
+
+    async def cancel(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """Cancel; None when the order is unknown or already terminal (-2011), which the caller checks by query."""
+        try:
+            answer = await self._signed("DELETE", "/api/v3/order", {"symbol": symbol,
+                                                                    "origClientOrderId": client_order_id})
+        except VenueError as exc:
+            if exc.code in (-2011, -2013):
+                return None
+            raise
+        return msgspec.convert(answer, VenueOrder, strict=False)
+
+    async def all_orders(self, symbol: str, start_ms: int) -> list[VenueOrder]:
+        answer = await self._signed("GET", "/api/v3/allOrders", {"symbol": symbol, "startTime": str(start_ms),
+                                                                 "limit": "1000"})
+        return msgspec.convert(answer, list[VenueOrder], strict=False)
+
+    async def trades(self, symbol: str, start_ms: int) -> list[VenueTrade]:
+        answer = await self._signed("GET", "/api/v3/myTrades", {"symbol": symbol, "startTime": str(start_ms),
+                                                                "limit": "1000"})
+        return msgspec.convert(answer, list[VenueTrade], strict=False)
+
+    async def exchange_info(self, symbols: list[str]) -> bytes:
+        """The public exchangeInfo of these symbols, raw (decoded with Nautilus's schema by the caller)."""
+        answer = await self._request("GET", "/api/v3/exchangeInfo", {"symbols": msgspec.json.encode(symbols).decode()},
+                                     signed=False)
+        return msgspec.json.encode(answer)
+
+    async def keepalive(self, listen_key: str) -> None:
+        await self._request("PUT", "/api/v3/userDataStream", {"listenKey": listen_key}, signed=False)
+
+    async def _signed(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+        return await self._request(method, path, dict(params or {}), signed=True)
+
+    async def _request(self, method: str, path: str, params: dict[str, str], signed: bool) -> Any:
+        import aiohttp
+
+        if signed:
+            params["timestamp"] = str(int(time.time() * 1000))
+            params["recvWindow"] = "5000"
+            query = urllib.parse.urlencode(params)
+            params["signature"] = hmac.new(self._secret, query.encode(), hashlib.sha256).hexdigest()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            async with self._session.request(method, url, headers={"X-MBX-APIKEY": self._key}) as response:
+                body = await response.read()
+        except TimeoutError:
+            raise VenueDown(f"{self.base_url}: no answer within {self._timeout:g} s "
+                            f"({unreachable_hint(self.base_url)})") from None
+        except aiohttp.ClientError as exc:
+            reason = "connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
+            raise VenueDown(f"{self.base_url}: {reason} ({unreachable_hint(self.base_url)})") from None
+        try:
+            answer = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise VenueDown(f"{self.base_url}{path}: HTTP {response.status}, not JSON") from None
+        if isinstance(answer, dict) and "code" in answer and response.status >= 400:
+            raise VenueError(int(answer["code"]), str(answer.get("msg", "")), path)
+        if response.status >= 400:
+            raise VenueDown(f"{self.base_url}{path}: HTTP {response.status}")
+        return answer
