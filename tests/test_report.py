@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,11 +312,14 @@ def test_missing_log(tmp_path):
                                           "(pass --log PATH; shadow and live sessions write one)"]
 
 
-def test_default_log_is_looked_up_in_the_current_directory(tmp_path, monkeypatch):
+def test_default_log_is_the_binance_profiles_drift_log(tmp_path, monkeypatch):
+    """Like every command, drift-report runs on a profile (default binance): its drift_log, missing here: exit 2."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "binance.yaml").write_bytes((Path(__file__).parent.parent / "profiles/binance.yaml").read_bytes())
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["drift-report"])
     assert result.exit_code == 2
-    assert "drift log not found: artifacts/logs/live/drift.log" in result.stderr
+    assert "drift log not found: " in result.stderr and "artifacts/logs/live/drift.log" in result.stderr
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", '{"ts": "2026-11-24T12:00:00Z", "mode": "li'])
@@ -602,3 +606,22 @@ def test_html_says_what_it_wrote(generated, tmp_path):
     as_json = runner.invoke(app, ["drift-report", "--log", str(path), "--html", str(page), "--json"])
     assert as_json.stderr.splitlines() == [f"wrote {page}"]
     json.loads(as_json.stdout)  # stdout stays one JSON object
+
+
+def test_the_writers_lines_report_their_fees_in_the_quote_currency(tmp_path):
+    """drift.py's own lines: a BUY's fee in ETH and a SELL's in USDT add up in USDT; a BNB fee is an unknown fee."""
+    from decimal import Decimal
+
+    from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
+
+    log = tmp_path / "drift.log"
+    monitor = DriftMonitor(log, "S", "live", "BINANCE", Decimal(25))
+    fills = [("O-1", "BUY", "0.0115", "ETH", "T-1"), ("O-2", "SELL", "10", "USDT", "T-2"), ("O-3", "BUY", "1", "BNB", "T-3")]
+    for order, side, fee, currency, trade in fills:
+        monitor.on_submit(order, SubmitSnapshot("ETHUSDT.BINANCE", side, Decimal(3000), Decimal(3000), "h"))
+        monitor.on_fill(order, Decimal("11.5"), Decimal(3000), 1_700_000_000_000_000_000,
+                        fee=fee_in_quote(Decimal(fee), currency, Decimal(3000), "ETH", "USDT"), trade_id=trade,
+                        recovered=trade == "T-2")
+    monitor.close()
+    [venue] = report.summarise(report.read_drift_log([log])).venues
+    assert (venue.overall.fills, venue.overall.fees, venue.overall.fills_unknown_fee) == (3, 44.5, 1)
