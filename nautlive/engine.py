@@ -422,13 +422,17 @@ async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, 
     strategy.cancel_unfinished_orders()
     submitted = {o["client_order_id"]: o["instrument"] for r in strategy.all_reports() for o in r.orders}
 
-    def done(coid: str) -> bool:
-        order = strategy.cache.order(ClientOrderId(coid))
-        return order is not None and order.is_closed
+    def cached(coid: str):  # noqa: ANN202
+        return strategy.cache.order(ClientOrderId(coid))
 
+    def done(coid: str) -> bool:
+        return cached(coid) is not None and cached(coid).is_closed
+
+    working = {c: i for c, i in submitted.items() if not done(c)}
     before = len(strategy.drift.records)
-    fates = await venue.settle(submitted, strategy.drift, done, profile.live.stop_timeout, started)
-    stopped = {c: f for c, f in fates.items() if f != "done"}
+    fates = await venue.settle(working, strategy.drift, done, profile.live.stop_timeout, started)
+    stopped = {c: (cached(c).status_string().lower().replace("canceled", "cancelled") if f == "done" else
+                   f.replace("canceled", "cancelled")) for c, f in fates.items()}
     holder["stopped_orders"] = stopped
     late = len(strategy.drift.records) - before
     notes = [f"{n} {fate}" for fate, n in sorted(Counter(stopped.values()).items())]

@@ -20,3 +20,6 @@ def repo_cwd(monkeypatch):
     """Run with the repository as the current directory (profiles/, artifacts/catalog/)."""
     monkeypatch.chdir(REPO)
     return REPO
+
+
+pytest_plugins = ["tests.live_helpers"]  # the simulator and session-directory fixtures of the LIVE tests

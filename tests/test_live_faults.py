@@ -1,0 +1,228 @@
+"""LIVE keeps the venue's truth under faults: each test asserts the venue's final state, the drift log (one line per
+venue trade, by trade id), the summary and the exit code. Against the loopback simulator, through the real adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.live_helpers import (
+    TARGETS,
+    D,
+    error_line,
+    finish,
+    order_posts,
+    run_live,
+    stall_mid_rebalance,
+    start_live,
+    state,
+    wait_until,
+    weights_at_venue,
+    write_targets,
+)
+
+pytestmark = pytest.mark.slow
+LIVE_ORDER_STATES = ("NEW", "PARTIALLY_FILLED")
+
+
+def drift_lines(directory: Path) -> list[dict]:
+    path = directory / "drift.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def venue_trade_ids(running) -> list[str]:  # noqa: ANN001
+    return sorted(str(f["id"]) for f in state(running)["fills"])
+
+
+def logged_trade_ids(directory: Path) -> list[str]:
+    return sorted(line["trade_id"] for line in drift_lines(directory))
+
+
+def open_at_venue(running) -> list[dict]:  # noqa: ANN001
+    return [o for o in state(running)["orders"] if o["status"] in LIVE_ORDER_STATES]
+
+
+def posted_ids(running) -> list[str]:  # noqa: ANN001
+    return [r["params"]["newClientOrderId"] for r in order_posts(running)]
+
+
+def set_live(directory: Path, **settings: object) -> None:
+    profile = yaml.safe_load((directory / "profile.yaml").read_text())
+    profile.setdefault("live", {}).update(settings)
+    (directory / "profile.yaml").write_text(yaml.safe_dump(profile))
+
+
+# -- stops tell the truth ------------------------------------------------------------------------------------------
+
+
+def test_second_session_refused_then_sigterm_on_a_stalled_venue_names_the_orders_of_unknown_fate(venue, session_dir):
+    proc = stall_mid_rebalance(session_dir, venue)
+    started = time.monotonic()
+    second = run_live(session_dir, venue, "--arm", "--once", timeout=20)
+    assert second.returncode == 4 and time.monotonic() - started < 10
+    line = error_line(second.stderr)
+    assert line.startswith("error: another session (pid ") and line.endswith(": one session per account")
+    assert len(order_posts(venue)) == 2  # the refused session sent nothing
+
+    proc.send_signal(signal.SIGTERM)
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == 1, stderr[-3000:]
+    line = error_line(stderr)
+    assert "fate unknown after 3 s (live.stop_timeout)" in line
+    assert all(coid in line for coid in posted_ids(venue))
+    assert "cancelled" not in line
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "kill switch"])
+def test_fills_that_land_after_the_stop_request_are_fills(venue, session_dir, stop):
+    """The venue answers late: the stop cancels, the venue fills anyway; the log, summary and exit code say so."""
+    set_live(session_dir, stop_timeout=8)
+    proc = stall_mid_rebalance(session_dir, venue)
+    if stop == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        (session_dir / "artifacts").mkdir(exist_ok=True)
+        (session_dir / "artifacts" / "KILL").touch()
+    time.sleep(1.5)
+    venue.call(venue.sim.clear_stall)
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == (0 if stop == "SIGTERM" else 4), stderr[-3000:]
+    assert len(venue_trade_ids(venue)) == 2
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)  # each venue trade logged exactly once
+    assert not open_at_venue(venue)
+    text = stdout if stop == "SIGTERM" else error_line(stderr)
+    assert "2 filled" in text and "cancelled" not in text.replace("2 filled", "")
+
+
+def test_a_fill_after_kill_9_is_recovered_by_the_next_session(venue, session_dir):
+    proc = stall_mid_rebalance(session_dir, venue)
+    proc.kill()
+    proc.wait()
+    venue.call(venue.sim.clear_stall)
+    wait_until(lambda: len(state(venue)["fills"]) == 2, 10, "the venue filling the orphaned orders")
+    assert drift_lines(session_dir) == []
+
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "recovered 2 fill(s)" in result.stderr
+    lines = drift_lines(session_dir)
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+    assert sum(1 for line in lines if line["recovered"]) == 2
+    again = run_live(session_dir, venue, "--arm", "--once")  # nothing new to recover, nothing doubled
+    assert again.returncode == 0 and "recovered" not in again.stderr
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+
+
+# -- the venue is the truth ----------------------------------------------------------------------------------------
+
+
+def test_a_restarted_venue_with_the_same_balances_does_not_double_an_order(venue, session_dir):
+    set_live(session_dir, down_report_secs=1)
+    proc = start_live(session_dir, venue, "--arm", "--duration", "60")
+    try:
+        wait_until(lambda: len(state(venue)["fills"]) == 2, 30, "first rebalance", proc)
+        venue.call(venue.sim.restart)  # listen keys forgotten, connections dropped, balances kept
+        time.sleep(2.5)
+        write_targets(session_dir, {"BTCUSDT.BINANCE": 0.2, "ETHUSDT.BINANCE": 0.2})
+        wait_until(lambda: len(state(venue)["fills"]) == 3, 30, "the BTC sell", proc)
+        time.sleep(1.5)
+        write_targets(session_dir, {"BTCUSDT.BINANCE": 0.2, "ETHUSDT.BINANCE": 0.15})
+        wait_until(lambda: len(state(venue)["fills"]) == 4, 30, "the ETH sell", proc)
+        time.sleep(1.5)
+        posts_before_stop = order_posts(venue)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    assert [(p["params"]["symbol"], p["params"]["side"]) for p in posts_before_stop[2:]] == [
+        ("BTCUSDT", "SELL"), ("ETHUSDT", "SELL")]  # BTC sold once, not again on the next target
+    weights = weights_at_venue(venue)
+    assert abs(weights["BTCUSDT.BINANCE"] - D("0.2")) < D("0.01")
+    assert abs(weights["ETHUSDT.BINANCE"] - D("0.15")) < D("0.01")
+    assert "re-establish" in stderr
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+
+
+def test_a_silent_user_stream_and_an_order_behind_its_back(venue, session_dir):
+    """The stream goes quiet, someone buys BTC on the account by hand; the next target is planned from REST."""
+    proc = start_live(session_dir, venue, "--arm", "--duration", "60")
+    try:
+        wait_until(lambda: len(state(venue)["fills"]) == 2, 30, "first rebalance", proc)
+        time.sleep(1.0)
+        venue.call(venue.sim.silence_user_stream)
+        venue.call(venue.sim.place_external_order, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+                                                    "quantity": "0.1"})
+        venue.call(venue.sim.clear_user_stream_silence)
+        time.sleep(6)  # past the quiet period the stream check waits for
+        write_targets(session_dir, {"BTCUSDT.BINANCE": 0.3, "ETHUSDT.BINANCE": 0.25})
+        wait_until(lambda: abs(weights_at_venue(venue)["ETHUSDT.BINANCE"] - D("0.25")) < D("0.01"), 30,
+                   "the ETH buy", proc)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    weights = weights_at_venue(venue)
+    assert abs(weights["BTCUSDT.BINANCE"] - D("0.3")) < D("0.01")  # the hand-bought BTC was seen and sold
+    assert abs(weights["ETHUSDT.BINANCE"] - D("0.25")) < D("0.01")
+
+
+def test_foreign_open_order_fails_by_default_naming_it(venue, session_dir):
+    venue.call(venue.sim.place_external_order, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+                                                "quantity": "0.1", "price": "20000", "clientOrderId": "manual_1"})
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "manual_1 BUY LIMIT 0.1 BTCUSDT @ 20000" in error_line(result.stderr)
+    assert order_posts(venue) == []
+    assert [o["clientOrderId"] for o in open_at_venue(venue)] == ["manual_1"]
+
+
+@pytest.mark.parametrize("policy", ["cancel", "keep"])
+def test_foreign_open_order_cancelled_or_kept_by_policy(venue, session_dir, policy):
+    venue.call(venue.sim.place_external_order, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+                                                "quantity": "0.25", "price": "20000", "clientOrderId": "manual_1"})
+    set_live(session_dir, open_orders=policy)
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    remaining = [o["clientOrderId"] for o in open_at_venue(venue)]
+    assert remaining == ([] if policy == "cancel" else ["manual_1"])
+    snapshot = state(venue)
+    locked = D(snapshot["balances"]["USDT"]["locked"])
+    assert locked == (0 if policy == "cancel" else D(5000))
+    weights = weights_at_venue(venue)  # NAV counts the locked 5,000 USDT: targets are fractions of all of it
+    assert abs(weights["BTCUSDT.BINANCE"] - D(str(TARGETS["BTCUSDT.BINANCE"]))) < D("0.01")
+
+
+def test_own_order_left_open_by_an_earlier_session_is_cancelled_at_start(venue, session_dir):
+    venue.call(venue.sim.place_external_order, {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
+                                                "quantity": "1", "price": "100",
+                                                "clientOrderId": "O-20261127-101010-NLV-000-7"})
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "cancelled O-20261127-101010-NLV-000-7 BUY LIMIT 1 ETHUSDT @ 100, left open by an earlier session" in (
+        result.stderr)
+    assert not open_at_venue(venue)
+
+
+def test_a_venue_killed_mid_session_is_reported_and_the_session_exits_1(session_dir):
+    from tests.live_helpers import start_venue
+
+    set_live(session_dir, down_report_secs=1, down_timeout=4)
+    running = start_venue()
+    proc = start_live(session_dir, running, "--arm", "--duration", "60")
+    try:
+        wait_until(lambda: len(state(running)["fills"]) == 2, 30, "first rebalance", proc)
+    finally:
+        running.stop()
+    started = time.monotonic()
+    code, _, stderr = finish(proc, session_dir, timeout=30)
+    assert code == 1, stderr[-3000:]
+    assert time.monotonic() - started < 15
+    assert "Venue not answering for" in stderr
+    assert "venue not answering for" in error_line(stderr) and "live.down_timeout" in error_line(stderr)
