@@ -36,9 +36,6 @@ class Filters(msgspec.Struct, frozen=True):
     instrument: str | None = None
     session: str | None = None
 
-    def any(self) -> bool:
-        return any(getattr(self, name) is not None for name in self.__struct_fields__)
-
 
 class FillKind(msgspec.Struct, frozen=True):
     """The categorical columns of a fill; a log has few distinct kinds, so rows carry an index into a list of them."""
