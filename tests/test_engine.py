@@ -73,7 +73,7 @@ def test_stdout_holds_only_the_result_and_progress_goes_to_stderr(repo_cwd, tmp_
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(json.loads(proc.stdout)["fills"]) == 2
-    assert "[INFO] NAUTLIVE-001" in proc.stderr
+    assert "[INFO] NAUTLIVE-NLV" in proc.stderr
     assert " fill BUY " in proc.stderr and "rebalance " in proc.stderr
 
 
