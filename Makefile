@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench lint clean wheel
 
 install: $(STAMP)
 
@@ -17,7 +17,10 @@ test: install
 	$(BIN)/pytest -q
 
 demo: install
-	$(BIN)/python -m nautlive.demo
+	$(BIN)/nautlive demo
+
+wheel: install
+	$(BIN)/pip wheel --no-deps --quiet -w dist .
 
 bench: install
 	$(BIN)/python bench/run_all.py
@@ -26,4 +29,4 @@ lint: install
 	$(BIN)/ruff check nautlive tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist

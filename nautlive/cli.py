@@ -53,13 +53,46 @@ def _typer(help_text: str) -> typer.Typer:
 app = _typer(
     "Run one target-weight rebalancing strategy on NautilusTrader: backtest, shadow (paper) and live, "
     "with the same logic.\n\n"
+    "Paths: the working folder is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
+    "<home>/profiles; paths inside a profile resolve against the home; paths on the command line against the "
+    "current folder. `nautlive init DIR` creates a working folder.\n\n"
     "Exit codes: 0 ok · 1 runtime failure · 2 usage/config error · 3 blocking reconciliation mismatch · "
     "4 safety refusal · 130 interrupted."
 )
-profiles_app = _typer("List and inspect venue profiles (profiles/*.yaml).")
+profiles_app = _typer("List and inspect venue profiles (<home>/profiles/*.yaml).")
 catalog_app = _typer("Build the execution metadata catalog from venue specs.")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
+
+# `nautlive --help` lists the commands in the order of the workflow, each with a summary that fits on its line.
+COMMANDS = {
+    "reconcile": "Check the catalog against the venue's live specs.",
+    "catalog": "Write the execution metadata catalog from venue specs.",
+    "backtest": "Run the strategy on recorded quotes with BacktestEngine.",
+    "parity": "Compare a backtest and a shadow run on one recording.",
+    "shadow": "Paper-trade: the real node and strategy, local fills.",
+    "live": "Trade real orders (needs --arm or NAUTLIVE_ARM=1).",
+    "drift-report": "Execution quality from the drift log.",
+    "sim": "Serve a loopback Binance venue for rehearsals.",
+    "profiles": "List and inspect venue profiles.",
+    "init": "Create a working folder: profiles, catalogs, targets.",
+    "demo": "Offline demo: shadow session, target change, report.",
+}
+
+
+def _workflow_order(self, ctx) -> list[str]:  # noqa: ANN001 - click's signature
+    names = list(TyperGroup.list_commands(self, ctx))
+    if ctx.parent is not None:  # a sub-group (profiles, catalog): its own order
+        return names
+    for name in names:
+        command = self.commands[name]
+        if name in COMMANDS and not command.short_help:
+            command.short_help = COMMANDS[name]
+    order = list(COMMANDS)
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+
+
+_Group.list_commands = _workflow_order
 
 VenueOpt = Annotated[
     str | None,
@@ -86,8 +119,16 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Working folder (default: $NAUTLIVE_HOME, else the current folder).",
+                     show_default=False),
+    ] = None,
 ) -> None:
+    from nautlive.home import set_home
+
     _state["debug"] = debug
+    set_home(home)
 
 
 def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202
@@ -96,11 +137,12 @@ def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202
 
 
 def _load_profile(venue: str | None, profile: Path | None):  # noqa: ANN202
-    """(profile, the file it came from)."""
+    """(profile with its paths resolved against the working folder, the file it came from)."""
+    from nautlive.home import resolve_profile_paths
     from nautlive.profile import load_profile, profile_path
 
     name = venue or ("binance" if profile is None else None)
-    return load_profile(name, profile), profile_path(name, profile)
+    return resolve_profile_paths(load_profile(name, profile)), profile_path(name, profile)
 
 
 def main() -> None:
@@ -122,41 +164,61 @@ def _fast_exit() -> None:
     _state["fast_exit"] = True
 
 
+def _wrote(message: str, json_out: bool) -> None:
+    """Say which file a command wrote: on stdout with the tables, on stderr under --json (stdout is the JSON)."""
+    print(message, file=sys.stderr if json_out else sys.stdout, flush=True)
+
+
 @profiles_app.command("list")
 def profiles_list(json_out: JsonOpt = False) -> None:
-    """List the profiles in profiles/ with their venue and adapter."""
+    """List the profiles in <home>/profiles with their venue, adapter and the file each came from."""
+    from nautlive.home import no_profiles_error
     from nautlive.profile import load_profile, profiles_dir
     from nautlive.render import emit_json, table
 
+    folder = profiles_dir()
+    if not folder.is_dir():
+        raise no_profiles_error(folder)
     rows = []
-    for path in sorted(profiles_dir().glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         try:
             p = load_profile(profile=path)
-            rows.append({"name": path.stem, "venue": p.venue, "adapter": p.adapter, "instruments": p.instruments})
+            rows.append({"name": path.stem, "venue": p.venue, "adapter": p.adapter, "instruments": p.instruments,
+                         "file": str(path)})
         except NautliveError as exc:
-            rows.append({"name": path.stem, "error": str(exc)})
+            rows.append({"name": path.stem, "error": str(exc), "file": str(path)})
     if json_out:
         emit_json(rows)
         return
     table(
-        "profiles",
-        ["name", "venue", "adapter", "instruments"],
-        [[r["name"], r.get("venue"), r.get("adapter"), ", ".join(r.get("instruments", [])) or r.get("error")]
-         for r in rows],
+        f"profiles in {folder.absolute()}",
+        ["name", "venue", "adapter", "instruments", "file"],
+        [[r["name"], r.get("venue"), r.get("adapter"), ", ".join(r.get("instruments", [])) or r.get("error"),
+          r["file"]] for r in rows],
     )
 
 
 @profiles_app.command("show")
 def profiles_show(
-    name: Annotated[str | None, typer.Argument(help="Profile name (profiles/NAME.yaml).")] = None,
+    name: Annotated[str | None, typer.Argument(help="Profile name (<home>/profiles/NAME.yaml).")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", help="Profile name, as NAME (loads <home>/profiles/NAME.yaml).",
+                                 show_default=False)
+    ] = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Print the resolved profile (environment interpolated) with every secret shown as ****."""
+    if name is not None and venue is not None and name != venue:
+        from nautlive.errors import ConfigError
+
+        raise ConfigError(f"profiles show: two profile names given ({name} and --venue {venue}): pass one")
+    name = name or venue
     import yaml
 
+    from nautlive.home import resolve_profile_paths
     from nautlive.profile import load_profile, redacted
 
-    print(yaml.safe_dump(redacted(load_profile(name, profile)), sort_keys=False), end="")
+    print(yaml.safe_dump(redacted(resolve_profile_paths(load_profile(name, profile))), sort_keys=False), end="")
 
 
 @app.command()
@@ -174,7 +236,8 @@ def reconcile(
 ) -> None:
     """Check the catalog against the venue's live specs: exit 0 when nothing blocks trading, 3 when something does.
 
-    Example: nautlive reconcile --venue binance --from-file exchange_info.json
+    Example (from the repository): nautlive reconcile --venue binance --from-file
+    ../shared/data/binance/exchange_info/binance_spot_exchange_info_2022-11-28.json
     """
     _fast_exit()
     from nautlive import reconcile as rec
@@ -184,7 +247,10 @@ def reconcile(
     if write_patch is not None:
         from nautlive.catalog import save_catalog
 
-        save_catalog(rec.patched_catalog(cat, specs.specs), write_patch)
+        patched = rec.patched_catalog(cat, specs.specs)
+        save_catalog(patched, write_patch)
+        _wrote(f"wrote {write_patch}: the catalog with the venue's values ({len(patched.instruments)} instruments)",
+               json_out)
     if json_out:
         emit_json(result.to_json())
     else:
@@ -221,7 +287,8 @@ def catalog_snapshot(
 
 
 DataOpt = Annotated[
-    list[Path], typer.Option("--data", help="Recorded Binance stream file (<ns> <combined-stream JSON> lines, .gz ok).")
+    list[Path],
+    typer.Option("--data", help="Recorded Binance stream file: <ns> <combined-stream JSON> lines, gzip or plain."),
 ]
 TargetsOpt = Annotated[Path | None, typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
 ScheduleOpt = Annotated[
@@ -244,8 +311,9 @@ def backtest(
 ) -> None:
     """Run the strategy on BacktestEngine over recorded quotes; targets apply at the first quote, then per schedule.
 
-    Example: nautlive backtest --venue binance --data btcusdt_20240808.gz --data ethusdt_20240808.gz
-    --targets artifacts/orders/target_weights.json
+    Example (from the repository): nautlive backtest --venue binance
+    --data ../shared/data/binance/market/btcusdt_20240808.gz --data ../shared/data/binance/market/ethusdt_20240808.gz
+    --targets artifacts/orders/target_weights.json --schedule artifacts/orders/schedule.example.json
     """
     import msgspec
 
@@ -294,16 +362,34 @@ def sim(
 ) -> None:
     """Serve a loopback Binance Spot venue (REST + WebSocket) for the real Nautilus adapter, until Ctrl-C.
 
-    Example: nautlive sim --replay btcusdt_20240808.gz --replay ethusdt_20240808.gz --balances USDT=100000,BTC=0
+    Example (from the repository): nautlive sim --replay ../shared/data/binance/market/btcusdt_20240808.gz
+    --replay ../shared/data/binance/market/ethusdt_20240808.gz --balances USDT=100000,BTC=0
     """
-    from nautlive.profile import load_profile
+    import asyncio
+    import signal
+
+    from nautlive.render import line
     from nautlive.sim.binance import simulator_for_profile
     from nautlive.sim.feed import read_recording
-    from nautlive.sim.server import run_simulator
+    from nautlive.sim.server import serve
 
-    prof = load_profile(venue, profile)
+    prof = _profile(venue, profile)
     simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances, seed=seed)
-    run_simulator(simulator, host, port, [read_recording(path) for path in replay or []])
+    recordings = [read_recording(path) for path in replay or []]
+    received: list[int] = []
+
+    async def main() -> None:  # serve until SIGINT (exit 130, as the exit-code table says) or SIGTERM (exit 0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
+        await serve(simulator, host, port, stop, lambda bound: line(f"simulator listening on http://{host}:{bound}"),
+                    recordings)
+
+    asyncio.run(main())
+    if received and received[0] == signal.SIGINT:
+        print("interrupted", file=sys.stderr, flush=True)
+        raise typer.Exit(130)
 
 
 @app.command("drift-report")
@@ -407,8 +493,8 @@ def shadow(
 
     Watches the target file and rebalances on each new valid version. Ctrl-C stops (exit 130), SIGTERM too (exit 0).
 
-    Examples: nautlive shadow --venue binance --once · nautlive shadow --venue binance
-    --feed replay:btcusdt_20240808.gz,ethusdt_20240808.gz --speed 10 --duration 60
+    Examples: nautlive shadow --venue binance --feed synthetic --once · (from the repository) nautlive shadow
+    --venue binance --feed replay:../shared/data/binance/market/btcusdt_20240808.gz,../shared/data/binance/market/ethusdt_20240808.gz --speed 10 --duration 60
     """
     _session("shadow", venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level)
@@ -416,15 +502,20 @@ def shadow(
 
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level, arm: bool = False) -> None:  # noqa: ANN001
-    from nautlive.engine import run_from_cli
+    from nautlive.engine import parse_feed, run_from_cli
     from nautlive.render import is_terminal, warn
 
     prof, source = _load_profile(venue, profile)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
-    result, note = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
-                                panel=is_terminal() and not json_out and not once)
+    _, note = parse_feed(feed, prof, speed, seed)
     if note:
-        warn(note)
+        warn(note)  # before the session starts, not after it ended
+    target_file = Path(targets or prof.targets)
+    if not once and not target_file.exists():
+        print(f"waiting for the target file {target_file}: nothing trades until it appears", file=sys.stderr,
+              flush=True)
+    result, _ = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
+                             panel=is_terminal() and not json_out and not once)
     _render_session(result, json_out, summary)
     if result.exit_code == 130:
         print("interrupted", file=sys.stderr, flush=True)  # Ctrl-C is the user's choice, not an error
@@ -443,6 +534,8 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     if summary is not None:
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    if summary is not None:  # on stderr: stdout's last line stays the session's result line
+        _wrote(f"wrote {summary}: the session summary (JSON)", json_out=True)
     if json_out:
         emit_json(msgspec.to_builtins(result))
         return
@@ -482,8 +575,11 @@ def live(
 
     Rehearsal: nautlive sim (one terminal) · nautlive live --venue binance-sim --arm --once (another)
     """
+    from nautlive.home import arm_from_env
+
+    armed = arm_from_env() or arm  # NAUTLIVE_ARM=1/true/yes arms; another non-empty value is refused, not ignored
     _session("live", venue, profile, "venue", 1.0, 42, targets, drift_log, once, duration, summary, json_out,
-             log_level, arm=arm)
+             log_level, arm=armed)
 
 
 @app.command()
@@ -501,8 +597,9 @@ def parity(
 
     Exit 0 when the order lists match and the divergence is within --tolerance, else 1.
 
-    Example: nautlive parity --venue binance --data btcusdt_20240808.gz --data ethusdt_20240808.gz
-    --targets T.json --schedule S.json
+    Example (from the repository): nautlive parity --venue binance --data ../shared/data/binance/market/btcusdt_20240808.gz
+    --data ../shared/data/binance/market/ethusdt_20240808.gz --targets artifacts/orders/target_weights.json
+    --schedule artifacts/orders/schedule.example.json
     """
     import msgspec
 
@@ -528,3 +625,45 @@ def parity(
              f"(tolerance {result.tolerance})")
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder to set up (created if missing; default: the current folder).")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist with other content.")] = False,
+) -> None:
+    """Create a working folder: the shipped profiles, catalogs and example targets, a .env.example, next steps.
+
+    Writes FOLDER/profiles/*.yaml, FOLDER/artifacts/catalog/*.yaml, FOLDER/artifacts/orders/*.json,
+    FOLDER/.env.example (the environment variables each profile reads) and FOLDER/NEXT-STEPS.txt. Refuses to overwrite
+    a file with other content unless --force (exit 2, nothing written); a file already identical is left alone.
+
+    Example: nautlive init ws && cd ws && nautlive shadow --venue binance --feed synthetic --once
+    """
+    _fast_exit()
+    from nautlive.home import init_home
+    from nautlive.render import line
+
+    done = init_home(folder, force)
+    for path, action in done:
+        line(f"{action} {path}")
+    written = sum(action != "unchanged" for _, action in done)
+    line(f"working folder {folder.absolute()}: {written} files written, {len(done) - written} unchanged")
+    line("")
+    line((folder / "NEXT-STEPS.txt").read_text().rstrip())
+
+
+@app.command()
+def demo() -> None:
+    """Offline demo: a shadow session on the synthetic feed with a target change mid-run, then the drift report.
+
+    Runs in the working folder when it has profiles/binance.yaml, else writes one (./nautlive-demo) from the shipped
+    data first. Needs no network and no keys. `make demo` runs this.
+    """
+    from nautlive.demo import main as run_demo
+
+    code = run_demo()
+    if code:
+        raise typer.Exit(code)

@@ -127,9 +127,11 @@ def replay_ticks(
 
 
 def read_lines(path: Path) -> list[bytes]:
-    """The lines of a gzip recording, each checked to be `<ns> <json>` (a trailing newline is fine)."""
+    """The lines of a recording, gzip or plain (sniffed), each checked to be `<ns> <json>` (a trailing newline is fine)."""
     try:
-        data = zlib.decompress(path.read_bytes(), wbits=31)
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b" or path.suffix == ".gz":  # the gzip magic, or a name that promises it
+            data = zlib.decompress(data, wbits=31)
     except FileNotFoundError:
         raise ConfigError(f"{path}: recording not found") from None
     except OSError as exc:

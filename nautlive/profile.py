@@ -125,17 +125,27 @@ class VenueProfile(_Frozen):
 
 
 def profiles_dir() -> Path:
-    """`./profiles` when it exists, else the profiles shipped beside the package (editable installs)."""
-    local = Path("profiles")
-    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "profiles"
+    """`<home>/profiles`: the working folder is --home, else $NAUTLIVE_HOME, else the current folder (nautlive.home)."""
+    from nautlive.home import home
+
+    return home() / "profiles"
 
 
 def profile_path(venue: str | None, profile: str | Path | None) -> Path:
+    """--profile PATH as given (relative to the current folder), else `<home>/profiles/NAME.yaml`.
+
+    Outside a working folder (no `<home>/profiles`) a name is a ConfigError that says to run `nautlive init`.
+    """
     if profile is not None:
         return Path(profile)
     if venue is None:
         raise ConfigError("no profile given: pass --venue NAME (profiles/NAME.yaml) or --profile PATH")
-    return profiles_dir() / f"{venue}.yaml"
+    folder = profiles_dir()
+    if not folder.is_dir():
+        from nautlive.home import no_profiles_error
+
+        raise no_profiles_error(folder)
+    return folder / f"{venue}.yaml"
 
 
 def load_profile(venue: str | None = None, profile: str | Path | None = None) -> VenueProfile:

@@ -163,7 +163,10 @@ class TargetWeightWatcher:
     def apply_current(self) -> TargetWeights | None:
         """Read, validate and publish the file as it is now; None when it is absent or rejected."""
         if not self.path.exists():
-            self._log.warning(f"Target file {self.path} is absent: the last good target stays in force")
+            if self.last_good is None:
+                self._log.warning(f"Target file {self.path} is absent: waiting for it, nothing trades until it appears")
+            else:
+                self._log.warning(f"Target file {self.path} is absent: the last good target stays in force")
             return None
         try:
             targets = read_targets(self.path, self._known, self._venue)
