@@ -304,9 +304,11 @@ def backtest(
     targets: TargetsOpt = None,
     schedule: ScheduleOpt = None,
     catalog: CatalogOpt = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for fills.jsonl and summary.json.")] = Path(
-        "artifacts/backtest"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for fills.jsonl and summary.json (default: <home>/artifacts/backtest).",
+                     show_default=False),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the strategy on BacktestEngine over recorded quotes; targets apply at the first quote, then per schedule.
@@ -318,9 +320,11 @@ def backtest(
     import msgspec
 
     from nautlive.backtest import run_backtest
+    from nautlive.home import in_home
     from nautlive.render import emit_json, line, table
 
     prof = _profile(venue, profile)
+    out = out if out is not None else Path(in_home("artifacts/backtest"))
     summary = run_backtest(prof, data, targets or prof.targets, schedule, out, catalog)
     if json_out:
         emit_json(msgspec.to_builtins(summary))
