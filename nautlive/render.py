@@ -90,8 +90,11 @@ class PlainProgress:
             print(f"{r.ts} fill {r.side} {r.qty} {r.instrument} @ {r.fill_px} ({drift}{', ALERT' if r.alert else ''})",
                   file=sys.stderr, flush=True)
         for report in self._strategy.reports[self._rebalances:]:
+            refused = f", REFUSED ({report.refused})" if report.refused else ""
+            retried = f", {report.attempts} attempts" if report.attempts > 1 else ""
             print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
-                  f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped", file=sys.stderr, flush=True)
+                  f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped{retried}{refused}",
+                  file=sys.stderr, flush=True)
         self._fills, self._rebalances = len(records), len(self._strategy.reports)
 
 

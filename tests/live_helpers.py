@@ -138,14 +138,15 @@ def weights_at_venue(running: RunningSimulator) -> dict[str, Decimal]:
     return {iid: value / nav for iid, value in values.items()}
 
 
-def stall_from_first_order(sim: BinanceSimulator) -> None:
-    """From the first POST /api/v3/order on, the venue holds every REST answer (that order's included)."""
+def stall_from_first_order(sim: BinanceSimulator, seconds: float | None = None) -> None:
+    """From the first POST /api/v3/order on, the venue holds every REST request (that order's included), for
+    `seconds` or until cleared."""
     log_request = sim.log_request
 
     def log_then_stall(method: str, path: str, params: dict) -> None:
         log_request(method, path, params)
         if (method, path) == ("POST", "/api/v3/order"):
-            sim.stall(None)
+            sim.stall(seconds)
 
     sim.log_request = log_then_stall
 

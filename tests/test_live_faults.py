@@ -19,6 +19,7 @@ from tests.live_helpers import (
     finish,
     order_posts,
     run_live,
+    stall_from_first_order,
     stall_mid_rebalance,
     start_live,
     state,
@@ -226,3 +227,108 @@ def test_a_venue_killed_mid_session_is_reported_and_the_session_exits_1(session_
     assert time.monotonic() - started < 15
     assert "Venue not answering for" in stderr
     assert "venue not answering for" in error_line(stderr) and "live.down_timeout" in error_line(stderr)
+
+
+# -- every fill exactly once, fees in their currency -----------------------------------------------------------------
+
+
+def test_each_fill_carries_its_trade_id_and_fee_in_the_quote_currency(venue, session_dir):
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = drift_lines(session_dir)
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+    for line in lines:  # BUYs: Binance takes the fee in the base asset
+        assert line["side"] == "BUY" and line["fee_currency"] == line["instrument"].split("USDT")[0]
+        assert D(line["fee_quote"]) == D(line["fee"]) * D(line["fill_px"])
+    report = run_report(session_dir)
+    assert D(str(report["venues"][0]["overall"]["fees"])).quantize(D("0.0001")) == sum(
+        D(line["fee_quote"]) for line in lines).quantize(D("0.0001"))
+
+
+def run_report(directory: Path) -> dict:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "nautlive", "drift-report", "--log", "drift.log", "--json"],
+                          cwd=directory, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_late_fill_after_the_watchdog_gave_up_is_logged_once(venue, session_dir):
+    set_live(session_dir, fill_timeout=2)
+    venue.call(stall_from_first_order, venue.sim, 5.0)  # the orders wait 5 s at the venue, then execute
+    result = run_live(session_dir, venue, "--arm", "--duration", "12")
+    assert len(venue_trade_ids(venue)) == 2, result.stderr[-3000:]
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+    assert "reporting it unfilled" in result.stderr  # the watchdog gave up, then the fills came
+    assert not open_at_venue(venue)
+
+
+# -- storms converge, within the budgets ---------------------------------------------------------------------------
+
+
+def storm(directory: Path, writes: int, seconds: float, weights: list[dict[str, float]]) -> None:
+    for n in range(writes):
+        write_targets(directory, weights[n % len(weights)])
+        time.sleep(seconds / writes)
+
+
+def test_a_target_storm_ends_at_the_final_target(venue, session_dir):
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["risk"] = {"max_turnover_per_day": "50x", "max_orders_per_hour": 10_000}  # budgets have their own test
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    proc = start_live(session_dir, venue, "--arm", "--duration", "90", "--json")
+    try:
+        wait_until(lambda: len(state(venue)["fills"]) == 2, 30, "first rebalance", proc)
+        storm(session_dir, 200, 2.0, [{"BTCUSDT.BINANCE": 0.1 + 0.002 * k, "ETHUSDT.BINANCE": 0.6 - 0.002 * k}
+                                      for k in range(40)])
+        write_targets(session_dir, {"BTCUSDT.BINANCE": 0.35, "ETHUSDT.BINANCE": 0.45})
+
+        def at_final() -> bool:
+            w = weights_at_venue(venue)
+            return abs(w["BTCUSDT.BINANCE"] - D("0.35")) < D("0.01") and abs(w["ETHUSDT.BINANCE"] - D("0.45")) < D("0.01")
+
+        wait_until(at_final, 60, "the final target at the venue", proc)
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    summary = json.loads(stdout[stdout.index("{"):])
+    assert summary["superseded"] > 0 and len(summary["rebalances"]) < 150  # versions coalesced, latest wins
+    assert logged_trade_ids(session_dir) == venue_trade_ids(venue)
+    assert not open_at_venue(venue)
+
+
+def test_a_storm_trades_at_most_the_daily_budget_then_refuses(venue, session_dir):
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["risk"] = {"max_turnover_per_day": "0.6x"}  # 60,000 USDT on a 100,000 USDT account
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    proc = start_live(session_dir, venue, "--arm", "--duration", "60")
+    try:
+        wait_until(lambda: len(state(venue)["fills"]) == 2, 30, "first rebalance", proc)
+        storm(session_dir, 200, 2.0, [{"BTCUSDT.BINANCE": 0.5}, {"ETHUSDT.BINANCE": 0.5}])
+        time.sleep(6.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    traded = sum(D(f["quoteQty"]) for f in state(venue)["fills"])
+    assert traded <= D(60_000)
+    assert "Refusing to trade: daily turnover budget" in stderr
+    once = run_live(session_dir, venue, "--arm", "--once")  # the budget holds across restarts: it counts the log
+    assert once.returncode == 4, once.stderr[-3000:]
+    assert "daily turnover budget" in error_line(once.stderr) and "risk.max_turnover_per_day" in error_line(once.stderr)
+
+
+def test_buys_after_sells_plan_from_settled_cash_when_balance_updates_lag(venue, session_dir):
+    assert run_live(session_dir, venue, "--arm", "--once").returncode == 0
+    venue.call(venue.sim.delay_balance_updates, 3.0)
+    write_targets(session_dir, {"BTCUSDT.BINANCE": 0.05, "ETHUSDT.BINANCE": 0.6})  # sell BTC, buy ETH with it
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = weights_at_venue(venue)
+    assert abs(weights["BTCUSDT.BINANCE"] - D("0.05")) < D("0.01")
+    assert abs(weights["ETHUSDT.BINANCE"] - D("0.6")) < D("0.01")
+    assert "NOTIONAL_EXCEEDS_FREE_BALANCE" not in result.stderr or "planned again" in result.stderr
