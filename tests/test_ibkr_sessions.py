@@ -58,4 +58,5 @@ def test_live_without_a_gateway_exits_1_at_once(tmp_path, monkeypatch, account):
         assert proc.returncode == 1 and "IB Gateway not reachable at 127.0.0.1" in proc.stderr
     else:
         assert proc.returncode == 2 and "ibkr.account_id: not set (export TWS_ACCOUNT)" in proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("profile ib (") and len(lines) == 2 and "Traceback" not in proc.stderr
