@@ -180,8 +180,9 @@ def drive(path: Path, probe: Probe, rows: list[dict], errors: list[BaseException
 
 def shadow_latencies(folder: Path) -> list[dict]:
     os.chdir(REPO)
-    from nautlive.engine import Feed, SessionOptions, run_session
+    from nautlive.engine import Feed, SessionOptions
     from nautlive.profile import load_profile
+    from nautlive.session import run_session
 
     probe = Probe()
     probe.install()

@@ -506,8 +506,9 @@ def shadow(
 
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level, arm: bool = False) -> None:  # noqa: ANN001
-    from nautlive.engine import parse_feed, run_from_cli
+    from nautlive.engine import parse_feed
     from nautlive.render import is_terminal, warn
+    from nautlive.session import run_from_cli
 
     prof, source = _load_profile(venue, profile)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
@@ -518,7 +519,7 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
     if not once and not target_file.exists():
         print(f"waiting for the target file {target_file}: nothing trades until it appears", file=sys.stderr,
               flush=True)
-    result, _ = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
+    result = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
                              panel=is_terminal() and not json_out and not once)
     _render_session(result, json_out, summary)
     if result.exit_code == 130:
@@ -526,7 +527,9 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
         raise typer.Exit(130)
     if result.exit_code:
         if result.reason:
-            print(f"error: {result.reason}", file=sys.stderr)
+            from nautlive.profile import scrub
+
+            print(f"error: {scrub(result.reason)}", file=sys.stderr)
         raise typer.Exit(result.exit_code)
 
 
@@ -555,7 +558,17 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     )
     orders = sum(len(r["orders"]) for r in result.rebalances)
     line(f"{len(result.rebalances)} rebalances, {orders} orders, {len(result.fills)} fills, "
-         f"{result.drift_alerts} drift alerts; {result.reason}")
+         f"{result.drift_alerts} drift alerts{_session_notes(result)}; {result.reason}")
+
+
+def _session_notes(result) -> str:  # noqa: ANN001
+    """What else a session's summary line must say: coalesced targets, budgets, recovered fills, stream repairs."""
+    recovered = sum(1 for f in result.fills if f.get("recovered"))
+    notes = [f"{result.superseded} target versions superseded" if result.superseded else "",
+             f"{len(result.budget_refusals)} refused by a budget" if result.budget_refusals else "",
+             f"{recovered} fills recovered from the venue" if recovered else "",
+             f"user stream re-established {result.stream_reestablished}x" if result.stream_reestablished else ""]
+    return "".join(f", {n}" for n in notes if n)
 
 
 @app.command()
@@ -574,16 +587,13 @@ def live(
     """Trade real orders on the venue with the same strategy as shadow and backtest.
 
     Refuses (exit 4) without --arm, when the kill switch file exists, or when another session holds the profile's
-    lock; a blocking catalog mismatch at startup exits 3. The kill switch appearing mid-run cancels open orders and
+    venue account's lock; a blocking catalog mismatch exits 3, at startup or before any rebalance. The kill switch appearing mid-run cancels open orders and
     stops. For cron: NAUTLIVE_ARM=1 nautlive live --venue binance --once --summary artifacts/logs/live/last.json
 
     Rehearsal: nautlive sim (one terminal) · nautlive live --venue binance-sim --arm --once (another)
     """
-    from nautlive.home import arm_from_env
-
-    armed = arm_from_env() or arm  # NAUTLIVE_ARM=1/true/yes arms; another non-empty value is refused, not ignored
     _session("live", venue, profile, "venue", 1.0, 42, targets, drift_log, once, duration, summary, json_out,
-             log_level, arm=armed)
+             log_level, arm=arm)
 
 
 @app.command()

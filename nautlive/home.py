@@ -15,10 +15,9 @@ import re
 from pathlib import Path
 
 from nautlive.errors import ConfigError
+from nautlive.safety import ARM_ENV
 
 HOME_ENV = "NAUTLIVE_HOME"
-ARM_ENV = "NAUTLIVE_ARM"
-ARM_VALUES = ("1", "true", "yes")
 PATH_RULE = (
     "the working folder is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
     "<home>/profiles, paths inside a profile resolve against the home, paths on the command line against the "
@@ -79,19 +78,6 @@ def resolve_profile_paths(profile, base: Path | None = None):  # noqa: ANN001, A
         drift_log=in_home(profile.drift_log, base),
         live=msgspec.structs.replace(live, **live_paths),
     )
-
-
-def arm_from_env() -> bool:
-    """NAUTLIVE_ARM: 1/true/yes (any case) arms; empty or unset does not; anything else is refused, not ignored."""
-    from nautlive.errors import SafetyRefusal
-
-    value = os.environ.get(ARM_ENV, "").strip()
-    if not value:
-        return False
-    if value.lower() in ARM_VALUES:
-        return True
-    raise SafetyRefusal(f"{ARM_ENV}={value!r} is not understood: set it to 1, true or yes to arm live trading, "
-                        "or leave it unset")
 
 
 # -- package data -------------------------------------------------------------------------------------------------

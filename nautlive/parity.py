@@ -52,7 +52,8 @@ def run_parity(
     import tempfile
 
     from nautlive.backtest import build_backtest_engine, prepare_run
-    from nautlive.engine import Feed, SessionOptions, run_session, session_id
+    from nautlive.engine import Feed, SessionOptions, session_id
+    from nautlive.session import run_session
 
     run = prepare_run(profile, data, targets, schedule)
     engine, strategy = build_backtest_engine(profile, run, None, session="parity-backtest")

@@ -63,9 +63,11 @@ def _text(cell: Any) -> str:
     return str(cell)
 
 
-def session_display(profile, strategy, panel: bool):  # noqa: ANN001, ANN201
+def session_display(profile, strategy, options):  # noqa: ANN001, ANN201
     """What a running session shows: a rich panel on a terminal, plain progress lines otherwise."""
-    return Panel(profile, strategy) if panel else PlainProgress(strategy)
+    if options.panel:
+        return Panel(profile, strategy, options.feed.kind, options.duration)
+    return PlainProgress(strategy)
 
 
 class PlainProgress:
@@ -99,12 +101,16 @@ class PlainProgress:
 
 
 class Panel:
-    """A rich live panel on a terminal: holdings against target, the last rebalance, drift so far."""
+    """A rich live panel on a terminal: holdings against target with prices, cash, the feed, the clock, the last
+    rebalance and the last rejected target file (so a rejection is not redrawn away), drift so far."""
 
-    def __init__(self, profile: VenueProfile, strategy) -> None:  # noqa: ANN001
+    def __init__(self, profile: VenueProfile, strategy, feed: str = "", duration: float | None = None) -> None:  # noqa: ANN001
+        import time
+
         from rich.live import Live
 
         self._profile, self._strategy = profile, strategy
+        self._feed, self._duration, self._started = feed, duration, time.monotonic()
         self._live = Live(self._render(), refresh_per_second=4, transient=False)
         self._live.start()
 
@@ -124,22 +130,44 @@ class Panel:
 
         s = self._strategy
         table = Table(title=f"nautlive {self._profile.name}: {s.startup or 'starting'}", title_justify="left")
-        for column in ("instrument", "weight", "target"):
+        for column in ("instrument", "price", "weight", "target"):
             table.add_column(column)
+        lines = [self._clock_line()]
         if s.startup != "ready":
-            return table
+            return Group(table, *(Text(line) for line in lines))
         from nautlive.backtest import final_weights
 
-        targets = s.watcher.last_good.weights if s.watcher and s.watcher.last_good else {}
+        watcher = s.watcher
+        targets = watcher.last_good.weights if watcher and watcher.last_good else {}
         weights = final_weights(s, targets)
         nav = weights.pop("_nav")
         for iid, w in weights.items():
-            table.add_row(iid, f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
+            table.add_row(iid, _price(s, iid), f"{w:.4f}", f"{targets.get(iid, 0):.4f}" if targets else "-")
+        if watcher is not None and watcher.last_good is None:
+            lines.append(f"waiting for the target file {watcher.path}: nothing trades until it appears")
+        if watcher is not None and watcher.rejected:
+            lines.append(f"last target file rejected (the last good target stays in force): {watcher.rejected[-1]}")
+        status = (f"NAV {nav:,.2f} {self._profile.quote_currency} · cash {s.cash():,.2f} · "
+                  f"rebalances {len(s.reports)}")
         last = s.reports[-1] if s.reports else None
-        drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
-        status = f"NAV {nav:,.2f} {self._profile.quote_currency} · rebalances {len(s.reports)}"
         if last:
-            status += f" (last {last.target_hash}: {len(last.orders)} orders)"
+            status += f" (last {last.target_hash}: {len(last.orders)} orders{', REFUSED' if last.refused else ''})"
+        drift = [r.drift_bps for r in s.drift.records if r.drift_bps is not None] if s.drift else []
         if drift:
             status += f" · fills {len(drift)}, mean drift {sum(drift) / len(drift):+.2f} bps, alerts {s.drift.alerts}"
-        return Group(table, Text(status))
+        lines.append(status)
+        return Group(table, *(Text(line) for line in lines))
+
+    def _clock_line(self) -> str:
+        import time
+
+        elapsed = time.monotonic() - self._started
+        left = f", {max(0.0, self._duration - elapsed):.0f} s left" if self._duration is not None else ""
+        return f"feed {self._feed} · {elapsed:.0f} s elapsed{left}"
+
+
+def _price(strategy, iid: str) -> str:  # noqa: ANN001
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    quote = strategy.cache.quote_tick(InstrumentId.from_str(iid))
+    return f"{(quote.bid_price.as_double() + quote.ask_price.as_double()) / 2:,.2f}" if quote else "-"

@@ -9,19 +9,33 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from nautlive.errors import SafetyRefusal
+from nautlive.venues.binance_rest import default_base_url
 
 if TYPE_CHECKING:
     from nautlive.profile import VenueProfile
 
 ARM_ENV = "NAUTLIVE_ARM"
-# The REST endpoint the Binance adapter uses when the profile sets no base_url_http.
-BINANCE_DEFAULT_HTTP = {False: "https://api.binance.com", True: "https://testnet.binance.vision"}
+ARM_VALUES = ("1", "true", "yes")
 
 
 def require_armed(arm: bool) -> None:
     """Live trading needs --arm (or NAUTLIVE_ARM=1 for cron): a forgotten flag never sends real orders."""
-    if not (arm or os.environ.get(ARM_ENV) == "1"):
-        raise SafetyRefusal(f"live trading is not armed: pass --arm (or set {ARM_ENV}=1) to send real orders")
+    if not (arm or arm_from_env()):
+        raise SafetyRefusal(f"live trading is not armed: pass --arm (or set {ARM_ENV}=1, true or yes) to send real "
+                            "orders")
+
+
+def arm_from_env() -> bool:
+    """NAUTLIVE_ARM: 1/true/yes (any case) arms; empty or unset does not; anything else is refused, not ignored."""
+    value = os.environ.get(ARM_ENV, "").strip()
+    if not value:
+        return False
+    if value.lower() in ARM_VALUES:
+        return True
+    raise SafetyRefusal(f"{ARM_ENV}={value!r} is not understood: set it to 1, true or yes to arm live trading, "
+                        "or leave it unset")
+
+
 
 
 def refuse_if_killed(kill_switch: str | Path) -> None:
@@ -41,7 +55,7 @@ def account_key(profile: VenueProfile) -> str:
         return f"ibkr|{ib.host.strip().lower()}|{ib.port}|{ib.account_id or ''}"
     settings = profile.binance
     testnet = bool(settings and settings.testnet)
-    endpoint = (settings.base_url_http if settings else None) or BINANCE_DEFAULT_HTTP[testnet]
+    endpoint = (settings.base_url_http if settings else None) or default_base_url(testnet)
     key_hash = hashlib.sha256(((settings.api_key if settings else None) or "").encode()).hexdigest()[:16]
     return f"binance|{endpoint.strip().rstrip('/').lower()}|{key_hash}"
 
@@ -104,36 +118,3 @@ def _describe_holder(text: str) -> str:
     fields = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
     described = f"pid {fields.get('pid', 'unknown')}"
     return f"{described}, profile {fields['profile']}" if "profile" in fields else described
-
-
-class ProfileLock:
-    """An exclusive lock per profile name (flock: released by the OS if the process dies).
-
-    Superseded by AccountLock (one lock per venue account); kept until engine.py switches to it.
-    """
-
-    def __init__(self, lock_dir: str | Path | None, profile_name: str) -> None:
-        self.path = Path(lock_dir or "artifacts/locks") / f"{profile_name}.lock"
-        self._file: IO[str] | None = None
-
-    def __enter__(self) -> ProfileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise SafetyRefusal(f"another session holds {self.path} ({holder}): one session per profile") from None
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._file = handle
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None

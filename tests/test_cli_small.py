@@ -217,7 +217,8 @@ def test_home_option_and_env_find_profiles_and_resolve_profile_paths_against_the
 
 
 def test_live_accepts_nautlive_arm_true_and_refuses_an_unknown_value(tmp_path, monkeypatch):
-    from nautlive.home import arm_from_env, set_home
+    from nautlive.home import set_home
+    from nautlive.safety import arm_from_env
 
     for value, armed in (("1", True), ("true", True), ("YES", True), ("", False), ("0", None), ("ture", None)):
         monkeypatch.setenv("NAUTLIVE_ARM", value)

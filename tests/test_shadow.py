@@ -23,8 +23,9 @@ import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 
 from nautlive import engine
-from nautlive.engine import Feed, SessionOptions, run_session
+from nautlive.engine import Feed, SessionOptions
 from nautlive.profile import load_profile
+from nautlive.session import run_session
 from nautlive.signals import TargetWeightWatcher
 from tests.conftest import REPO, shared_file
 

@@ -1,0 +1,353 @@
+"""A SHADOW or LIVE session: build the node (engine.build), run it, stop it cleanly, report what happened.
+
+The node runs on the main thread's event loop; the session ends on --once completion, --duration, SIGINT (130),
+SIGTERM (0), the kill switch, a dead venue, or a startup failure. In LIVE a stop waits until the venue confirms each
+order cancelled or filled (live.stop_timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from nautlive import engine
+from nautlive.engine import Mode, SessionOptions, _now, parse_feed, session_id
+from nautlive.errors import ConfigError, NautliveError
+from nautlive.profile import VenueProfile
+
+
+class SessionResult(msgspec.Struct):
+    """What a session did; exit_code follows the CLI contract."""
+
+    exit_code: int
+    reason: str
+    session: str
+    mode: str
+    venue: str
+    rebalances: list[dict]
+    fills: list[dict]
+    drift_alerts: int
+    final_weights: dict[str, dict[str, str]]
+    rejected_targets: list[str]
+    mismatches: list[dict]
+    superseded: int = 0  # target versions a newer one replaced before they started
+    budget_refusals: list[str] = []
+    stopped_orders: dict[str, str] = {}  # client order id -> its fate at the venue when the session stopped
+    account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
+    stream_reestablished: int = 0
+
+
+
+# -- running a session ------------------------------------------------------------------------------------------
+
+
+class _Stop(msgspec.Struct):
+    exit_code: int = 0
+    reason: str = ""
+
+
+async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> _Stop:
+    loop = asyncio.get_running_loop()
+    node, strategy = engine.build(profile, options, loop)
+    holder.update(node=node, strategy=strategy)
+    finished = asyncio.Event()
+    outcome = _Stop()
+
+    def finish(code: int, reason: str) -> None:
+        if not finished.is_set():
+            outcome.exit_code, outcome.reason = code, reason
+            finished.set()
+
+    started = _now()
+    venue = None
+    if options.mode == "live" and profile.adapter == "binance":
+        from nautlive.venues.binance_live import LiveVenue, prepare_account
+        from nautlive.venues.binance_rest import BinanceRest
+
+        rest = BinanceRest.for_profile(profile)
+        holder["rest"] = rest
+        try:
+            start = await prepare_account(rest, list(profile.instruments), profile.live.open_orders, strategy.drift,
+                                          _recover_since(profile, options), profile.quote_currency, _say)
+        except NautliveError as exc:
+            return _Stop(exc.exit_code, f"{exc}: nothing traded")
+        holder["account_start"] = msgspec.to_builtins(start)
+        venue = LiveVenue(rest, next(iter(node.kernel.exec_engine._clients.values())), list(profile.instruments),
+                          strategy._specs, profile.quote_currency, strategy.log)
+        strategy.venue = venue
+        holder["venue"] = venue
+
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
+    run_task = asyncio.create_task(node.run_async())
+    watchers = [asyncio.create_task(_startup(strategy, options, finish))]
+    if options.duration is not None:
+        watchers.append(asyncio.create_task(_after(options.duration, finish)))
+    if options.kill_switch:
+        watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
+    if venue is not None:
+        live = profile.live
+        watchers.append(asyncio.create_task(venue.watch(min(5.0, live.down_report_secs), live.down_report_secs,
+                                                        live.down_timeout, finish)))
+    from nautlive.render import session_display
+
+    display = session_display(profile, strategy, options)
+    watchers.append(asyncio.create_task(display.run(finished)))
+    await finished.wait()
+    for task in watchers:
+        task.cancel()
+    if venue is not None and strategy.startup == "ready":
+        await _settle(strategy, venue, profile, started, outcome, holder)
+    display.close()
+    await node.stop_async()
+    try:
+        await asyncio.wait_for(run_task, timeout=5.0)
+    except (TimeoutError, asyncio.CancelledError):
+        run_task.cancel()
+    return outcome
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _recover_since(profile: VenueProfile, options: SessionOptions) -> dt.datetime:
+    """Fills missing from the log are looked for since its last fill, at most live.recover_hours back."""
+    from nautlive.ledger import parse_ts, tail_fills
+
+    floor = _now() - dt.timedelta(hours=profile.live.recover_hours)
+    logged = tail_fills(options.drift_log, floor, profile.venue, options.mode)
+    return max([floor] + [parse_ts(f.ts) for f in logged[-1:]])
+
+
+async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, outcome: _Stop,  # noqa: ANN001
+                  holder: dict) -> None:
+    """Stopping: cancel every open order and wait until the venue confirms each cancelled or filled."""
+    from nautilus_trader.model.identifiers import ClientOrderId
+
+    strategy.cancel_unfinished_orders()
+    submitted = {o["client_order_id"]: o["instrument"] for r in strategy.all_reports() for o in r.orders}
+
+    def cached(coid: str):  # noqa: ANN202
+        return strategy.cache.order(ClientOrderId(coid))
+
+    def done(coid: str) -> bool:
+        return cached(coid) is not None and cached(coid).is_closed
+
+    working = {c: i for c, i in submitted.items() if not done(c)}
+    before = len(strategy.drift.records)
+    fates = await venue.settle(working, strategy.drift, done, profile.live.stop_timeout, started)
+    stopped = {c: (cached(c).status_string().lower().replace("canceled", "cancelled") if f == "done" else
+                   f.replace("canceled", "cancelled")) for c, f in fates.items()}
+    holder["stopped_orders"] = stopped
+    late = len(strategy.drift.records) - before
+    notes = [f"{n} {fate}" for fate, n in sorted(Counter(stopped.values()).items())]
+    if late:
+        notes.append(f"{late} fill(s) logged while stopping")
+    if notes:
+        outcome.reason = f"{outcome.reason} (orders at stop: {', '.join(notes)})"
+    unknown = [c for c, f in stopped.items() if f == "unknown"]
+    if unknown:
+        outcome.exit_code = max(outcome.exit_code, 1) if outcome.exit_code != 4 else 4
+        outcome.reason = (f"{outcome.reason}; fate unknown after {profile.live.stop_timeout:g} s (live.stop_timeout) "
+                          f"of {', '.join(unknown)}: check the venue")
+
+
+async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """Wait for the strategy to be ready within the connect timeout; with --once, then for the rebalance to end."""
+    deadline = asyncio.get_running_loop().time() + options.connect_timeout
+    while strategy.startup is None:
+        if asyncio.get_running_loop().time() > deadline:
+            loaded = len(strategy.cache.instruments())
+            finish(1, f"venue not ready within {options.connect_timeout:.0f} s ({loaded} instruments loaded, "
+                      "no account or no answer; see the log above): nothing traded")
+            return
+        await asyncio.sleep(0.05)
+    if strategy.startup_error is not None:
+        error = strategy.startup_error
+        finish(getattr(error, "exit_code", 1), str(error))
+        return
+    if options.once:
+        await _until_rebalanced(strategy, options, finish)
+    elif options.data_end_ns:
+        await _until_replayed(strategy, options, finish)
+
+
+async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """--once: the current targets applied and every order terminal, within the price wait plus the fill timeout."""
+    limit = strategy.config.price_wait_secs + options.fill_timeout + 5.0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not strategy.reports or strategy.busy:
+        if loop.time() > deadline:
+            finish(1, f"rebalance not finished within {limit:.0f} s: orders left unfilled")
+            return
+        if strategy.watcher is not None and strategy.watcher.last_good is None and strategy.watcher.rejected:
+            finish(2, strategy.watcher.rejected[-1])
+            return
+        await asyncio.sleep(0.05)
+    report = strategy.reports[-1]
+    if report.refused:
+        finish(4, f"refused: {report.refused}")
+        return
+    unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
+    if report.rejected or report.unfilled:
+        first = (report.rejected or report.unfilled)[0]["reason"]
+        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})")
+    elif unpriced:
+        finish(1, f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
+                  f"({len(report.orders)} other orders filled)")
+    else:
+        finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
+
+
+async def _until_replayed(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
+    """A replay session (parity): ends when the recording is fully played and no rebalance is in flight."""
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    def played(iid: str, end_ns: int) -> bool:
+        quote = strategy.cache.quote_tick(InstrumentId.from_str(iid))
+        return quote is not None and quote.ts_init >= end_ns
+
+    while not (all(played(i, end) for i, end in options.data_end_ns.items()) and not strategy.busy):
+        await asyncio.sleep(0.05)
+    finish(0, "recording replayed")
+
+
+async def _after(seconds: float, finish) -> None:  # noqa: ANN001
+    await asyncio.sleep(seconds)
+    finish(0, f"--duration {seconds:g} s elapsed")
+
+
+async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
+    while not path.exists():
+        await asyncio.sleep(0.2)
+    strategy.log.error(f"Kill switch {path} appeared: cancelling open orders and stopping")
+    strategy.cancel_unfinished_orders()
+    await asyncio.sleep(0.5)
+    finish(4, f"kill switch {path} appeared: session stopped")
+
+
+def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
+    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
+    holder: dict = {}
+    _node_logs_on_stderr()
+    try:
+        outcome = asyncio.run(_run(profile, options, holder))
+    finally:
+        node = holder.get("node")
+        strategy = holder.get("strategy")
+        if strategy is not None and strategy.drift is not None:
+            strategy.drift.close()
+        if node is not None:
+            node.dispose()
+        if holder.get("rest") is not None:
+            asyncio.run(holder["rest"].close())
+    return _result(profile, options, outcome, holder["strategy"], holder)
+
+
+_real_stdout: dict = {}
+
+
+def _node_logs_on_stderr() -> None:
+    """Nautilus's logger writes to file descriptor 1, but a session's stdout is for its result (tables or --json).
+
+    From here on fd 1 is stderr (the node's log lines, however late they are flushed), and sys.stdout writes to the
+    real stdout. Done once per process.
+    """
+    if sys.stdout is _real_stdout.get("file"):
+        return
+    sys.stdout.flush()
+    _real_stdout["file"] = sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+
+def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy, holder: dict) -> SessionResult:  # noqa: ANN001
+    from nautlive.backtest import final_weights
+
+    targets = strategy.watcher.last_good.weights if strategy.watcher and strategy.watcher.last_good else (
+        options.schedule[-1].targets.weights if options.schedule else {})
+    weights = final_weights(strategy, targets) if strategy.startup == "ready" else {"_nav": Decimal(0)}
+    weights.pop("_nav")
+    return SessionResult(
+        exit_code=outcome.exit_code,
+        reason=outcome.reason,
+        session=options.session,
+        mode=options.mode,
+        venue=profile.venue,
+        rebalances=[msgspec.to_builtins(r) for r in strategy.reports],
+        fills=[msgspec.to_builtins(r) for r in (strategy.drift.records if strategy.drift else [])],
+        drift_alerts=strategy.drift.alerts if strategy.drift else 0,
+        final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
+        rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
+        mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
+        superseded=strategy.superseded,
+        budget_refusals=list(strategy.budget_refusals),
+        stopped_orders=holder.get("stopped_orders", {}),
+        account_start=holder.get("account_start", {}),
+        stream_reestablished=getattr(holder.get("venue"), "stream_reestablished", 0),
+    )
+
+
+def _text(value: Decimal) -> str:
+    return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
+
+
+def run_from_cli(
+    profile: VenueProfile,
+    mode: Mode,
+    feed_text: str | None,
+    speed: float,
+    seed: int,
+    targets: str | Path | None,
+    drift_log: str | Path | None,
+    once: bool,
+    duration: float | None,
+    log_level: str,
+    arm: bool,
+    panel: bool,
+) -> SessionResult:
+    """Check everything a session needs before a node exists, then run it."""
+    from nautlive.safety import AccountLock, refuse_if_killed, require_armed
+    from nautlive.signals import read_targets
+
+    feed, _ = parse_feed(feed_text, profile, speed, seed)
+    targets = str(targets or profile.targets)
+    if mode == "live":
+        require_armed(arm)
+        refuse_if_killed(profile.live.kill_switch)
+        if feed.kind != "venue":
+            raise ConfigError("live trading uses the venue's own market data: --feed must be venue")
+    if once:
+        read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
+    if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
+        from nautlive.venues.ibkr import check_gateway_reachable, exec_client_config
+
+        exec_client_config(profile)  # the account must be known before connecting
+        check_gateway_reachable(profile.ibkr.host, profile.ibkr.port, profile.live.connect_timeout)
+    options = SessionOptions(
+        mode=mode,
+        feed=feed,
+        targets=targets,
+        drift_log=str(drift_log or profile.drift_log),
+        once=once,
+        duration=duration,
+        session=session_id(mode),
+        log_level=log_level,
+        fill_timeout=profile.live.fill_timeout,
+        connect_timeout=profile.live.connect_timeout,
+        kill_switch=profile.live.kill_switch if mode == "live" else None,
+        panel=panel,
+    )
+    if mode == "live":
+        with AccountLock(profile):
+            return run_session(profile, options)
+    return run_session(profile, options)
