@@ -332,3 +332,16 @@ def test_buys_after_sells_plan_from_settled_cash_when_balance_updates_lag(venue,
     assert abs(weights["BTCUSDT.BINANCE"] - D("0.05")) < D("0.01")
     assert abs(weights["ETHUSDT.BINANCE"] - D("0.6")) < D("0.01")
     assert "NOTIONAL_EXCEEDS_FREE_BALANCE" not in result.stderr or "planned again" in result.stderr
+
+
+def test_a_late_ack_then_a_stop_keeps_every_fill(venue, session_dir):
+    """The venue executes at once but answers the order POST 4 s late; the session is stopped meanwhile."""
+    venue.call(venue.sim.delay_order_acks, 4.0)
+    proc = start_live(session_dir, venue, "--arm", "--duration", "60")
+    wait_until(lambda: state(venue)["fills"], 30, "the first order executed at the venue", proc)
+    proc.send_signal(signal.SIGTERM)  # its answer is still 4 s away
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    assert venue_trade_ids(venue) and logged_trade_ids(session_dir) == venue_trade_ids(venue)
+    assert not open_at_venue(venue)
+    assert "unknown" not in stdout
