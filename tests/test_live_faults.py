@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.live_helpers import (
     D,
     error_line,
     finish,
+    live_command,
+    live_env,
     order_posts,
     run_live,
     stall_from_first_order,
@@ -345,3 +348,29 @@ def test_a_late_ack_then_a_stop_keeps_every_fill(venue, session_dir):
     assert venue_trade_ids(venue) and logged_trade_ids(session_dir) == venue_trade_ids(venue)
     assert not open_at_venue(venue)
     assert "unknown" not in stdout
+
+
+def test_a_copied_profile_in_another_folder_cannot_trade_the_same_account(venue, session_dir, tmp_path_factory):
+    """The lock is the account's (endpoint + key fingerprint) in the per-user state folder, not the profile's name."""
+    state_home = tmp_path_factory.mktemp("state")
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    del profile["live"]["lock_dir"]
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "renamed.yaml").write_text(yaml.safe_dump(profile))
+    (elsewhere / "targets.json").write_text((session_dir / "targets.json").read_text())
+    venue.call(stall_from_first_order, venue.sim, None)
+    proc = start_live(session_dir, venue, "--arm", "--duration", "30", XDG_STATE_HOME=str(state_home))
+    try:
+        wait_until(lambda: order_posts(venue), 30, "order in flight", proc)
+        command = live_command("--arm", "--once")
+        command[command.index("profile.yaml")] = "renamed.yaml"
+        second = subprocess.run(command, cwd=elsewhere, env=live_env(venue, XDG_STATE_HOME=str(state_home)),
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        proc.kill()
+    assert second.returncode == 4, second.stderr[-3000:]
+    line = error_line(second.stderr)
+    assert "one session per account" in line and str(session_dir / "profile.yaml") in line
+    assert "sim-key" not in second.stderr and "sim-secret" not in second.stderr
+    assert len(order_posts(venue)) == 2  # only the first session's orders
