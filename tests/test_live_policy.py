@@ -103,3 +103,23 @@ def test_a_blocking_mismatch_appearing_mid_session_stops_that_instrument(venue, 
     assert "BTCUSDT.BINANCE: blocking catalog mismatch min_notional: catalog 5 vs venue 10" in stderr
     assert "nautlive reconcile --write-patch" in stderr
     assert abs(weights_at_venue(venue)["ETHUSDT.BINANCE"] - D("0.4")) < D("0.01")
+
+
+@pytest.mark.slow
+def test_shadow_counts_the_same_budgets_and_reports_them(tmp_path):
+    """SHADOW never refuses (it sends nothing real) but says what LIVE would have refused."""
+    import subprocess
+    import sys
+
+    profile = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
+    profile.update(catalog=str(CATALOG), risk={"max_turnover_per_day": "1000"})
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    (tmp_path / "targets.json").write_text(json.dumps({"BTCUSDT.BINANCE": 0.3, "ETHUSDT.BINANCE": 0.2}))
+    done = subprocess.run([sys.executable, "-m", "nautlive", "shadow", "--profile", "profile.yaml", "--feed", "synthetic",
+                           "--once", "--targets", "targets.json", "--drift-log", "drift.log", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert len(summary["fills"]) == 2
+    assert summary["budget_refusals"] and summary["budget_refusals"][0].startswith("daily turnover budget: ")
+    assert "Budget would refuse this rebalance in LIVE" in done.stderr
