@@ -38,6 +38,8 @@ class SubmitSnapshot(msgspec.Struct, frozen=True):
     mid: Decimal | None
     last_tick_px: Decimal | None
     target_hash: str
+    bid: Decimal | None = None  # the touch at submit: mid -> touch is the spread paid, touch -> fill the impact
+    ask: Decimal | None = None
 
 
 class DriftRecord(msgspec.Struct, frozen=True):
@@ -63,6 +65,8 @@ class DriftRecord(msgspec.Struct, frozen=True):
     fee_quote: str | None = None  # the fee in the quote currency at the fill price: what drift-report adds up
     trade_id: str | None = None  # the venue's execution id: a fill seen twice (stream, REST, reconnect) is logged once
     recovered: bool = False  # found in the venue's trades at startup, missing from the log (a crash, a late fill)
+    bid_at_submit: str | None = None  # the quote's bid and ask at submit (the spread part of the drift)
+    ask_at_submit: str | None = None
 
 
 def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | None:
@@ -134,6 +138,8 @@ class DriftMonitor:
             fee_quote=_text(fee.in_quote) if fee is not None and fee.in_quote is not None else None,
             trade_id=trade_id,
             recovered=recovered,
+            bid_at_submit=_text(snap.bid) if snap and snap.bid is not None else None,
+            ask_at_submit=_text(snap.ask) if snap and snap.ask is not None else None,
         )
         self.records.append(record)
         self._write(record)

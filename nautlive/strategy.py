@@ -279,6 +279,8 @@ class NautilusRebalanceStrategy(Strategy):
             mid=mid,
             last_tick_px=trade.price.as_decimal() if trade else None,
             target_hash=self._active.hash,
+            bid=quote.bid_price.as_decimal() if quote else None,
+            ask=quote.ask_price.as_decimal() if quote else None,
         )
         self._report.orders.append({"client_order_id": str(order.client_order_id), "instrument": intent.instrument_id,
                                     "side": intent.side, "quantity": str(intent.quantity)})
