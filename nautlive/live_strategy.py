@@ -2,7 +2,7 @@
 
 Instruments and the startup reconcile, the target watcher, the fill watchdog; in LIVE also the venue's truth before
 each phase (`LiveVenue.refresh`), transient failures planned again, and the risk budgets over time. It overrides no
-planning or order sizing: the hooks it fills (`_prepare`, `_refuse`, `_on_refused_order`, `_later`, `reserved`) only
+planning or order sizing: the hooks it fills (`_prepare`, `_refuse`, `_on_refused_order`, `_later`) only
 decide when to plan and whether to send.
 """
 
@@ -12,6 +12,8 @@ import asyncio
 import datetime as dt
 import re
 from decimal import Decimal
+
+from nautilus_trader.model.identifiers import InstrumentId
 
 from nautlive.planner import Quote
 from nautlive.strategy import NautilusRebalanceStrategy, RebalanceConfig
@@ -150,8 +152,9 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             self.ledger.add_fill(dt.datetime.fromisoformat(record.ts.replace("Z", "+00:00")), Decimal(record.notional))
         self._ledger_seen = len(records)
         now = dt.datetime.now(dt.UTC)
-        nav = self.cash() + sum((self.holding(self.cache.instrument(i)) * self._mid(i) for i in self._ids
-                                 if self.cache.instrument(i) is not None), Decimal(0))
+        mids = {str(i): self._mid(i) for i in self._ids if self.cache.instrument(i) is not None}
+        nav = self.cash() + self.reserved({i: Quote(bid=m, ask=m) for i, m in mids.items()}) + sum(
+            (self.holding(self.cache.instrument(InstrumentId.from_str(i))) * m for i, m in mids.items()), Decimal(0))
         refusal = self.ledger.refusal(self.budget(nav), sum((i.notional for i in intents), Decimal(0)), len(intents),
                                       now, self.config.quote_currency)
         if refusal is None:
@@ -170,10 +173,6 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
     def _mid(self, iid) -> Decimal:  # noqa: ANN001
         quote = self.cache.quote_tick(iid)
         return (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else Decimal(0)
-
-    def reserved(self, quotes: dict[str, Quote]) -> Decimal:
-        """Quote currency locked in orders left open at the venue (live.open_orders: keep) counts in NAV."""
-        return self.venue.locked_quote if self.venue is not None else Decimal(0)
 
     def _reconcile_at_startup(self) -> None:
         if self._venue_specs is None or self.config.reconcile_policy == "skip":

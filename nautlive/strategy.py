@@ -328,8 +328,23 @@ class NautilusRebalanceStrategy(Strategy):
         return plan
 
     def reserved(self, quotes: dict[str, Quote]) -> Decimal:
-        """Value held in others' open orders, counted in NAV but not traded (LIVE keeps foreign orders)."""
-        return Decimal(0)
+        """Value locked in open orders (another tool's, kept by live.open_orders: keep): counted in NAV, not traded.
+
+        Planning runs when none of this strategy's orders is open, so whatever is locked then is someone else's.
+        """
+        quote_currency = _currency(self.config.quote_currency)
+        value = Decimal(0)
+        for venue in self._accounts:
+            account = self.portfolio.account(venue)
+            if account is None:
+                continue
+            locked = account.balance_locked(quote_currency)
+            value += locked.as_decimal() if locked is not None else Decimal(0)
+            for iid, quote in quotes.items():
+                base = getattr(self.cache.instrument(InstrumentId.from_str(iid)), "base_currency", None)
+                locked = account.balance_locked(base) if base is not None else None
+                value += locked.as_decimal() * quote.mid if locked is not None else Decimal(0)
+        return value
 
     def cash(self) -> Decimal:
         currency = _currency(self.config.quote_currency)
@@ -341,11 +356,12 @@ class NautilusRebalanceStrategy(Strategy):
         return free - self.config.cash_offset
 
     def holding(self, instrument) -> Decimal:  # noqa: ANN001
-        """The wallet balance of the base asset for spot pairs (fees taken from it included); the position else."""
+        """The free balance of the base asset for spot pairs (fees taken from it included; what open orders lock
+        counts in `reserved`); the position else."""
         base = getattr(instrument, "base_currency", None)
         if base is not None:
             account = self.portfolio.account(self._accounts[0])
-            money = account.balance_total(base) if account else None
+            money = account.balance_free(base) if account else None
             return money.as_decimal() if money is not None else Decimal(0)
         return Decimal(str(self.portfolio.net_position(instrument.id)))
 

@@ -128,14 +128,15 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str, proc: s
         time.sleep(0.05)
 
 
-def weights_at_venue(running: RunningSimulator) -> dict[str, Decimal]:
-    """Each instrument's share of NAV from the simulator's own balances, valued at its mid."""
+def weights_at_venue(running: RunningSimulator, part: str = "total") -> dict[str, Decimal]:
+    """Each instrument's share of NAV from the simulator's own balances, valued at its mid; `part="free"` weighs only
+    what open orders do not lock (NAV still counts everything)."""
     snapshot = state(running)
-    free = {asset: D(b["free"]) + D(b["locked"]) for asset, b in snapshot["balances"].items()}
+    total = {asset: D(b["free"]) + D(b["locked"]) for asset, b in snapshot["balances"].items()}
+    shown = total if part == "total" else {asset: D(b["free"]) for asset, b in snapshot["balances"].items()}
     mids = {s: (D(b["bid"]) + D(b["ask"])) / 2 for s, b in snapshot["books"].items()}
-    values = {f"{s}.BINANCE": free.get(s.removesuffix("USDT"), D(0)) * mid for s, mid in mids.items()}
-    nav = free.get("USDT", D(0)) + sum(values.values())
-    return {iid: value / nav for iid, value in values.items()}
+    nav = total.get("USDT", D(0)) + sum(total.get(s.removesuffix("USDT"), D(0)) * mid for s, mid in mids.items())
+    return {f"{s}.BINANCE": shown.get(s.removesuffix("USDT"), D(0)) * mid / nav for s, mid in mids.items()}
 
 
 def stall_from_first_order(sim: BinanceSimulator, seconds: float | None = None) -> None:

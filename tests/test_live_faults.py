@@ -374,3 +374,16 @@ def test_a_copied_profile_in_another_folder_cannot_trade_the_same_account(venue,
     assert "one session per account" in line and str(session_dir / "profile.yaml") in line
     assert "sim-key" not in second.stderr and "sim-secret" not in second.stderr
     assert len(order_posts(venue)) == 2  # only the first session's orders
+
+
+def test_a_kept_foreign_sell_order_locks_base_the_plan_does_not_sell(venue, session_dir):
+    assert run_live(session_dir, venue, "--arm", "--once").returncode == 0
+    venue.call(venue.sim.place_external_order, {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+                                                "quantity": "0.2", "price": "99000", "clientOrderId": "manual_sell"})
+    set_live(session_dir, open_orders="keep")
+    write_targets(session_dir, {"BTCUSDT.BINANCE": 0.1, "ETHUSDT.BINANCE": 0.2})
+    result = run_live(session_dir, venue, "--arm", "--once")
+    assert result.returncode == 0, result.stderr[-3000:]  # no -2010 for selling what the foreign order locks
+    assert [o["clientOrderId"] for o in open_at_venue(venue)] == ["manual_sell"]
+    assert D(state(venue)["balances"]["BTC"]["locked"]) == D("0.2")
+    assert abs(weights_at_venue(venue, "free")["BTCUSDT.BINANCE"] - D("0.1")) < D("0.01")  # the free part at target

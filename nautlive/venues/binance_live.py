@@ -145,7 +145,6 @@ class LiveVenue:
         self.catalog = catalog
         self.quote = quote
         self.log = log
-        self.locked_quote = Decimal(0)
         self.stream_reestablished = 0
         self.down_since: float | None = None
 
@@ -161,7 +160,6 @@ class LiveVenue:
             time.time_ns() - strategy.last_order_event_ns > 5e9)
         self.exec_client.generate_account_state(balances=balances_to_nautilus(balances), margins=[], reported=True,
                                                 ts_event=time.time_ns())
-        self.locked_quote = balances[self.quote].locked if self.quote in balances else Decimal(0)
         stale = quiet and _differs(before, balances)
         if stale:
             await self.reestablish_stream(f"the venue's balances differ from the user stream's ({stale})")
