@@ -63,6 +63,8 @@ profiles_app = _typer("List and inspect venue profiles (<home>/profiles/*.yaml).
 catalog_app = _typer("Build the execution metadata catalog from venue specs.")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
+alerts_app = _typer("Alerts that reach a person: the profile's alerts section (apprise URLs).")
+app.add_typer(alerts_app, name="alerts")
 
 # `nautlive --help` lists the commands in the order of the workflow, each with a summary that fits on its line.
 COMMANDS = {
@@ -75,6 +77,7 @@ COMMANDS = {
     "drift-report": "Execution quality from the drift log.",
     "sim": "Serve a loopback Binance venue for rehearsals.",
     "profiles": "List and inspect venue profiles.",
+    "alerts": "Send a test alert to each of a profile's URLs.",
     "init": "Create a working folder: profiles, catalogs, targets.",
     "demo": "Offline demo: shadow session, target change, report.",
 }
@@ -219,6 +222,27 @@ def profiles_show(
     from nautlive.profile import load_profile, redacted
 
     print(yaml.safe_dump(redacted(resolve_profile_paths(load_profile(name, profile))), sort_keys=False), end="")
+
+
+@alerts_app.command("test")
+def alerts_test(venue: VenueOpt = None, profile: ProfileOpt = None) -> None:
+    """Send one test message to each of the profile's alerts.urls; print ok or the error per target (URLs shown
+    with their credentials masked). Exit 1 if any failed, 2 if the profile has no alerts.urls."""
+    _fast_exit()
+    from nautlive.alerts import events
+    from nautlive.alerts.delivery import send_each
+    from nautlive.errors import ConfigError
+    from nautlive.render import line
+
+    prof = _profile(venue, profile)
+    if not prof.alerts.urls:
+        raise ConfigError(f"{prof.source}: alerts.urls: no alert URL to test (see README, Alerts)")
+    origin = f"nautlive {prof.name}"
+    results = send_each(prof.alerts.urls, events.test(origin), origin)
+    for label, error in results:
+        line(f"ok\t{label}" if error is None else f"failed\t{label}: {error}")
+    if any(error is not None for _, error in results):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -447,8 +471,9 @@ def drift_report(
     from nautlive.render import emit_json, line, warn
 
     filters = report.parse_filters(since, until, venue_id, mode, instrument, session)
+    alerts_from = _profile(venue, profile) if venue or profile or not log else None  # --log alone: no profile
     if not log:
-        log = [Path(_profile(venue, profile).drift_log)]
+        log = [Path(alerts_from.drift_log)]
     columns = report.read_drift_log(log, filters)
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
@@ -464,7 +489,16 @@ def drift_report(
         if html is not None:
             line(f"wrote {html}")
     if fail_above is not None:
-        report.check_fail_above(result, fail_above)
+        try:
+            report.check_fail_above(result, fail_above)
+        except NautliveError as exc:
+            if alerts_from is not None and alerts_from.alerts.urls:
+                from nautlive.alerts import events
+                from nautlive.alerts.delivery import send_once
+
+                send_once(alerts_from.alerts, events.drift_report(str(exc), map(str, log)),
+                          f"nautlive {alerts_from.name} drift-report")
+            raise
 
 
 FeedOpt = Annotated[

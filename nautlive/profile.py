@@ -15,6 +15,7 @@ import msgspec
 import msgspec.inspect
 import yaml
 
+from nautlive.alerts.events import EVENT_KINDS
 from nautlive.errors import ConfigError
 
 SECRET_FIELDS = frozenset({"api_key", "api_secret", "account_id"})
@@ -95,6 +96,19 @@ class RiskSettings(_Frozen):
     max_orders_per_hour: int = 120
 
 
+class AlertSettings(_Frozen):
+    """Where alerts go (apprise URLs: tgram://, slack://, mailto://, json://, ...), which event kinds, how often.
+
+    Per kind, events within min_interval_secs of the last one sent are held back and sent later as one digest; at
+    the end of a session what is pending is flushed for at most flush_secs. See nautlive.alerts.
+    """
+
+    urls: list[str] = []
+    events: list[str] = msgspec.field(default_factory=lambda: list(EVENT_KINDS))  # default: every kind
+    min_interval_secs: float = 60.0
+    flush_secs: float = 3.0
+
+
 class VenueProfile(_Frozen):
     """One venue account: the instruments it trades and every setting a run needs."""
 
@@ -112,6 +126,7 @@ class VenueProfile(_Frozen):
     reconcile: ReconcileSettings = ReconcileSettings()
     live: LiveSettings = LiveSettings()
     risk: RiskSettings = RiskSettings()
+    alerts: AlertSettings = AlertSettings()
     binance: BinanceSettings | None = None
     ibkr: IbkrSettings | None = None
     name: str = ""
@@ -191,7 +206,8 @@ def scrub(text: str) -> str:
 
 def _remember_secret(name: str, value: str, key: str) -> None:
     field = key.rsplit(".", 1)[-1]
-    if len(value) >= _SCRUB_MIN_LEN and (_SECRET_NAME.search(name) or field in SECRET_FIELDS):
+    if len(value) >= _SCRUB_MIN_LEN and (_SECRET_NAME.search(name) or field in SECRET_FIELDS
+                                         or key.startswith("alerts.urls")):
         _SECRET_VALUES.setdefault(value, name)
 
 
@@ -232,8 +248,13 @@ def _non_optional(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
 
 def redacted(profile: VenueProfile) -> dict[str, Any]:
     """The resolved profile as plain data with every secret shown as **** (and any secret value a variable put
-    into another setting shown as "the value of ${NAME}", see scrub())."""
-    return _redact(msgspec.to_builtins(profile))
+    into another setting shown as "the value of ${NAME}", see scrub()); alert URLs with their credentials masked."""
+    shown = _redact(msgspec.to_builtins(profile))
+    if profile.alerts.urls:
+        from nautlive.alerts.delivery import private_url
+
+        shown["alerts"]["urls"] = [scrub(private_url(url)) for url in profile.alerts.urls]
+    return shown
 
 
 def secrets_of(profile: VenueProfile) -> list[str]:
@@ -244,7 +265,7 @@ def secrets_of(profile: VenueProfile) -> list[str]:
             value = getattr(section, field, None)
             if value:
                 found.append(value)
-    return found
+    return found + list(profile.alerts.urls)
 
 
 def _redact(node: Any) -> Any:

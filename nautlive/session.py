@@ -54,7 +54,7 @@ class _Stop(msgspec.Struct):
     reason: str = ""
 
 
-async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> _Stop:
+async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
     loop = asyncio.get_running_loop()
     node, strategy = engine.build(profile, options, loop)
     holder.update(node=node, strategy=strategy)
@@ -101,6 +101,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict) -> 
 
     display = session_display(profile, strategy, options)
     watchers.append(asyncio.create_task(display.run(finished)))
+    watchers.append(asyncio.create_task(alerts.watch(finished)))
     await finished.wait()
     for task in watchers:
         task.cancel()
@@ -238,20 +239,25 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
 
 def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
     """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
+    from nautlive.alerts.watch import SessionAlerts
+
     holder: dict = {}
     _node_logs_on_stderr()
-    try:
-        outcome = asyncio.run(_run(profile, options, holder))
-    finally:
-        node = holder.get("node")
-        strategy = holder.get("strategy")
-        if strategy is not None and strategy.drift is not None:
-            strategy.drift.close()
-        if node is not None:
-            node.dispose()
-        if holder.get("rest") is not None:
-            asyncio.run(holder["rest"].close())
-    return _result(profile, options, outcome, holder["strategy"], holder)
+    with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
+        try:
+            outcome = asyncio.run(_run(profile, options, holder, alerts))
+        finally:
+            node = holder.get("node")
+            strategy = holder.get("strategy")
+            if strategy is not None and strategy.drift is not None:
+                strategy.drift.close()
+            if node is not None:
+                node.dispose()
+            if holder.get("rest") is not None:
+                asyncio.run(holder["rest"].close())
+        result = _result(profile, options, outcome, holder["strategy"], holder)
+        alerts.ended(result)
+    return result
 
 
 _real_stdout: dict = {}

@@ -35,6 +35,7 @@ def problems(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     yield from _connections(profile)
     yield from _instruments(profile)
     yield from _quote_currency(profile)
+    yield from _alerts(profile)
 
 
 def parse_turnover(value: str | int | float) -> tuple[str, Decimal]:
@@ -157,6 +158,27 @@ def _quote_currency(profile: VenueProfile) -> Iterator[tuple[str, str]]:
             yield "quote_currency", (f"{profile.quote_currency} but the catalog {path} quotes {iid} in {spec.quote} "
                                      f"(set quote_currency: {spec.quote})")
             return
+
+
+def _alerts(profile: VenueProfile) -> Iterator[tuple[str, str]]:
+    """Known event kinds, sane intervals, and URLs apprise can use (apprise is imported only when there are URLs)."""
+    from nautlive.alerts.events import EVENT_KINDS
+
+    alerts = profile.alerts
+    for i, kind in enumerate(alerts.events):
+        if kind not in EVENT_KINDS:
+            yield f"alerts.events[{i}]", f"unknown event {kind!r} (expected some of {', '.join(EVENT_KINDS)})"
+    if not _finite(alerts.min_interval_secs) or alerts.min_interval_secs < 0:
+        yield "alerts.min_interval_secs", f"must be 0 or more, got {alerts.min_interval_secs}"
+    if not _finite(alerts.flush_secs) or alerts.flush_secs <= 0:
+        yield "alerts.flush_secs", f"must be above 0, got {alerts.flush_secs}"
+    if alerts.urls:
+        from nautlive.alerts.delivery import url_problem
+
+        for i, url in enumerate(alerts.urls):
+            problem = url_problem(url)
+            if problem:
+                yield f"alerts.urls[{i}]", problem
 
 
 def _finite(value: Decimal | float) -> bool:
