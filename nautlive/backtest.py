@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from nautlive.bars import is_bar_input
 from nautlive.catalog import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
 from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
@@ -77,8 +78,8 @@ def prepare_run(
     return PreparedRun(instruments=instruments, ticks=ticks, schedule=plan, catalog=catalog)
 
 
-def backtest_engine(profile: VenueProfile, run: PreparedRun):
-    """A BacktestEngine with the venue as a CASH account, the instruments and the ticks loaded, no strategy."""
+def new_engine(profile: VenueProfile, instruments):  # noqa: ANN001, ANN201
+    """A BacktestEngine with the venue as a CASH account (sandbox models) and the instruments, no data or strategy."""
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
     from nautilus_trader.config import LoggingConfig
@@ -86,8 +87,6 @@ def backtest_engine(profile: VenueProfile, run: PreparedRun):
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
-
-    from nautlive.sandbox import deep_quotes
 
     engine = BacktestEngine(BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR")))
     engine.add_venue(
@@ -99,34 +98,46 @@ def backtest_engine(profile: VenueProfile, run: PreparedRun):
         fill_model=FillModel(),
         fee_model=MakerTakerFeeModel(),
         use_message_queue=False,  # as the sandbox: commands are processed at submit
+        bar_execution=True,
     )
-    for instrument in run.instruments:
+    for instrument in instruments:
         engine.add_instrument(instrument)
-    engine.add_data(deep_quotes(run.ticks), sort=False)  # fills whole at the touch, as in shadow
     return engine
+
+
+def backtest_engine(profile: VenueProfile, run: PreparedRun):  # noqa: ANN201
+    """new_engine with the recorded ticks loaded (deep quotes: fills whole at the touch, as in shadow)."""
+    from nautlive.sandbox import deep_quotes
+
+    engine = new_engine(profile, run.instruments)
+    engine.add_data(deep_quotes(run.ticks), sort=False)
+    return engine
+
+
+def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: ExecutionMetadataCatalog,
+                       drift_path: Path | None, session: str):  # noqa: ANN201
+    """The NautilusRebalanceStrategy of a backtest, with its drift monitor writing `drift_path` (None: in memory)."""
+    from nautlive.drift import DriftMonitor
+    from nautlive.strategy import NautilusRebalanceStrategy, RebalanceConfig
+
+    drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
+                         alert_bps=profile.drift_alert_bps)
+    return NautilusRebalanceStrategy(
+        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency),
+        specs={i: catalog.by_id()[i] for i in ids},
+        policy=profile.rebalance,
+        drift=drift,
+    )
 
 
 def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
     """backtest_engine plus the rebalancing strategy and the actor that publishes the target schedule."""
-    from nautlive.drift import DriftMonitor
-    from nautlive.strategy import (
-        NautilusRebalanceStrategy,
-        RebalanceConfig,
-        TargetScheduleActor,
-        TargetScheduleConfig,
-    )
+    from nautlive.strategy import TargetScheduleActor, TargetScheduleConfig
 
     engine = backtest_engine(profile, run)
     ids = [str(i.id) for i in run.instruments]
     engine.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=ids), run.schedule))
-    drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
-                         alert_bps=profile.drift_alert_bps)
-    strategy = NautilusRebalanceStrategy(
-        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency),
-        specs={i: run.catalog.by_id()[i] for i in ids},
-        policy=profile.rebalance,
-        drift=drift,
-    )
+    strategy = rebalance_strategy(profile, ids, run.catalog, drift_path, session)
     engine.add_strategy(strategy)
     return engine, strategy
 
@@ -134,27 +145,81 @@ def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: P
 def run_backtest(
     profile: VenueProfile,
     data: Sequence[str | Path],
-    targets: str | Path,
+    targets: str | Path | None,
     schedule: str | Path | None,
     out: str | Path,
     catalog_path: str | Path | None = None,
-) -> BacktestSummary:
-    """Run and write `fills.jsonl` (drift log format) and `summary.json` into `out` when the run completes."""
-    run = prepare_run(profile, data, targets, schedule, catalog_path)
-    out = Path(out)
+    bars: BarOptions | None = None,
+):
+    """Run and write `fills.jsonl` (drift log format) and `summary.json` into `out` when the run completes.
+
+    Bar data (or `bars.data_catalog`) runs on bars and adds `equity.csv` (and the tearsheet with `bars.html`);
+    `targets` None means the profile's, except on bars with a schedule: the weight history alone.
+    """
+    bars = bars or BarOptions()
+    if bars.data_catalog is not None or any(is_bar_input(str(d)) for d in data):
+        return _run_bars(profile, data, targets, schedule, Path(out), catalog_path, bars)
+    run = prepare_run(profile, data, targets or profile.targets, schedule, catalog_path)
+
+    def execute(tmp: Path) -> BacktestSummary:
+        engine, strategy = build_backtest_engine(profile, run, tmp / "fills.jsonl", session="backtest")
+        return _run_engine(engine, strategy, lambda: summarise(profile, run, strategy, engine))
+
+    return _publish(Path(out), execute)
+
+
+class BarOptions(msgspec.Struct, frozen=True):
+    """What only a run on bars takes: the interval, a Nautilus data catalog, the tearsheet path, a progress callback."""
+
+    bar_ns: int | None = None
+    data_catalog: str | None = None
+    html: str | None = None
+    progress: object = None  # (total bars) -> callable(bars done), or None
+
+
+def _run_bars(profile: VenueProfile, data, targets, schedule, out: Path, catalog_path, options: BarOptions):  # noqa: ANN001, ANN202
+    from nautlive.bar_backtest import build_bar_engine, prepare_bars, summarise_bars, write_equity
+
+    run = prepare_bars(profile, [str(d) for d in data], targets, schedule, catalog_path, options.bar_ns,
+                       options.data_catalog)
+    tick = options.progress(run.bars) if options.progress is not None else None
+
+    def execute(tmp: Path):  # noqa: ANN202
+        engine, strategy = build_bar_engine(profile, run, tmp / "fills.jsonl", "backtest", tick)
+        summary, curves = _run_engine(engine, strategy, lambda: summarise_bars(profile, run, strategy, engine))
+        write_equity(tmp / "equity.csv", curves)
+        if options.html is not None:
+            from nautlive.tearsheet import write_tearsheet
+
+            write_tearsheet(tmp / "tearsheet.html", profile.name, summary, curves)
+        return summary
+
+    summary = _publish(out, execute)
+    if options.html is not None:
+        html = Path(options.html)
+        html.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(out / "tearsheet.html", html)
+    return summary
+
+
+def _run_engine(engine, strategy, summarise_run):  # noqa: ANN001, ANN202
+    try:
+        engine.run()
+        return summarise_run()
+    finally:
+        strategy.drift.close()
+        engine.dispose()
+
+
+def _publish(out: Path, execute):  # noqa: ANN001, ANN202
+    """Run `execute(tmp)` in a scratch folder beside `out`; move what it wrote (and summary.json) into `out` after."""
     with tempfile.TemporaryDirectory(prefix=".backtest-", dir=_existing_parent(out)) as tmp:
-        engine, strategy = build_backtest_engine(profile, run, Path(tmp) / "fills.jsonl", session="backtest")
-        try:
-            engine.run()
-            summary = summarise(profile, run, strategy, engine)
-        finally:
-            strategy.drift.close()
-            engine.dispose()
+        summary = execute(Path(tmp))
         Path(tmp, "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
         Path(tmp, "fills.jsonl").touch()
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("fills.jsonl", "summary.json"):
-            shutil.move(Path(tmp, name), out / name)
+        for written in Path(tmp).iterdir():
+            shutil.move(written, out / written.name)
     return summary
 
 

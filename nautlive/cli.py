@@ -312,17 +312,25 @@ def catalog_snapshot(
 
 DataOpt = Annotated[
     list[Path],
-    typer.Option("--data", help="Recorded Binance stream file: <ns> <combined-stream JSON> lines, gzip or plain."),
+    typer.Option("--data", help="Recorded Binance stream file (<ns> <JSON> lines, gzip or plain), or OHLCV bars: "
+                 "freqtrade .json, .csv or .parquet, named BTC_USDT-1m.json or given as INSTRUMENT_ID=PATH."),
 ]
 TargetsOpt = Annotated[Path | None, typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
 ScheduleOpt = Annotated[
-    Path | None, typer.Option("--schedule", help='Target changes: [{"at": ISO time, "weights": {...}}, ...].')
+    Path | None, typer.Option("--schedule", help='Target changes: [{"at": ISO time, "weights": {...}}, ...], or a '
+                              "weight history .csv/.parquet: time and one column per instrument id (blank = 0).")
+]
+
+
+BarOpt = Annotated[str | None, typer.Option("--bar", help="Bar interval (1m, 1h, 1d); default: detected from the data.")]
+DataCatalogOpt = Annotated[
+    Path | None, typer.Option("--data-catalog", help="Nautilus ParquetDataCatalog folder with bars of the instruments.")
 ]
 
 
 @app.command()
 def backtest(
-    data: DataOpt,
+    data: DataOpt = None,
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
     targets: TargetsOpt = None,
@@ -330,26 +338,32 @@ def backtest(
     catalog: CatalogOpt = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for fills.jsonl and summary.json (default: <home>/artifacts/backtest).",
-                     show_default=False),
+        typer.Option("--out", help="Folder for fills.jsonl and summary.json, on bars also equity.csv "
+                     "(default: <home>/artifacts/backtest).", show_default=False),
     ] = None,
+    bar: BarOpt = None,
+    data_catalog: DataCatalogOpt = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Bars: write the tearsheet (plotly HTML) here.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the strategy on BacktestEngine over recorded quotes; targets apply at the first quote, then per schedule.
+    """Run the strategy on BacktestEngine over recorded quotes or OHLCV bars and a target schedule.
 
+    Bars: targets apply at the first bar closing at or after each schedule row; fills at the bar's close.
     Example (from the repository): nautlive backtest --venue binance
-    --data ../shared/data/binance/market/btcusdt_20240808.gz --data ../shared/data/binance/market/ethusdt_20240808.gz
-    --targets artifacts/orders/target_weights.json --schedule artifacts/orders/schedule.example.json
+    --data ../shared/data/binance/market/BTC_USDT-1m.json --data ../shared/data/binance/market/ETH_USDT-1m.json
+    --schedule artifacts/orders/weekly.example.csv --html artifacts/backtest/tearsheet.html
     """
     import msgspec
 
-    from nautlive.backtest import run_backtest
+    from nautlive.backtest import BarOptions, run_backtest
     from nautlive.home import in_home
     from nautlive.render import emit_json, line, table
 
     prof = _profile(venue, profile)
     out = out if out is not None else Path(in_home("artifacts/backtest"))
-    summary = run_backtest(prof, data, targets or prof.targets, schedule, out, catalog)
+    options = BarOptions(bar_ns=_bar_ns(bar), data_catalog=data_catalog and str(data_catalog),
+                         html=html and str(html), progress=None if json_out else _progress)
+    summary = run_backtest(prof, data or [], targets, schedule, out, catalog, options)
     if json_out:
         emit_json(msgspec.to_builtins(summary))
         return
@@ -358,10 +372,45 @@ def backtest(
         ["instrument", "weight", "target"],
         [[k, v["weight"], v["target"]] for k, v in summary.final_weights.items()],
     )
+    if hasattr(summary, "sharpe"):
+        for warning in summary.warnings:
+            line(f"warning: {warning}")
+        line(f"{summary.bars} bars {summary.start} to {summary.end}: {summary.rebalances} rebalances, "
+             f"{summary.orders} orders, {summary.skipped} skipped by the venue's minimums; fees {summary.fees:.2f}, "
+             f"turnover {summary.turnover:.2f}; NAV {summary.nav_start:.2f} -> {summary.nav_end:.2f} "
+             f"(ideal {summary.ideal_nav_end:.2f}); return {summary.total_return:.2%}, Sharpe {summary.sharpe:.2f}, "
+             f"max drawdown {summary.max_drawdown:.2%}, tracking error {summary.tracking_error:.2%}")
+        line(f"wrote {out}/fills.jsonl, {out}/summary.json and {out}/equity.csv" + (f"; {html}" if html else ""))
+        return
     line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected;"
          f" fees {summary.fees}, turnover {summary.turnover}; NAV {summary.nav_start} -> {summary.nav_end};"
          f" lowest cash {summary.min_cash}")
     line(f"wrote {out}/fills.jsonl and {out}/summary.json")
+
+
+def _bar_ns(bar: str | None) -> int | None:
+    from nautlive.bars import parse_interval
+
+    return None if bar is None else parse_interval(bar)
+
+
+def _progress(total: int):  # noqa: ANN202
+    """A progress bar on a terminal (stderr), advanced by the bars the engine has taken; None elsewhere."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("backtest", total=total)
+    bar.start()
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+        if bar.tasks[0].completed >= total:
+            bar.stop()
+
+    return advance
 
 
 @app.command()
