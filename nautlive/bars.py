@@ -142,7 +142,7 @@ def _read_table(path: Path, suffix: str) -> dict[str, np.ndarray]:
     out = {"time": table.column("time")}
     for c in COLUMNS[1:]:
         try:
-            out[c] = table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False)
+            out[c] = np.array(table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False))  # writable
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise ConfigError(f"{path}: column {c!r} is not numeric") from None
     return out  # nulls are NaN now: check() reports them with the row

@@ -57,7 +57,7 @@ def _read_table(path: Path):  # noqa: ANN202
         if path.suffix.lower() == ".csv":
             from pyarrow import csv
 
-            table = csv.read_csv(path)
+            table = csv.read_csv(path, convert_options=csv.ConvertOptions(null_values=[""]))  # blank = 0, nan
         elif path.suffix.lower() in (".parquet", ".pq"):
             from pyarrow import parquet
 
