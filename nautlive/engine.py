@@ -243,6 +243,10 @@ def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
                 from nautlive.venues.binance import spec_from_symbol_info
 
                 specs[str(instrument.id)] = spec_from_symbol_info(info)
+            elif profile.adapter == "ibkr" and info:
+                from nautlive.venues.ibkr import spec_from_contract_details
+
+                specs[str(instrument.id)] = spec_from_contract_details(info, source=f"IB {instrument.id}")
             else:
                 specs[str(instrument.id)] = spec_from_instrument(instrument)
         return specs
@@ -297,7 +301,7 @@ def _venue_clients(profile: VenueProfile):
 
         from nautlive.venues import ibkr
 
-        return ("IB", ibkr.data_client_config(profile), ibkr.exec_client_config(profile),
+        return (ibkr.VENUE, ibkr.data_client_config(profile), ibkr.exec_client_config(profile),
                 InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
     from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
 

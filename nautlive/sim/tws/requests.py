@@ -1,0 +1,170 @@
+"""Client -> server requests at SERVER_VERSION, read as `ibapi/client.py` writes them.
+
+`parse(fields)` turns one message into a Request (its OUT id, name and the values the venue uses); fields the venue
+does not need are skipped in order. placeOrder is read up to `hidden`, which covers every field a MKT or LMT order on a
+stock carries; the rest of its (long) message is ignored.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+from ibapi.message import OUT
+
+from nautlive.sim.tws.protocol import Fields, ProtocolError
+
+REQUEST_CONTRACT = ("conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right", "multiplier",
+                    "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass")
+
+
+class Request(msgspec.Struct):
+    msg_id: int
+    name: str
+    req_id: int = -1
+    contract: dict = {}
+    values: dict = {}
+
+
+class PlacedOrder(msgspec.Struct):
+    order_id: int
+    contract: dict
+    action: str
+    quantity: Decimal | None
+    order_type: str
+    lmt_price: float | None
+    aux_price: float | None
+    tif: str
+    account: str
+    order_ref: str
+    transmit: bool
+    outside_rth: bool
+
+
+def _contract(f: Fields, keys: tuple[str, ...] = REQUEST_CONTRACT) -> dict:
+    contract = {key: f.text() for key in keys}
+    contract["conId"] = int(contract["conId"] or 0)
+    return contract
+
+
+def _float_or_none(text: str) -> float | None:
+    return None if text in ("", "1.7976931348623157E308", "1.7976931348623157e+308") else float(text)
+
+
+Parsed = tuple[int, dict, dict]  # req_id, contract, values
+
+
+def _start_api(f: Fields) -> Parsed:
+    f.skip(1)
+    return -1, {}, {"client_id": f.int(), "capabilities": f.rest()[:1]}
+
+
+def _req_ids(f: Fields) -> Parsed:
+    f.skip(1)
+    return -1, {}, {"count": f.int()}
+
+
+def _contract_data(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    return req_id, _contract(f), {}
+
+
+def _mkt_data(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    contract = _contract(f)
+    if contract["secType"] == "BAG":
+        raise ProtocolError("combo (BAG) market data is not simulated")
+    if f.bool():  # a delta-neutral contract follows
+        f.skip(3)
+    return req_id, contract, {"generic_ticks": f.text(), "snapshot": f.bool()}
+
+
+def _tick_by_tick(f: Fields) -> Parsed:
+    req_id = f.int()
+    contract = _contract(f)
+    return req_id, contract, {"tick_type": f.text()}
+
+
+def _market_data_type(f: Fields) -> Parsed:
+    f.skip(1)
+    return -1, {}, {"type": f.int()}
+
+
+def _versioned_req_id(f: Fields) -> Parsed:
+    f.skip(1)
+    return f.int(), {}, {}
+
+
+def _req_id(f: Fields) -> Parsed:
+    return f.int(), {}, {}
+
+
+def _account_summary(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    return req_id, {}, {"group": f.text(), "tags": f.text()}
+
+
+def _executions(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    keys = ("client_id", "account", "time", "symbol", "sec_type", "exchange", "side")
+    return req_id, {}, {key: f.text() for key in keys}
+
+
+def _place_order(f: Fields) -> Parsed:
+    order = place_order(f)
+    return order.order_id, order.contract, {"order": order}
+
+
+def _nothing(f: Fields) -> Parsed:
+    return -1, {}, {}
+
+
+def place_order(f: Fields) -> PlacedOrder:
+    order_id = f.int()
+    contract = _contract(f)
+    f.skip(2)  # secIdType, secId
+    action, quantity, order_type = f.text(), f.decimal(), f.text()
+    lmt, aux = _float_or_none(f.text()), _float_or_none(f.text())
+    tif, _oca, account, _open_close, _origin, order_ref = (f.text() for _ in range(6))
+    transmit = f.bool()
+    f.skip(5)  # parentId, blockOrder, sweepToFill, displaySize, triggerMethod
+    outside_rth = f.bool()
+    return PlacedOrder(order_id, contract, action, quantity, order_type, lmt, aux, tif, account, order_ref, transmit,
+                       outside_rth)
+
+
+PARSERS = {
+    OUT.START_API: ("startApi", _start_api),
+    OUT.REQ_IDS: ("reqIds", _req_ids),
+    OUT.REQ_CONTRACT_DATA: ("reqContractDetails", _contract_data),
+    OUT.REQ_MKT_DATA: ("reqMktData", _mkt_data),
+    OUT.CANCEL_MKT_DATA: ("cancelMktData", _versioned_req_id),
+    OUT.REQ_MARKET_DATA_TYPE: ("reqMarketDataType", _market_data_type),
+    OUT.REQ_TICK_BY_TICK_DATA: ("reqTickByTickData", _tick_by_tick),
+    OUT.CANCEL_TICK_BY_TICK_DATA: ("cancelTickByTickData", _req_id),
+    OUT.REQ_ACCOUNT_SUMMARY: ("reqAccountSummary", _account_summary),
+    OUT.CANCEL_ACCOUNT_SUMMARY: ("cancelAccountSummary", _versioned_req_id),
+    OUT.REQ_POSITIONS: ("reqPositions", _nothing),
+    OUT.CANCEL_POSITIONS: ("cancelPositions", _nothing),
+    OUT.REQ_OPEN_ORDERS: ("reqOpenOrders", _nothing),
+    OUT.REQ_ALL_OPEN_ORDERS: ("reqAllOpenOrders", _nothing),
+    OUT.REQ_AUTO_OPEN_ORDERS: ("reqAutoOpenOrders", _nothing),
+    OUT.REQ_EXECUTIONS: ("reqExecutions", _executions),
+    OUT.PLACE_ORDER: ("placeOrder", _place_order),
+    OUT.CANCEL_ORDER: ("cancelOrder", _versioned_req_id),
+    OUT.REQ_GLOBAL_CANCEL: ("reqGlobalCancel", _nothing),
+    OUT.REQ_CURRENT_TIME: ("reqCurrentTime", _nothing),
+}
+
+
+def parse(fields: tuple[str, ...]) -> Request:
+    """One client message -> Request; an id the venue does not simulate is named `unsupported:<id>`."""
+    f = Fields(fields)
+    msg_id = int(f.text())
+    name, parser = PARSERS.get(msg_id, (f"unsupported:{msg_id}", _nothing))
+    req_id, contract, values = parser(f)
+    return Request(msg_id, name, req_id, contract, values)

@@ -1,0 +1,328 @@
+"""TwsSimulator: the venue behind every connection (one account, one market) and its fault hooks.
+
+Each connected client is a `Peer` (nautlive.sim.tws.session); `handle(peer, request)` answers one parsed request as
+TWS does, and every change (an order's status, a fill, a quote) is pushed to the peers that asked for it. Faults,
+for tests and rehearsals: `drop_connections` (error 1100 to every client, sockets closed, 1102 to the next ones to
+connect), `reject_next` (the next order answered with error 201 and a reason), `stall` (no answer at all, handshake
+included), `set_quote`/`release_quote`, and `set_market_open` (a MKT order without outsideRth waits for the open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+from typing import Protocol
+
+from nautlive.sim.tws import messages as msg
+from nautlive.sim.tws.account import Account
+from nautlive.sim.tws.market import Market
+from nautlive.sim.tws.records import SimOrder
+from nautlive.sim.tws.requests import PlacedOrder, Request
+
+FARM_OK = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data farm connection is OK:ushmds"),
+           (2158, "Sec-def data farm connection is OK:secdefnj"))
+LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
+RESTORED = (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+NO_DEFINITION = (200, "No security definition has been found for the request")
+NOT_SUBSCRIBED = (354, "Requested market data is not subscribed.")
+CANCELLED = (202, "Order Canceled - reason:")
+CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
+
+
+class Peer(Protocol):
+    client_id: int | None
+    market_data: dict[int, int]  # reqId -> conId (reqMktData)
+    tick_by_tick: dict[int, int]  # reqId -> conId (reqTickByTickData, AllLast)
+    summaries: set[int]  # reqAccountSummary reqIds
+    positions: bool  # reqPositions subscription
+
+    def send(self, *messages: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class TwsSimulator:
+    def __init__(self, account: Account, market: Market) -> None:
+        self.account = account
+        self.market = market
+        self.peers: list[Peer] = []
+        self.connections_opened = 0
+        self.requests: list[dict] = []
+        self.pending_reject: str | None = None
+        self.stalled = False
+        self.stall_until: float | None = None
+        self.restored_pending = False
+        self.drops = 0
+
+    # -- faults -------------------------------------------------------------------------------------------------
+
+    def drop_connections(self) -> int:
+        """1100 to every connected client, then close their sockets; the next clients to connect hear 1102."""
+        peers = list(self.peers)
+        for peer in peers:
+            peer.send(msg.error(-1, *LOST))
+            peer.close()
+        self.peers.clear()
+        self.restored_pending, self.drops = True, self.drops + 1
+        return len(peers)
+
+    def reject_next(self, reason: str) -> None:
+        self.pending_reject = reason
+
+    def stall(self, seconds: float | None) -> None:
+        """No answer to anything (handshake included) for `seconds`, or until cleared."""
+        self.stalled = True
+        self.stall_until = None if seconds is None else asyncio.get_running_loop().time() + seconds
+
+    def clear_stall(self) -> None:
+        self.stalled, self.stall_until = False, None
+
+    def is_stalled(self) -> bool:
+        if self.stalled and self.stall_until is not None and asyncio.get_running_loop().time() >= self.stall_until:
+            self.clear_stall()
+        return self.stalled
+
+    def set_market_open(self, is_open: bool) -> None:
+        self.account.market_open = is_open
+        if is_open:
+            self._match_all()
+
+    def set_quote(self, con_id: int, bid: Decimal, ask: Decimal, bid_size: Decimal | None = None,
+                  ask_size: Decimal | None = None) -> None:
+        self.market.pin(con_id, bid, ask, bid_size, ask_size)
+        self._publish_quote(con_id)
+        self._match_all()
+
+    def release_quote(self, con_id: int) -> None:
+        self.market.release(con_id)
+
+    # -- the market's clock ---------------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One walk step: new quotes out, resting orders matched, account values refreshed."""
+        for con_id in self.market.step():
+            self._publish_quote(con_id)
+        self._match_all()
+
+    def _publish_quote(self, con_id: int) -> None:
+        quote = self.market.quotes[con_id]
+        epoch = int(_now().timestamp())
+        exchange = self.market.contract(con_id).get("primaryExchange") or "SMART"
+        for peer in self.peers:
+            for req_id in [r for r, c in peer.market_data.items() if c == con_id]:
+                peer.send(msg.tick_price(req_id, 1, float(quote.bid), quote.bid_size),
+                          msg.tick_price(req_id, 2, float(quote.ask), quote.ask_size),
+                          msg.tick_price(req_id, 4, float(quote.last), quote.last_size))
+            for req_id in [r for r, c in peer.tick_by_tick.items() if c == con_id]:
+                peer.send(msg.tick_by_tick_last(req_id, epoch, float(quote.last), quote.last_size, exchange))
+
+    def _match_all(self) -> None:
+        for order in self.account.open_orders():
+            self._try_fill(order)
+
+    # -- requests ------------------------------------------------------------------------------------------------------
+
+    def log_request(self, peer: Peer, request: Request) -> None:
+        entry = {"client_id": peer.client_id, "name": request.name, "req_id": request.req_id}
+        if request.name == "placeOrder":
+            order: PlacedOrder = request.values["order"]
+            entry.update(order_ref=order.order_ref, action=order.action, quantity=str(order.quantity),
+                         order_type=order.order_type)
+        self.requests.append(entry)
+
+    def handle(self, peer: Peer, request: Request) -> None:
+        self.log_request(peer, request)
+        handler = getattr(self, "_on_" + request.name, None)
+        if handler is not None:
+            handler(peer, request)
+
+    def _on_startApi(self, peer: Peer, request: Request) -> None:  # noqa: N802 - named after the TWS request
+        client_id = request.values["client_id"]
+        if any(p.client_id == client_id for p in self.peers if p is not peer):
+            peer.send(msg.error(-1, *CLIENT_ID_IN_USE))
+            peer.close()
+            return
+        peer.client_id = client_id
+        self.peers.append(peer)
+        self.connections_opened += 1
+        peer.send(msg.managed_accounts([self.account.account_id]), msg.next_valid_id(self.account.last_order_id + 1))
+        peer.send(*(msg.error(-1, code, text) for code, text in FARM_OK))
+        if self.restored_pending:
+            peer.send(msg.error(-1, *RESTORED))
+        for order in self.account.open_orders(client_id):
+            self._send_order(peer, order)
+
+    def _on_reqIds(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.send(msg.next_valid_id(self.account.last_order_id + 1))
+
+    def _on_reqCurrentTime(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.send(msg.current_time(int(_now().timestamp())))
+
+    def _on_reqContractDetails(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        found = self.market.find(request.contract)
+        if not found:
+            peer.send(msg.error(request.req_id, *NO_DEFINITION))
+            return
+        peer.send(*(msg.contract_details(request.req_id, d) for d in found), msg.contract_details_end(request.req_id))
+
+    def _on_reqMarketDataType(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.market_data_type = request.values["type"]  # type: ignore[attr-defined]
+
+    def _con_id(self, contract: dict) -> int | None:
+        found = self.market.find(contract)
+        return int(found[0]["contract"]["conId"]) if len(found) == 1 else None
+
+    def _on_reqMktData(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        con_id = self._con_id(request.contract)
+        if con_id is None:
+            peer.send(msg.error(request.req_id, *NO_DEFINITION))
+            return
+        peer.market_data[request.req_id] = con_id
+        data_type = getattr(peer, "market_data_type", 1)
+        peer.send(msg.market_data_type(request.req_id, data_type),
+                  msg.tick_req_params(request.req_id, float(self.market.tick(con_id))))
+        self._publish_quote(con_id)
+
+    def _on_cancelMktData(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.market_data.pop(request.req_id, None)
+
+    def _on_reqTickByTickData(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        con_id = self._con_id(request.contract)
+        if con_id is None:
+            peer.send(msg.error(request.req_id, *NO_DEFINITION))
+        elif request.values["tick_type"] not in ("Last", "AllLast"):
+            peer.send(msg.error(request.req_id, *NOT_SUBSCRIBED))
+        else:
+            peer.tick_by_tick[request.req_id] = con_id
+
+    def _on_cancelTickByTickData(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.tick_by_tick.pop(request.req_id, None)
+
+    def _on_reqAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.summaries.add(request.req_id)
+        self._send_summary(peer, request.req_id)
+        peer.send(msg.account_summary_end(request.req_id))
+
+    def _on_cancelAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.summaries.discard(request.req_id)
+
+    def _send_summary(self, peer: Peer, req_id: int) -> None:
+        account = self.account.account_id
+        peer.send(*(msg.account_summary(req_id, account, t, v, c) for t, v, c in self.account.summary()))
+
+    def _on_reqPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.positions = True
+        for con_id, (quantity, cost) in self.account.positions.items():
+            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
+        peer.send(msg.position_end())
+
+    def _on_cancelPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.positions = False
+
+    def _on_reqOpenOrders(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        self._send_open_orders(peer, peer.client_id)
+
+    def _on_reqAllOpenOrders(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        self._send_open_orders(peer, None)
+
+    _on_reqAutoOpenOrders = _on_reqOpenOrders
+
+    def _send_open_orders(self, peer: Peer, client_id: int | None) -> None:
+        for order in self.account.open_orders(client_id):
+            self._send_order(peer, order)
+        peer.send(msg.open_order_end())
+
+    def _on_reqExecutions(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        wanted = request.values
+        for execution in self.account.executions:
+            if wanted.get("account") and wanted["account"] != execution.account:
+                continue
+            contract = self.market.contract(execution.con_id)
+            if wanted.get("symbol") and wanted["symbol"] != contract.get("symbol"):
+                continue
+            peer.send(msg.exec_details(request.req_id, execution, contract), msg.commission_report(execution))
+        peer.send(msg.exec_details_end(request.req_id))
+
+    def _on_placeOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        placed: PlacedOrder = request.values["order"]
+        existing = self.account.orders.get(placed.order_id)
+        if existing is not None:
+            peer.send(msg.error(placed.order_id, 103, "Duplicate order id"))
+            return
+        con_id = self._con_id(placed.contract)
+        reason = self.pending_reject or self.account.refusal(placed, con_id)
+        self.pending_reject = None
+        if reason is not None:
+            self.account.reject(placed, reason, peer.client_id or 0)
+            peer.send(msg.error(placed.order_id, 201, f"Order rejected - reason:{reason}"))
+            return
+        order = self.account.accept(placed, con_id, peer.client_id or 0)
+        self._send_order(peer, order)
+        self._try_fill(order)
+        self._push_account()
+
+    def _on_cancelOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        order = self.account.cancel(request.req_id, "cancelled by the client")
+        if order is None:
+            peer.send(msg.error(request.req_id, 10147, f"OrderId {request.req_id} that needs to be cancelled is "
+                                                       "not found."))
+            return
+        self._broadcast_order(order)
+        self._to_owner(order, msg.error(order.order_id, *CANCELLED))
+        self._push_account()
+
+    def _on_reqGlobalCancel(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        for order in self.account.open_orders():
+            self.account.cancel(order.order_id, "global cancel")
+            self._broadcast_order(order)
+        self._push_account()
+
+    # -- pushing order and account changes -------------------------------------------------------------------------
+
+    def _send_order(self, peer: Peer, order: SimOrder) -> None:
+        peer.send(msg.open_order(order, self.market.contract(order.con_id)), msg.order_status(order))
+
+    def _owners(self, order: SimOrder) -> list[Peer]:
+        """The placing client and client 0 (TWS's master client) hear about an order."""
+        return [p for p in self.peers if p.client_id in (order.client_id, 0)]
+
+    def _to_owner(self, order: SimOrder, *messages: bytes) -> None:
+        for peer in self._owners(order):
+            peer.send(*messages)
+
+    def _broadcast_order(self, order: SimOrder) -> None:
+        for peer in self._owners(order):
+            if order.is_open:
+                self._send_order(peer, order)
+            else:
+                peer.send(msg.order_status(order))
+
+    def _try_fill(self, order: SimOrder) -> None:
+        price = self.account.fill_price(order)
+        if price is None:
+            return
+        execution = self.account.execute(order, price, _now())
+        contract = self.market.contract(order.con_id)
+        self._to_owner(order, msg.exec_details(-1, execution, contract), msg.order_status(order),
+                       msg.open_order(order, contract), msg.commission_report(execution))
+        self._push_account()
+        self._push_position(order.con_id)
+
+    def _push_account(self) -> None:
+        for peer in self.peers:
+            for req_id in peer.summaries:
+                self._send_summary(peer, req_id)
+
+    def _push_position(self, con_id: int) -> None:
+        quantity, cost = self.account.positions.get(con_id, (Decimal(0), Decimal(0)))
+        for peer in [p for p in self.peers if p.positions]:
+            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
+
+    def disconnected(self, peer: Peer) -> None:
+        if peer in self.peers:
+            self.peers.remove(peer)
