@@ -350,8 +350,8 @@ def test_drift_report_fail_above_sends_an_alert(tmp_path, receiver):
     result = runner.invoke(app, ["drift-report", "--profile", str(path), "--fail-above", "5"])
     assert result.exit_code == 1
     [got] = receiver.wait(1)
-    check_payload(got, "drift_report", "nautlive alerting drift-report")
-    assert "BINANCE 12.00 bps" in got["message"]
+    assert got["title"] == "nautlive alerting drift-report: drift above --fail-above" and got["type"] == "failure"
+    assert "above --fail-above 5 bps: BINANCE 12.00 bps" in got["message"] and "drift.log" in got["message"]
 
 
 def test_help_and_a_profile_without_alerts_do_not_import_apprise():
