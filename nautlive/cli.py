@@ -75,7 +75,7 @@ COMMANDS = {
     "shadow": "Paper-trade: the real node and strategy, local fills.",
     "live": "Trade real orders (needs --arm or NAUTLIVE_ARM=1).",
     "drift-report": "Execution quality from the drift log.",
-    "sim": "Serve a loopback Binance venue for rehearsals.",
+    "sim": "Serve a loopback Binance or IB venue for rehearsals.",
     "profiles": "List and inspect venue profiles.",
     "alerts": "Send a test alert to each of a profile's URLs.",
     "init": "Create a working folder: profiles, catalogs, targets.",
@@ -417,13 +417,29 @@ def _progress(total: int):  # noqa: ANN202
 def sim(
     venue: Annotated[
         str,
-        typer.Option("--venue", help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance-sim.",
-                     show_default=False),
+        typer.Option("--venue", help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance-sim; "
+                     "ibkr (or any IB profile) serves a loopback TWS venue (profile ibkr-sim).", show_default=False),
     ] = "binance-sim",
     profile: ProfileOpt = None,
     catalog: CatalogOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port). Default 8765; IB 4002.",
+                     show_default=False),
+    ] = None,
+    control_port: Annotated[
+        int, typer.Option("--control-port", min=0, max=65535, help="IB: the HTTP control port (/__sim/state, faults).")
+    ] = 4003,
+    account: Annotated[
+        str | None, typer.Option("--account", help="IB: the account the venue manages (default: the profile's, else "
+                                                   "DU123456).")
+    ] = None,
+    contracts: Annotated[
+        list[Path] | None,
+        typer.Option("--contracts", help="IB: captured contract details JSON (repeat). Default: ../shared/data's "
+                                         "captures if present, else the catalog."),
+    ] = None,
     exchange_info: Annotated[
         Path | None,
         typer.Option("--exchange-info", help="Serve this exchangeInfo capture instead of one generated from the catalog."),
@@ -433,14 +449,17 @@ def sim(
         typer.Option("--replay", help="Recorded stream file to replay, looped (repeat per symbol). Default: random walk."),
     ] = None,
     balances: Annotated[
-        str | None, typer.Option("--balances", help="Starting balances like USDT=100000,BTC=0 (default: the profile's).")
+        str | None, typer.Option("--balances", help="Starting balances like USDT=100000,BTC=0 or USD=100000 "
+                                                    "(default: the profile's).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random-walk quotes.")] = 0,
 ) -> None:
-    """Serve a loopback Binance Spot venue (REST + WebSocket) for the real Nautilus adapter, until Ctrl-C.
+    """Serve a loopback venue for the real Nautilus adapter, until Ctrl-C: Binance Spot (REST + WebSocket), or with
+    --venue ibkr the TWS API socket that Nautilus's IB adapter cannot tell from IB Gateway.
 
     Example (from the repository): nautlive sim --replay ../shared/data/binance/market/btcusdt_20240808.gz
     --replay ../shared/data/binance/market/ethusdt_20240808.gz --balances USDT=100000,BTC=0
+    · nautlive sim --venue ibkr --port 4002 --account DU123456 --balances USD=100000
     """
     import asyncio
     import signal
@@ -450,7 +469,18 @@ def sim(
     from nautlive.sim.feed import read_recording
     from nautlive.sim.server import serve
 
-    prof = _profile(venue, profile)
+    prof = _profile("ibkr-sim" if venue == "ibkr" and profile is None else venue, profile)
+    if prof.adapter == "ibkr":
+        from nautlive.sim.tws import tws_simulator_for_profile
+        from nautlive.sim.tws.server import run_tws
+
+        tws = tws_simulator_for_profile(prof, catalog=catalog, contracts=contracts, account=account, balances=balances,
+                                        seed=seed)
+        if run_tws(tws, host, 4002 if port is None else port, control_port) == signal.SIGINT:
+            print("interrupted", file=sys.stderr, flush=True)
+            raise typer.Exit(130)
+        return
+    port = 8765 if port is None else port
     simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances, seed=seed)
     recordings = [read_recording(path) for path in replay or []]
     received: list[int] = []
@@ -478,9 +508,15 @@ def drift_report(
         typer.Option(
             "--log",
             "--drift-log",
-            help="Drift log (JSON Lines); repeat for several. Default: the profile's drift_log "
-            "(profiles/binance.yaml: artifacts/logs/live/drift.log).",
+            help="Drift log (JSON Lines, plain or gzip) or a glob of them, e.g. 'drift.log*' for rotated logs; "
+            "repeat for several. Default: the profile's drift_log (profiles/binance.yaml: "
+            "artifacts/logs/live/drift.log).",
         ),
+    ] = None,
+    more_logs: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="[LOG]...", help="More drift logs (so that an unquoted --log drift.log* works).",
+                       show_default=False),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only fills at or after this ISO-8601 time (UTC if no zone).")
@@ -502,8 +538,14 @@ def drift_report(
     session: Annotated[str | None, typer.Option("--session", help="Only fills of this session id.")] = None,
     json_out: JsonOpt = False,
     html: Annotated[
-        Path | None, typer.Option("--html", help="Also write a self-contained HTML page of charts here.")
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained HTML page (figures, tables, charts) here."),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Decode the logs whole, neither using nor updating the cache of decoded "
+                     "fills (~/.cache/nautlive/drift-report) that lets a re-run decode only what was appended."),
+    ] = False,
     fail_above: Annotated[
         float | None,
         typer.Option(
@@ -511,19 +553,22 @@ def drift_report(
         ),
     ] = None,
 ) -> None:
-    """Execution quality from the drift log: drift per venue, mode, instrument x side; shadow vs live; worst fills.
+    """Execution quality from the drift log: drift per venue, mode, instrument x side, session; shadow vs live; the
+    cost breakdown (spread, impact, fees); worst fills.
 
-    A log without fills (or filters that match none) is a report of no fills, exit 0.
+    A log without fills (or filters that match none) is a report of no fills, exit 0. A re-run decodes only the lines
+    appended since the last (the cache notices a replaced, truncated or rotated log).
     """
     _fast_exit()
     from nautlive import report
     from nautlive.render import emit_json, line, warn
 
     filters = report.parse_filters(since, until, venue_id, mode, instrument, session)
+    log = [*(log or []), *(more_logs or [])]
     alerts_from = _profile(venue, profile) if venue or profile or not log else None  # --log alone: no profile
     if not log:
         log = [Path(alerts_from.drift_log)]
-    columns = report.read_drift_log(log, filters)
+    columns = report.read_drift_log(log, filters, use_cache=not no_cache)
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
     result = report.summarise(columns)

@@ -11,11 +11,17 @@ from typer.testing import CliRunner
 from nautlive import report
 from nautlive.cli import app
 from nautlive.errors import ConfigError, RuntimeFailure
-from nautlive.report import decode, html, read
+from nautlive.report import charts, decode, read
 
 runner = CliRunner()
 MIDS = {"BTCUSDT.BINANCE": 60000.0, "ETHUSDT.BINANCE": 3000.0, "SOLUSDT.BINANCE": 150.0}
 START = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Each test's report cache in its own folder, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
 def generated_fills(n: int, seed: int, venue: str = "BINANCE") -> dict[str, np.ndarray]:
@@ -106,6 +112,8 @@ def expected_stats(fills: dict[str, np.ndarray], rows: np.ndarray) -> dict:
         "worst_bps": pytest.approx(drift[known].max(), rel=1e-12),
         "alerts": int(fills["alert"][rows].sum()),
         "fees": pytest.approx(np.nansum(fee), rel=1e-12) if (~np.isnan(fee)).any() else None,
+        "fees_bps": pytest.approx(np.nansum(fee) / notional[~np.isnan(fee)].sum() * 1e4, rel=1e-9)
+        if (~np.isnan(fee)).any() else None,
         "fills_unknown_fee": int(np.isnan(fee).sum()),
     }
 
@@ -159,7 +167,7 @@ def test_chunked_parallel_reading_equals_one_piece(generated, monkeypatch):
     whole = report.report_json(report.summarise(report.read_drift_log([path])))
     monkeypatch.setattr(read, "CHUNK_BYTES", 10_000)
     monkeypatch.setattr(read, "PARALLEL_MIN_BYTES", 0)
-    assert len(read.line_aligned_ranges(path, read.CHUNK_BYTES)) > 50
+    assert len(read.line_aligned_ranges(path, 0, path.stat().st_size, read.CHUNK_BYTES)) > 50
     assert report.report_json(report.summarise(report.read_drift_log([path]))) == whole
 
 
@@ -224,22 +232,23 @@ def test_cli_html_is_self_contained(generated, tmp_path):
     assert result.exit_code == 0, result.output
     html = page.read_text()
     assert "<script src=" not in html  # plotly.js is embedded: the page works offline
-    assert "BINANCE: drift_bps histogram" in html and "ETHUSDT.BINANCE (each fill)" in html
+    assert "BINANCE: drift histogram per mode" in html and "S-1 (each fill)" in html
 
 
 def test_long_series_are_binned_for_the_chart():
-    n = html.RAW_POINTS_MAX + 500
+    n = charts.RAW_POINTS_MAX + 500
     fills = generated_fills(n, seed=3)
     drift = np.nan_to_num(fills["drift"])
     columns = report.DriftColumns(
         paths=[], kinds=[report.FillKind("V", "live", "X", "BUY", "S")], kind=np.zeros(n, np.int32),
         ts=np.array([t.replace(tzinfo=None) for t in fills["ts"]], "datetime64[us]"), notional=fills["notional"],
-        drift_bps=drift, fee_quote=fills["fee_quote"], alert=fills["alert"], source=np.zeros(n, np.int32),
+        drift_bps=drift, fee_quote=fills["fee_quote"], bid=np.full(n, np.nan), ask=np.full(n, np.nan),
+        alert=fills["alert"], source=np.zeros(n, np.int32),
         offset=np.zeros(n, np.int64), malformed=0,
     )
-    times, means, label = html.drift_series(columns, np.arange(n))
-    assert "weighted mean" in label and len(times) <= html.TIME_BINS
-    assert (np.diff(times) > np.timedelta64(0)).all()
+    minutes, means, label = charts.drift_series(columns, np.arange(n))
+    assert "weighted mean" in label and len(minutes) <= charts.TIME_BINS
+    assert minutes[0] >= 0 and (np.diff(minutes) > 0).all() and minutes[-1] <= 24 * 60
     assert drift.min() <= means.min() and means.max() <= drift.max()
 
 
@@ -396,8 +405,8 @@ def test_unwritable_html(generated, tmp_path):
 
 
 def test_check_fail_above_names_each_venue():
-    stats = report.DriftStats(1, 0, 10.0, 3.0, 3.25, 3.0, 3.0, 3.0, 3.0, 0, None, 1)
-    venue = report.VenueReport("BINANCE", "a", "b", stats, [], [], [], [])
+    stats = report.DriftStats(1, 0, 10.0, 3.0, 3.25, 3.0, 3.0, 3.0, 3.0, 0, None, None, 1)
+    venue = report.VenueReport("BINANCE", "a", "b", stats, [], [], [], [], [], [])
     with pytest.raises(RuntimeFailure, match=r"above --fail-above 3 bps: BINANCE 3.25 bps"):
         report.check_fail_above(report.DriftReport([], 0, 1, 1, [venue]), 3.0)
     report.check_fail_above(report.DriftReport([], 0, 1, 1, [venue]), 3.25)

@@ -32,6 +32,9 @@ class Fill(msgspec.Struct, gc=False):
     # the fee converted to the quote currency at the fill price; absent from lines of writers before fee currencies
     # (whose `fee` has no currency and is therefore not used), null when the writer did not know the fee
     fee_quote: float | None = None
+    # the quote's touch at submit; absent from lines of writers before the spread/impact breakdown
+    bid_at_submit: float | None = None
+    ask_at_submit: float | None = None
 
 
 # strict=False: quantities and prices may be logged as decimal strings or as numbers.

@@ -1,220 +1,206 @@
-"""Statistics of the drift report: plain msgspec Structs per venue (overall, by mode, by instrument x side x mode,
-shadow versus live, worst fills), and the --fail-above verdict cron relies on."""
+"""Statistics of the drift report: summarise(columns) -> DriftReport.
+
+Every table row is a set of kinds (venue, mode, instrument, side, session), so the fills are reduced once per kind:
+sums by bincount, and each kind's drifts sorted. A row's sums are then the sums of its kinds, and its percentiles are
+read from its kinds' sorted drifts (merged when it has several). That keeps a million fills at a few passes over
+the columns, whatever the number of tables.
+"""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
 
-from nautlive.errors import RuntimeFailure
-from nautlive.report.read import DriftColumns
+from nautlive.report.columns import DriftColumns, FillKind
+from nautlive.report.figures import (
+    CostBreakdown,
+    DriftReport,
+    DriftStats,
+    GroupStats,
+    ModeStats,
+    SessionStats,
+    ShadowVsLive,
+    VenueReport,
+    WorstFill,
+)
+from nautlive.report.read import read_lines
 
 WORST_COUNT = 10
+SUMS = ("fills", "known", "notional", "drift", "weighted", "known_notional", "alerts", "fee", "fee_fills",
+        "fee_notional", "touch_fills", "touch_notional", "spread", "touch_weighted", "touch_fee", "touch_fee_notional")
 
 
-class DriftStats(msgspec.Struct, frozen=True):
-    """A set of fills: drift in basis points (positive = cost), notional and fees in the quote currency.
+class _PerKind(msgspec.Struct, frozen=True):
+    """The fills reduced per kind: sums (one row per kind, one column per SUMS), each kind's drifts sorted ascending
+    (known ones first: span [start, start + known)), and its first and last time."""
 
-    Drift figures cover the fills that logged a drift (a fill without a mid at submit logs null); they are None when
-    no fill did. The weighted mean weighs each fill's drift by its notional. `fees` sums the fills' fee_quote (the fee
-    converted to the quote currency) and is None when no fill has one; `fills_unknown_fee` counts the fills without
-    one (lines of older writers, whose fee has no currency), whose fees are not in `fees`.
-    """
+    sums: np.ndarray
+    drift: np.ndarray
+    start: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
 
-    fills: int
-    fills_without_drift: int
-    notional: float
-    mean_bps: float | None
-    weighted_mean_bps: float | None
-    median_bps: float | None
-    p90_bps: float | None
-    p99_bps: float | None
-    worst_bps: float | None
-    alerts: int
-    fees: float | None
-    fills_unknown_fee: int
+    def total(self, ids: list[int]) -> dict[str, float]:
+        return dict(zip(SUMS, self.sums[ids].sum(axis=0).tolist(), strict=True))
 
-
-class ModeStats(msgspec.Struct, frozen=True):
-    mode: str
-    stats: DriftStats
-
-
-class GroupStats(msgspec.Struct, frozen=True):
-    instrument: str
-    side: str
-    mode: str
-    stats: DriftStats
-
-
-class ShadowVsLive(msgspec.Struct, frozen=True):
-    """One instrument traded in both modes: shadow's simulated fills beside live's real ones."""
-
-    instrument: str
-    shadow: DriftStats
-    live: DriftStats
-    live_minus_shadow_bps: float | None  # difference of the notional-weighted means
-
-
-class WorstFill(msgspec.Struct, frozen=True):
-    """One fill as logged (prices and quantities as the log wrote them)."""
-
-    ts: str
-    session: str
-    mode: str
-    instrument: str
-    side: str
-    qty: str
-    fill_px: str
-    mid_at_submit: str
-    drift_bps: float
-    notional: float
-    client_order_id: str
-
-
-class VenueReport(msgspec.Struct, frozen=True):
-    venue: str
-    first_ts: str
-    last_ts: str
-    overall: DriftStats
-    by_mode: list[ModeStats]
-    by_instrument_side: list[GroupStats]
-    shadow_vs_live: list[ShadowVsLive]
-    worst: list[WorstFill]
-
-
-class DriftReport(msgspec.Struct, frozen=True):
-    """The report: one section per venue found in the logs (a venue's notional is in its own quote currency).
-
-    `fills` and `fills_unknown_fee` total the venues' (0 and an empty `venues` when no fill matched); money is not
-    totalled across venues, whose quote currencies may differ.
-    """
-
-    logs: list[str]
-    malformed_lines: int
-    fills: int
-    fills_unknown_fee: int
-    venues: list[VenueReport]
-
-
-Group = tuple[str, str, str, str]  # venue, instrument, side, mode
-
-
-class _Grouped(msgspec.Struct, frozen=True):
-    """The columns reordered so that each (venue, instrument, side, mode) group is one contiguous span."""
-
-    rows: np.ndarray  # the row of `columns` at each position
-    drift_bps: np.ndarray
-    notional: np.ndarray
-    fee_quote: np.ndarray
-    alert: np.ndarray
-    spans: dict[Group, tuple[int, int]]  # sorted by group
+    def sorted_drift(self, ids: list[int]) -> np.ndarray:
+        known = self.sums[:, 1].astype(np.int64)
+        parts = [self.drift[self.start[i] : self.start[i] + known[i]] for i in ids]
+        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
 
 
 def summarise(columns: DriftColumns) -> DriftReport:
-    """Statistics per venue: overall, by mode, by instrument × side × mode, shadow versus live, worst fills."""
-    grouped = _grouped(columns)
-    cache: dict[tuple[Group, ...], DriftStats] = {}
+    """Statistics per venue: overall, by mode, by instrument x side x mode, by session, shadow versus live, the cost
+    breakdown and the worst fills."""
+    per_kind = _per_kind(columns)
+    present = np.flatnonzero(per_kind.sums[:, 0]).tolist()
+    # a row's kinds in name order: its sums and merged drifts do not depend on the order fills were read in
+    present.sort(key=lambda i: msgspec.structs.astuple(columns.kinds[i]))
+    memo: dict[tuple[int, ...], DriftStats] = {}
 
-    def stats(groups: list[Group]) -> DriftStats:
-        key = tuple(groups)
-        if key not in cache:  # e.g. a venue with one mode: its by-mode figures are its overall figures
-            cache[key] = _stats(grouped, groups)
-        return cache[key]
+    def stats(ids: list[int]) -> DriftStats:
+        if tuple(ids) not in memo:  # e.g. a venue with one mode: its by-mode figures are its overall figures
+            memo[tuple(ids)] = _stats(per_kind, ids)
+        return memo[tuple(ids)]
 
-    venues = [_venue_report(columns, grouped, v, stats) for v in sorted({g[0] for g in grouped.spans})]
+    venues = sorted({columns.kinds[i].venue for i in present})
+    reports = [
+        _venue_report(columns, per_kind, [i for i in present if columns.kinds[i].venue == v], stats) for v in venues
+    ]
     return DriftReport(
         logs=columns.paths,
         malformed_lines=columns.malformed,
-        fills=sum(v.overall.fills for v in venues),
-        fills_unknown_fee=sum(v.overall.fills_unknown_fee for v in venues),
-        venues=venues,
+        fills=sum(v.overall.fills for v in reports),
+        fills_unknown_fee=sum(v.overall.fills_unknown_fee for v in reports),
+        venues=reports,
     )
 
 
-def _grouped(columns: DriftColumns) -> _Grouped:
-    groups = sorted({(k.venue, k.instrument, k.side, k.mode) for k in columns.kinds})
-    index = {g: i for i, g in enumerate(groups)}
-    group = np.array([index[k.venue, k.instrument, k.side, k.mode] for k in columns.kinds] or [0], np.int32)
-    group = group[columns.kind]
-    if len(groups) < 2**16:
-        group = group.astype(np.uint16)  # numpy radix-sorts 16-bit keys
-    rows = np.argsort(group, kind="stable")
-    counts = np.bincount(group, minlength=len(groups))
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    return _Grouped(
-        rows=rows,
-        drift_bps=columns.drift_bps[rows],
-        notional=columns.notional[rows],
-        fee_quote=columns.fee_quote[rows],
-        alert=columns.alert[rows],
-        spans={g: (int(s), int(e)) for g, s, e in zip(groups, starts, ends, strict=True) if e > s},
-    )
+def _per_kind(c: DriftColumns) -> _PerKind:
+    count = len(c.kinds)
+    known = ~np.isnan(c.drift_bps)
+    drift = np.where(known, c.drift_bps, 0.0)
+    fee_known = ~np.isnan(c.fee_quote)
+    fee = np.where(fee_known, c.fee_quote, 0.0)
+    weighted = drift * c.notional
+    spread = (c.ask - c.bid) / (c.ask + c.bid) * 1e4  # mid -> touch in bps of the mid, NaN without a touch
+    touch = known & ~np.isnan(spread)
+
+    def total(weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(c.kind, weights, count)
+
+    def where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return total(np.where(mask, values, 0.0))
+
+    sums = [total(), total(known), total(c.notional), total(drift), total(weighted), where(known, c.notional),
+            total(c.alert), total(fee), total(fee_known), where(fee_known, c.notional)]
+    if touch.any():
+        sums += [total(touch), where(touch, c.notional), where(touch, spread * c.notional), where(touch, weighted),
+                 where(touch, fee), where(touch & fee_known, c.notional)]
+    else:  # lines of writers before bid_at_submit: nothing to break down
+        sums += [np.zeros(count)] * 6
+    code = c.kind.astype(np.uint16) if count < 2**16 else c.kind  # numpy radix-sorts 16-bit keys
+    order = np.argsort(code, kind="stable")
+    ends = np.cumsum(sums[0].astype(np.int64))
+    starts = ends - sums[0].astype(np.int64)
+    sorted_drift = c.drift_bps[order]
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        sorted_drift[s:e].sort()  # NaN (no drift logged) sorts last
+    ticks = c.ts.view(np.int64)[order]
+    nonempty = starts[ends > starts]
+    first, last = np.zeros(count, np.int64), np.zeros(count, np.int64)
+    if len(nonempty):
+        first[ends > starts] = np.minimum.reduceat(ticks, nonempty)
+        last[ends > starts] = np.maximum.reduceat(ticks, nonempty)
+    return _PerKind(np.column_stack(sums), sorted_drift, starts, first, last)
 
 
-def _venue_report(columns: DriftColumns, grouped: _Grouped, venue: str, stats) -> VenueReport:
-    mine = [g for g in grouped.spans if g[0] == venue]
-    modes = sorted({g[3] for g in mine})
-    instruments = sorted({g[1] for g in mine})
-    start, end = grouped.spans[mine[0]][0], grouped.spans[mine[-1]][1]  # a venue's groups are adjacent
-    rows = grouped.rows[start:end]
-    times = columns.ts[rows]
+def _venue_report(columns: DriftColumns, per_kind: _PerKind, ids: list[int],
+                  stats: Callable[[list[int]], DriftStats]) -> VenueReport:
+    kinds = columns.kinds
 
-    def of(instrument: str, mode: str) -> list[Group]:
-        return [g for g in mine if g[1] == instrument and g[3] == mode]
+    def by(*fields: str) -> dict[tuple[str, ...], list[int]]:
+        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for i in ids:
+            groups[tuple(getattr(kinds[i], f) for f in fields)].append(i)
+        return dict(sorted(groups.items()))
 
+    by_instrument_mode = by("instrument", "mode")
     return VenueReport(
-        venue=venue,
-        first_ts=_iso(times.min()),
-        last_ts=_iso(times.max()),
-        overall=stats(mine),
-        by_mode=[ModeStats(m, stats([g for g in mine if g[3] == m])) for m in modes],
-        by_instrument_side=[GroupStats(g[1], g[2], g[3], stats([g])) for g in mine],
-        shadow_vs_live=[
-            _shadow_vs_live(i, stats(of(i, "shadow")), stats(of(i, "live")))
-            for i in instruments
-            if of(i, "shadow") and of(i, "live")
+        venue=kinds[ids[0]].venue,
+        first_ts=_iso(per_kind.first[ids].min()),
+        last_ts=_iso(per_kind.last[ids].max()),
+        overall=stats(ids),
+        by_mode=[ModeStats(m, stats(g)) for (m,), g in by("mode").items()],
+        by_instrument_side=[GroupStats(i, s, m, stats(g)) for (i, s, m), g in by("instrument", "side", "mode").items()],
+        by_session=[
+            SessionStats(s, sorted({kinds[i].mode for i in g}), _iso(per_kind.first[g].min()),
+                         _iso(per_kind.last[g].max()), stats(g))
+            for (s,), g in sorted(by("session").items(), key=lambda item: per_kind.first[item[1]].min())
         ],
-        worst=_worst_fills(columns, rows, grouped.drift_bps[start:end]),
+        shadow_vs_live=[
+            _shadow_vs_live(i, stats(by_instrument_mode[i, "shadow"]), stats(by_instrument_mode[i, "live"]))
+            for i in sorted({i for i, _ in by_instrument_mode})
+            if (i, "shadow") in by_instrument_mode and (i, "live") in by_instrument_mode
+        ],
+        costs=[_costs(m, per_kind.total(g)) for (m,), g in by("mode").items()],
+        worst=_worst_fills(columns, per_kind, ids),
     )
 
 
-def _stats(grouped: _Grouped, groups: list[Group]) -> DriftStats:
-    spans = [slice(*grouped.spans[g]) for g in groups]
-
-    def joined(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([values[s] for s in spans])
-
-    drift, notional, fee = joined(grouped.drift_bps), joined(grouped.notional), joined(grouped.fee_quote)
-    known = ~np.isnan(drift)
-    fee_known = ~np.isnan(fee)
-    figures = _drift_figures(drift[known], notional[known]) if known.any() else {}
+def _stats(per_kind: _PerKind, ids: list[int]) -> DriftStats:
+    s = per_kind.total(ids)
+    drift = per_kind.sorted_drift(ids)
+    figures: dict[str, float | None] = {}
+    if len(drift):
+        median, p90, p99 = _percentiles(drift, (50, 90, 99))
+        figures = {"mean_bps": s["drift"] / s["known"], "weighted_mean_bps": _ratio(s["weighted"], s["known_notional"]),
+                   "median_bps": median, "p90_bps": p90, "p99_bps": p99, "worst_bps": float(drift[-1])}
     return DriftStats(
-        fills=len(drift),
-        fills_without_drift=int(len(drift) - known.sum()),
-        notional=float(notional.sum()),
-        alerts=int(joined(grouped.alert).sum()),
-        fees=float(fee[fee_known].sum()) if fee_known.any() else None,
-        fills_unknown_fee=int(len(fee) - fee_known.sum()),
-        **{name: figures.get(name) for name in _DRIFT_FIGURES},
+        fills=int(s["fills"]),
+        fills_without_drift=int(s["fills"] - s["known"]),
+        notional=s["notional"],
+        alerts=int(s["alerts"]),
+        fees=s["fee"] if s["fee_fills"] else None,
+        fees_bps=_ratio(s["fee"] * 1e4, s["fee_notional"]),
+        fills_unknown_fee=int(s["fills"] - s["fee_fills"]),
+        **{name: figures.get(name) for name in ("mean_bps", "weighted_mean_bps", "median_bps", "p90_bps", "p99_bps",
+                                                 "worst_bps")},
     )
 
 
-_DRIFT_FIGURES = ("mean_bps", "weighted_mean_bps", "median_bps", "p90_bps", "p99_bps", "worst_bps")
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """numpy.percentile's default (linear) of values sorted ascending, without numpy sorting them again."""
+    position = (len(values) - 1) * np.array(qs) / 100
+    low = np.floor(position).astype(np.int64)
+    a, b = values[low], values[np.minimum(low + 1, len(values) - 1)]
+    t = position - low
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t).tolist()  # numpy's lerp, for equal results
 
 
-def _drift_figures(drift: np.ndarray, notional: np.ndarray) -> dict[str, float | None]:
-    total = notional.sum()
-    median, p90, p99 = (float(v) for v in np.percentile(drift, [50, 90, 99]))
-    return {
-        "mean_bps": float(drift.mean()),
-        "weighted_mean_bps": float((drift * notional).sum() / total) if total > 0 else None,
-        "median_bps": median,
-        "p90_bps": p90,
-        "p99_bps": p99,
-        "worst_bps": float(drift.max()),
-    }
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def _costs(mode: str, s: dict[str, float]) -> CostBreakdown:
+    spread_bps = _ratio(s["spread"], s["touch_notional"])
+    drift_bps = _ratio(s["touch_weighted"], s["touch_notional"])
+    fees_bps = _ratio(s["touch_fee"] * 1e4, s["touch_fee_notional"])
+    return CostBreakdown(
+        mode=mode,
+        fills=int(s["touch_fills"]),
+        notional=s["touch_notional"],
+        spread_bps=spread_bps,
+        impact_bps=None if drift_bps is None else drift_bps - spread_bps,
+        fees_bps=fees_bps,
+        total_bps=None if drift_bps is None else drift_bps + (fees_bps or 0.0),
+        spread=s["spread"] / 1e4,
+        impact=(s["touch_weighted"] - s["spread"]) / 1e4,
+        fees=s["touch_fee"],
+    )
 
 
 def _shadow_vs_live(instrument: str, shadow: DriftStats, live: DriftStats) -> ShadowVsLive:
@@ -223,19 +209,28 @@ def _shadow_vs_live(instrument: str, shadow: DriftStats, live: DriftStats) -> Sh
     return ShadowVsLive(instrument, shadow, live, delta)
 
 
-def _worst_fills(columns: DriftColumns, rows: np.ndarray, drift: np.ndarray) -> list[WorstFill]:
-    """The WORST_COUNT fills with the highest drift (of `rows`, whose drift is `drift`), re-read in full."""
-    known = np.flatnonzero(~np.isnan(drift))
-    top = known[np.argpartition(-drift[known], WORST_COUNT)[:WORST_COUNT]] if len(known) > WORST_COUNT else known
-    top = top[np.argsort(-drift[top], kind="stable")]
-    return [_worst_fill(columns, row) for row in rows[top]]
+def _worst_fills(columns: DriftColumns, per_kind: _PerKind, ids: list[int]) -> list[WorstFill]:
+    """The WORST_COUNT fills of these kinds with the highest drift (ties: the earlier line first), re-read in full."""
+    known = per_kind.sums[:, 1].astype(np.int64)
+    tops = np.concatenate([per_kind.drift[max(per_kind.start[i], per_kind.start[i] + known[i] - WORST_COUNT) :
+                                          per_kind.start[i] + known[i]] for i in ids])
+    if not len(tops):
+        return []
+    threshold = np.sort(tops)[-min(WORST_COUNT, len(tops))]
+    mine = np.zeros(len(columns.kinds), bool)
+    mine[ids] = True
+    rows = np.flatnonzero((columns.drift_bps >= threshold) & mine[columns.kind])
+    rows = rows[np.lexsort((rows, -columns.drift_bps[rows]))][:WORST_COUNT]
+    lines = {}
+    for source in set(columns.source[rows].tolist()):
+        offsets = columns.offset[rows][columns.source[rows] == source].tolist()
+        lines |= dict(zip([(source, o) for o in offsets], read_lines(columns.paths[source], offsets), strict=True))
+    return [_worst_fill(columns.kinds[columns.kind[r]], columns, r, lines[int(columns.source[r]), int(columns.offset[r])])
+            for r in rows.tolist()]
 
 
-def _worst_fill(columns: DriftColumns, row: int) -> WorstFill:
-    with open(columns.paths[columns.source[row]], "rb") as f:
-        f.seek(columns.offset[row])
-        line = msgspec.json.decode(f.readline())
-    kind = columns.kinds[columns.kind[row]]
+def _worst_fill(kind: FillKind, columns: DriftColumns, row: int, text: bytes) -> WorstFill:
+    line = msgspec.json.decode(text)
     return WorstFill(
         ts=str(line.get("ts")),
         session=kind.session,
@@ -251,16 +246,5 @@ def _worst_fill(columns: DriftColumns, row: int) -> WorstFill:
     )
 
 
-def _iso(moment: np.datetime64) -> str:
-    return f"{np.datetime_as_string(moment, unit='us')}Z"
-
-
-def check_fail_above(report: DriftReport, bps: float) -> None:
-    """RuntimeFailure naming each venue whose notional-weighted mean drift exceeds `bps` (no fills: none does)."""
-    over = [
-        f"{v.venue} {v.overall.weighted_mean_bps:.2f} bps"
-        for v in report.venues
-        if v.overall.weighted_mean_bps is not None and v.overall.weighted_mean_bps > bps
-    ]
-    if over:
-        raise RuntimeFailure(f"notional-weighted mean drift above --fail-above {bps:g} bps: {', '.join(over)}")
+def _iso(ticks: np.integer) -> str:
+    return f"{np.datetime_as_string(np.datetime64(int(ticks), 'us'), unit='us')}Z"
