@@ -24,7 +24,7 @@ YEAR_MINUTES = 525_600
 SYMBOLS = ["BTC", "ETH", "AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 
 
-def engine_only(profile, data: list[str]) -> int:  # noqa: ANN001
+def engine_only(profile, data: list[str], schedule: str) -> int:  # noqa: ANN001
     """The engine alone on the same bars: same reader and stream, a strategy that only subscribes. Returns bars."""
     from nautilus_trader.config import StrategyConfig
     from nautilus_trader.trading.strategy import Strategy
@@ -33,7 +33,7 @@ def engine_only(profile, data: list[str]) -> int:  # noqa: ANN001
     from nautlive.bar_backtest import CHUNK_NS, prepare_bars
     from nautlive.bars import bar_type, merged_chunks
 
-    run = prepare_bars(profile, data, None, None)
+    run = prepare_bars(profile, data, None, schedule)
 
     class SubscribeOnly(Strategy):
         def on_start(self) -> None:
@@ -69,7 +69,7 @@ def speed() -> dict:
     data = [str(f) for f in FILES]
     schedule = str(REPO / "artifacts" / "orders" / "weekly.example.csv")
     with tempfile.TemporaryDirectory() as tmp:
-        bars, theirs_s = timed(engine_only, profile, data)
+        bars, theirs_s = timed(engine_only, profile, data, schedule)
         _, ours_s = timed(ours, profile, data, schedule, tmp)
     ratio = theirs_s / ours_s
     print(f"shipped files, {bars:,} bars: nautlive backtest {bars / ours_s:,.0f} bars/s ({ours_s:.2f} s), "
@@ -121,7 +121,7 @@ def child(side: str, profile_path: str, schedule: str, out: str, *data: str) -> 
     if side == "ours":
         bars, seconds = timed(ours, profile, list(data), schedule, out)
     else:
-        bars, seconds = timed(engine_only, profile, list(data))
+        bars, seconds = timed(engine_only, profile, list(data), schedule)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"bars": bars, "seconds": round(seconds, 1), "peak_mb": round(peak)}))
 
