@@ -335,10 +335,10 @@ def run_from_cli(
     if once:
         read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
     if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
-        from nautlive.venues.ibkr import check_gateway_reachable, exec_client_config
+        from nautlive.venues.ibkr import check_gateway, exec_client_config
 
         exec_client_config(profile)  # the account must be known before connecting
-        check_gateway_reachable(profile.ibkr.host, profile.ibkr.port, profile.live.connect_timeout)
+        check_gateway(profile)  # the handshake answered and the account managed, before any node or order
     options = SessionOptions(
         mode=mode,
         feed=feed,

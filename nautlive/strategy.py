@@ -336,8 +336,8 @@ class NautilusRebalanceStrategy(Strategy):
         value = Decimal(0)
         for venue in self._accounts:
             account = self.portfolio.account(venue)
-            if account is None:
-                continue
+            if account is None or account.is_margin_account:
+                continue  # IB's margin account: locked is NetLiquidation - FullAvailableFunds (positions), not orders
             locked = account.balance_locked(quote_currency)
             value += locked.as_decimal() if locked is not None else Decimal(0)
             for iid, quote in quotes.items():

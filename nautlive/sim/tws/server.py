@@ -130,3 +130,26 @@ def start_in_thread(sim: TwsSimulator, host: str = "127.0.0.1", port: int = 0, c
     if "error" in box:
         raise box["error"]
     return RunningTws(sim, host, box, thread)
+
+
+def run_tws(sim: TwsSimulator, host: str, port: int, control_port: int, quote_interval: float = 0.25) -> int | None:
+    """Serve in the foreground until SIGINT or SIGTERM; returns the signal that stopped it."""
+    import signal
+
+    from nautlive.render import line
+
+    received: list[int] = []
+
+    def ready(api_port: int, http_port: int) -> None:
+        line(f"TWS simulator listening on {host}:{api_port} (account {sim.account.account_id}); "
+             f"controls on http://{host}:{http_port}/__sim/state")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
+        await serve(sim, host, port, control_port, stop, ready, quote_interval)
+
+    asyncio.run(main())
+    return received[0] if received else None
