@@ -9,10 +9,16 @@ rename); product code is unchanged. Baselines measured in the same run on the sa
   only so the baseline's thread stops promptly: it does not change when a change is reported),
   raw inotify (ctypes: inotify_init1 / inotify_add_watch / read) noticing it.
 Goal: p99 <= 25 ms end to end.
+
+`--alerts-slow`: the same session twice, without alerts and then with every alert (drift_alert_bps 0, so each fill
+is a drift alert; min_interval_secs 0, so nothing is held back) going to a json:// receiver on loopback that answers
+after 10 s; the two p99 side by side. Four sessions of ALERT_ROUNDS, in the order with, without, without, with (the
+first session of a process is the slowest, and it counts against alerts). Goal: p99 with alerts <= 1.1 x without.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import json
@@ -25,12 +31,17 @@ import sys
 import tempfile
 import threading
 import time
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 50
 BASELINE_ROUNDS = 30
+ALERT_ROUNDS = 150
 GOAL_P99_MS = 25.0
+GOAL_ALERTS_RATIO = 1.1
+SLOW_RECEIVER_SECS = 10.0
 WEIGHTS = ({"BTCUSDT.BINANCE": 0.5, "ETHUSDT.BINANCE": 0.3}, {"BTCUSDT.BINANCE": 0.2, "ETHUSDT.BINANCE": 0.6})
 FEED_INTERVAL_SECS = 0.01
 IN_MOVED_TO, IN_CLOSE_WRITE = 0x80, 0x8
@@ -118,6 +129,9 @@ class Probe:
     """Timestamps the watcher noticing the file and the strategy submitting orders (perf_counter)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.strategy = None
         self.noticed: list[float] = []
         self.submits: list[float] = []
@@ -149,8 +163,8 @@ class Probe:
         LiveRebalanceStrategy.submit_order = traced_submit
 
 
-def drive(path: Path, probe: Probe, rows: list[dict], errors: list[BaseException]) -> None:
-    """The upstream optimiser: ROUNDS atomic replacements, each waited for until its rebalance is done."""
+def drive(path: Path, probe: Probe, rounds: int, rows: list[dict], errors: list[BaseException]) -> None:
+    """The upstream optimiser: `rounds` atomic replacements, each waited for until its rebalance is done."""
     try:
         deadline = time.monotonic() + 30
         while not (probe.strategy and probe.strategy.reports):  # the first target, applied at start
@@ -158,7 +172,7 @@ def drive(path: Path, probe: Probe, rows: list[dict], errors: list[BaseException
                 raise TimeoutError("the session did not apply the first target")
             time.sleep(0.01)
         time.sleep(0.3)
-        for i in range(ROUNDS):
+        for i in range(rounds):
             done, noticed, submits = len(probe.strategy.reports), len(probe.noticed), len(probe.submits)
             renamed = replace(path, WEIGHTS[(i + 1) % 2])
             deadline = time.monotonic() + 10
@@ -178,26 +192,24 @@ def drive(path: Path, probe: Probe, rows: list[dict], errors: list[BaseException
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def shadow_latencies(folder: Path) -> list[dict]:
-    os.chdir(REPO)
+def shadow_latencies(folder: Path, probe: Probe, profile, rounds: int = ROUNDS) -> list[dict]:  # noqa: ANN001
     from nautlive.engine import Feed, SessionOptions
-    from nautlive.profile import load_profile
     from nautlive.session import run_session
 
-    probe = Probe()
-    probe.install()
+    probe.reset()
+    folder.mkdir(exist_ok=True)
     path = folder / "target_weights.json"
     replace(path, WEIGHTS[0])
     rows: list[dict] = []
     errors: list[BaseException] = []
-    threading.Thread(target=drive, args=(path, probe, rows, errors), daemon=True).start()
+    threading.Thread(target=drive, args=(path, probe, rounds, rows, errors), daemon=True).start()
     options = SessionOptions(mode="shadow", feed=Feed("synthetic", interval_secs=FEED_INTERVAL_SECS),
                              targets=str(path), drift_log=str(folder / "drift.log"), duration=120,
                              session="bench-signal-latency", log_level="ERROR")
-    result = run_session(load_profile("binance"), options)
+    result = run_session(profile, options)
     if errors:
         raise errors[0]
-    assert result.exit_code == 0 and len(rows) == ROUNDS, (result.exit_code, result.reason, len(rows))
+    assert result.exit_code == 0 and len(rows) == rounds, (result.exit_code, result.reason, len(rows))
     return rows
 
 
@@ -205,14 +217,75 @@ def print_row(label: str, values: list[float]) -> None:
     print(f"{label:40s} {ms(percentile(values, .5)):9.2f} {ms(percentile(values, .99)):9.2f} {ms(max(values)):9.2f}")
 
 
-def main() -> None:
+def binance_profile():  # noqa: ANN201
+    os.chdir(REPO)
+    from nautlive.profile import load_profile
+
+    return load_profile("binance")
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """A webhook receiver that reads the alert and answers SLOW_RECEIVER_SECS later."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(SLOW_RECEIVER_SECS)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+def alerts_comparison() -> None:
+    """The session without alerts, then with every alert sent to a slow receiver: p99 side by side."""
+    import msgspec
+
+    from nautlive.profile import AlertSettings
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plain = msgspec.structs.replace(binance_profile(), drift_alert_bps=Decimal(0))
+    alerting = msgspec.structs.replace(plain, alerts=AlertSettings(
+        urls=[f"json://127.0.0.1:{server.server_address[1]}/hook"], min_interval_secs=0))
+    probe = Probe()
+    probe.install()
+    runs: dict[str, list[float]] = {"with": [], "without": []}
     with tempfile.TemporaryDirectory() as tmp:
-        folders = [Path(tmp, name) for name in ("inotify", "watchfiles", "shadow")]
+        for i, name in enumerate(("with", "without", "without", "with")):
+            rows = shadow_latencies(Path(tmp, str(i)), probe, alerting if name == "with" else plain, ALERT_ROUNDS)
+            runs[name] += [r["last"] for r in rows]
+    server.shutdown()
+    without, with_alerts = runs["without"], runs["with"]
+    print(f"2 sessions x {ALERT_ROUNDS} atomic replacements of the target file each way; every fill a drift alert, "
+          f"every event sent at once to a json:// receiver answering after {SLOW_RECEIVER_SECS:g} s")
+    print(f"{'rename -> last order submitted':40s} {'p50 ms':>9s} {'p99 ms':>9s} {'max ms':>9s}")
+    print_row("without alerts", without)
+    print_row("alerts to a slow receiver", with_alerts)
+    p99, base_p99 = percentile(with_alerts, .99), percentile(without, .99)
+    print(f"p99 with alerts / without = {p99 / base_p99:.2f}; goal <= {GOAL_ALERTS_RATIO:g}")
+    print(json.dumps({"name": "signal_latency_alerts", "value": ms(p99), "unit": "ms p99 rename -> last order submitted",
+                      "baseline": "the same session without alerts (p99)", "baseline_value": ms(base_p99),
+                      "ratio": round(p99 / base_p99, 3), "goal": f"ratio <= {GOAL_ALERTS_RATIO:g}",
+                      "met": p99 <= GOAL_ALERTS_RATIO * base_p99}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--alerts-slow", action="store_true",
+                        help="compare the session without alerts and with alerts to a receiver answering after 10 s")
+    if parser.parse_args().alerts_slow:
+        return alerts_comparison()
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = [Path(tmp, name) for name in ("inotify", "watchfiles")]
         for folder in folders:
             folder.mkdir()
         raw = inotify_latencies(folders[0])
         default = watchfiles_latencies(folders[1])
-        rows = shadow_latencies(folders[2])
+        probe = Probe()
+        probe.install()
+        rows = shadow_latencies(Path(tmp, "shadow"), probe, binance_profile())
     from nautlive.signals import TargetWeightWatcher
 
     ends = [r["last"] for r in rows]
