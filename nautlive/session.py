@@ -202,7 +202,10 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
     unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
     if report.rejected or report.unfilled:
         first = (report.rejected or report.unfilled)[0]["reason"]
-        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})")
+        unfilled = ", ".join(o["client_order_id"] for o in report.unfilled)
+        waiting = f"; unfilled {unfilled}" if unfilled else ""
+        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})"
+                  f"{waiting}")
     elif unpriced:
         finish(1, f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
                   f"({len(report.orders)} other orders filled)")

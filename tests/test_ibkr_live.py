@@ -187,8 +187,9 @@ def test_a_closed_market_leaves_orders_waiting_then_cancels_them(ib_dir, tws):
     control(tws, "POST", "/__sim/market_closed")
     proc = live(ib_dir, "--once")
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "unfilled" in error_line(proc.stderr)
     orders = state(tws)["orders"]
+    line = error_line(proc.stderr)
+    assert "2 unfilled" in line and all(o["order_ref"].rsplit(":", 1)[0] in line for o in orders), line
     assert len(orders) == 2 and {o["status"] for o in orders} == {"Cancelled"}
     assert state(tws)["positions"] == {}
 
