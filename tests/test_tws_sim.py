@@ -1,0 +1,292 @@
+"""The loopback TWS venue: every message decoded by the real ibapi Decoder, requests as the real EClient writes them,
+the account's rules (whole shares, minTick, cash), the faults and the control port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from decimal import Decimal
+
+import pytest
+from ibapi import comm
+from ibapi.client import EClient
+from ibapi.contract import Contract
+from ibapi.decoder import Decoder
+from ibapi.order import Order
+from ibapi.wrapper import EWrapper
+
+from nautlive.sim.tws import build_tws_simulator, read_captures
+from nautlive.sim.tws import messages as msg
+from nautlive.sim.tws.protocol import SERVER_VERSION, ProtocolError, parse_handshake, split_messages
+from nautlive.sim.tws.records import Execution, SimOrder
+from nautlive.sim.tws.requests import parse
+from nautlive.sim.tws.server import start_in_thread
+
+from .conftest import REPO, shared_file
+
+CATALOG = REPO / "artifacts" / "catalog" / "ibkr.yaml"
+D = Decimal
+
+
+class Recorder(EWrapper):
+    """An EWrapper that records every callback as (name, args)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattribute__(self, name: str):  # noqa: ANN204
+        if name.startswith("_") or name in ("calls", "logAnswer"):
+            return object.__getattribute__(self, name)
+        return lambda *args: object.__getattribute__(self, "calls").append((name, args))
+
+
+def decode(message: bytes) -> list[tuple[str, tuple]]:
+    """One framed message through ibapi's Decoder at our server version; every field must be consumed."""
+    wrapper = Recorder()
+    size, text, rest = comm.read_msg(message)
+    assert rest == b""
+    fields = comm.read_fields(text)
+    iterator = iter(fields)
+    decoder = Decoder(wrapper, SERVER_VERSION)
+    handler = decoder.msgId2handleInfo[int(fields[0])]
+    if handler.processMeth is not None:
+        handler.processMeth(decoder, iterator)
+        assert list(iterator) == [], "fields left over"
+    else:
+        decoder.interpret(fields)
+    return wrapper.calls
+
+
+AAPL = {"conId": 265598, "symbol": "AAPL", "secType": "STK", "exchange": "SMART", "primaryExchange": "NASDAQ",
+        "currency": "USD", "localSymbol": "AAPL", "tradingClass": "NMS"}
+
+
+def sim_order(**changes: object) -> SimOrder:
+    values = dict(order_id=5, client_id=1, perm_id=99, con_id=265598, action="BUY", quantity=D(10), order_type="MKT",
+                  tif="GTC", account="DU123456", order_ref="O-1:5")
+    return SimOrder(**{**values, **changes})
+
+
+# -- server -> client ------------------------------------------------------------------------------------------------
+
+
+def test_contract_details_from_the_real_capture_decode_as_captured():
+    details = read_captures([shared_file("ibkr", "contract_details", "contracts_pkl_2022__AAPL.decoded.json")],
+                            strict=True)["AAPL.NASDAQ"]
+    [(name, (req_id, decoded))] = decode(msg.contract_details(7, details))
+    assert (name, req_id) == ("contractDetails", 7)
+    assert decoded.contract.conId == 265598 and decoded.contract.primaryExchange == "NASDAQ"
+    assert decoded.minTick == details["minTick"] and decoded.longName == details["longName"]
+    assert [(t.tag, t.value) for t in decoded.secIdList] == [("ISIN", "US0378331005")]
+    assert decoded.sizeIncrement == decoded.minSize == 1
+
+
+@pytest.mark.parametrize("lmt", [None, 190.25])
+def test_open_order_and_order_status_decode_field_for_field(lmt):
+    order = sim_order(lmt_price=lmt, status="Submitted")
+    [(name, (order_id, contract, decoded, state))] = decode(msg.open_order(order, AAPL))
+    assert (name, order_id, contract.conId, contract.symbol) == ("openOrder", 5, 265598, "AAPL")
+    assert (decoded.action, decoded.totalQuantity, decoded.orderType, decoded.tif) == ("BUY", 10, "MKT", "GTC")
+    assert (decoded.account, decoded.orderRef, decoded.permId, state.status) == ("DU123456", "O-1:5", 99, "Submitted")
+    assert decoded.lmtPrice == (lmt if lmt is not None else 1.7976931348623157e308)
+    [(name, args)] = decode(msg.order_status(order))
+    assert name == "orderStatus" and args[:5] == (5, "Submitted", 0, 10, 0.0)
+
+
+def test_execution_and_commission_carry_the_execution_id():
+    execution = Execution(exec_id="0000e1.0001.01.01", order_id=5, client_id=1, perm_id=99, con_id=265598,
+                          account="DU123456", side="BOT", shares=D(10), price=190.1, cum_qty=D(10), avg_price=190.1,
+                          order_ref="O-1:5", time="20261128 09:00:00 UTC", commission=1.0, currency="USD")
+    [(_, (req_id, contract, decoded))] = decode(msg.exec_details(-1, execution, AAPL))
+    assert (req_id, contract.conId, decoded.execId, decoded.shares, decoded.orderRef) == (-1, 265598,
+                                                                                        "0000e1.0001.01.01", 10, "O-1:5")
+    [(_, (report,))] = decode(msg.commission_report(execution))
+    assert (report.execId, report.commission, report.currency) == ("0000e1.0001.01.01", 1.0, "USD")
+
+
+def test_signature_messages_and_ticks_decode():
+    assert decode(msg.managed_accounts(["DU1", "DU2"])) == [("managedAccounts", ("DU1,DU2",))]
+    assert decode(msg.next_valid_id(101)) == [("nextValidId", (101,))]
+    assert decode(msg.error(-1, 1100, "lost")) == [("error", (-1, 1100, "lost", ""))]
+    assert decode(msg.account_summary(3, "DU1", "NetLiquidation", "100.00", "USD")) == [
+        ("accountSummary", (3, "DU1", "NetLiquidation", "100.00", "USD"))]
+    [(price, (req_id, tick_type, value, _)), (size, size_args)] = decode(msg.tick_price(3, 1, 190.1, D(200)))
+    assert (price, req_id, tick_type, value, size, size_args) == ("tickPrice", 3, 1, 190.1, "tickSize", (3, 0, 200))
+    [(name, args)] = decode(msg.tick_by_tick_last(4, 1700000000, 190.1, D(3), "NASDAQ"))
+    assert name == "tickByTickAllLast" and args[2:5] == (1700000000, 190.1, 3)
+    [(name, args)] = decode(msg.position("DU1", AAPL, D(263), 190.0))
+    assert name == "position" and args[2:] == (263, 190.0)
+
+
+# -- client -> server ------------------------------------------------------------------------------------------------
+
+
+class Capture:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendMsg(self, message: bytes) -> None:  # noqa: N802 - ibapi's name
+        self.sent.append(message)
+
+    def isConnected(self) -> bool:  # noqa: N802
+        return True
+
+
+def written(call) -> tuple[str, ...]:  # noqa: ANN001
+    """What the real EClient writes for `call(client)` at our server version, split back into fields."""
+    client = EClient(EWrapper())
+    client.conn, client.serverVersion_, client.connState = Capture(), SERVER_VERSION, EClient.CONNECTED
+    call(client)
+    messages, rest = split_messages(b"".join(client.conn.sent))
+    assert rest == b"" and len(messages) == 1
+    return messages[0]
+
+
+def test_place_order_is_read_as_the_eclient_writes_it():
+    contract = Contract()
+    contract.__dict__.update(AAPL)
+    order = Order()
+    order.action, order.totalQuantity, order.orderType, order.lmtPrice = "SELL", D(7), "LMT", 190.25
+    order.tif, order.account, order.orderRef = "DAY", "DU123456", "O-1:8"
+    request = parse(written(lambda client: client.placeOrder(8, contract, order)))
+    placed = request.values["order"]
+    assert (request.name, placed.order_id, placed.contract["conId"], placed.contract["primaryExchange"]) == (
+        "placeOrder", 8, 265598, "NASDAQ")
+    assert (placed.action, placed.quantity, placed.order_type, placed.lmt_price, placed.tif, placed.account,
+            placed.order_ref, placed.outside_rth) == ("SELL", 7, "LMT", 190.25, "DAY", "DU123456", "O-1:8", False)
+
+
+def test_requests_nautilus_makes_at_connect_are_read():
+    contract = Contract()
+    contract.__dict__.update(AAPL)
+    assert parse(written(lambda c: c.reqContractDetails(11, contract))).contract["localSymbol"] == "AAPL"
+    mkt = parse(written(lambda c: c.reqMktData(12, contract, "", False, False, [])))
+    assert (mkt.name, mkt.req_id, mkt.contract["conId"]) == ("reqMktData", 12, 265598)
+    tbt = parse(written(lambda c: c.reqTickByTickData(13, contract, "AllLast", 0, False)))
+    assert (tbt.req_id, tbt.values["tick_type"]) == (13, "AllLast")
+    assert parse(written(lambda c: c.reqAccountSummary(14, "All", "NetLiquidation"))).req_id == 14
+    assert parse(written(lambda c: c.cancelOrder(15, __import__("ibapi.order_cancel").order_cancel.OrderCancel()))
+                 ).req_id == 15
+    assert parse(written(lambda c: c.reqPositions())).name == "reqPositions"
+
+
+def test_handshake_needs_api_prefix_and_our_version_in_range():
+    assert parse_handshake(b"API\0" + comm.make_msg("v100..187"))[0] == "v100..187"
+    assert parse_handshake(b"API\0") is None
+    with pytest.raises(ProtocolError):
+        parse_handshake(b"GET / HTTP/1.1\r\n")
+    with pytest.raises(ProtocolError):
+        parse_handshake(b"API\0" + comm.make_msg("v100..150"))
+
+
+# -- the account's rules, through a socket -------------------------------------------------------------------------
+
+
+class Client:
+    """A bare TWS API client on a socket: handshake, START_API, then requests and replies as field tuples."""
+
+    def __init__(self, port: int, client_id: int = 7) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buffer = b""
+        self.sock.sendall(b"API\0" + comm.make_msg("v100..187"))
+        assert self.read()[0] == str(SERVER_VERSION)
+        self.send(71, 2, client_id, "")
+
+    def send(self, *fields: object) -> None:
+        self.sock.sendall(comm.make_msg("".join(comm.make_field(f) for f in fields)))
+
+    def read(self) -> tuple[str, ...]:
+        while True:
+            size, text, rest = comm.read_msg(self.buffer)
+            if size and len(self.buffer) - 4 >= size:
+                self.buffer = rest
+                return tuple(field.decode() for field in comm.read_fields(text))
+            self.buffer += self.sock.recv(65536)
+
+    def until(self, msg_id: int, code: int | None = None) -> tuple[str, ...]:
+        while True:
+            fields = self.read()
+            if fields[0] == str(msg_id) and (code is None or fields[3] == str(code)):
+                return fields
+
+    def place(self, order_id: int, quantity: str, order_type: str = "MKT", lmt: str = "") -> None:
+        contract = [265598, "AAPL", "STK", "", 0.0, "", "", "SMART", "NASDAQ", "USD", "AAPL", "", "", ""]
+        self.send(3, order_id, *contract, "BUY", quantity, order_type, lmt, "", "DAY", "", "DU123456", "", 0,
+                  f"ref-{order_id}", 1, 0, 0, 0, 0, 0, 0, 0)
+
+
+@pytest.fixture
+def tws():
+    with start_in_thread(build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], CATALOG, contracts=[]),
+                         quote_interval=0.05) as running:
+        yield running
+
+
+def test_connect_sends_accounts_next_id_and_farm_messages(tws):
+    client = Client(tws.port)
+    assert client.until(15)[2] == "DU123456"
+    assert int(client.until(9)[2]) >= 1
+    assert client.until(4, 2104)[4].startswith("Market data farm connection is OK")
+
+
+def test_whole_shares_fill_and_a_fraction_or_off_tick_price_is_rejected_with_201(tws):
+    client = Client(tws.port)
+    client.place(1, "2.5")
+    assert "Fractional-sized order" in client.until(4, 201)[4]
+    client.place(2, "3", "LMT", "190.005")
+    assert "minimum price variation" in client.until(4, 201)[4]
+    client.place(3, "3")
+    assert client.until(11)[2] == "3"  # execDetails for order 3
+    assert tws.call(lambda: tws.sim.account.position(265598)) == 3
+
+
+def test_reject_next_and_market_closed_and_cancel(tws):
+    client = Client(tws.port)
+    tws.call(tws.sim.reject_next, "no reason at all")
+    client.place(1, "1")
+    assert client.until(4, 201)[4] == "Order rejected - reason:no reason at all"
+    tws.call(tws.sim.set_market_open, False)
+    client.place(2, "1")
+    assert client.until(3)[2] == "PreSubmitted"
+    client.send(4, 1, 2, "")
+    assert client.until(3)[2] == "Cancelled" and client.until(4, 202)
+    client.place(3, "1")
+    tws.call(tws.sim.set_market_open, True)
+    assert client.until(11)[2] == "3"
+
+
+def test_drop_sends_1100_and_the_next_connection_hears_1102(tws):
+    client = Client(tws.port)
+    client.until(9)
+    assert tws.call(tws.sim.drop_connections) == 1
+    assert client.until(4, 1100)
+    again = Client(tws.port)
+    assert again.until(4, 1102)[4].startswith("Connectivity between IB and Trader Workstation has been restored")
+
+
+def test_a_stalled_venue_does_not_answer_the_handshake(tws):
+    tws.call(tws.sim.stall, None)
+    sock = socket.create_connection(("127.0.0.1", tws.port), timeout=0.5)
+    sock.sendall(b"API\0" + comm.make_msg("v100..187"))
+    with pytest.raises(TimeoutError):
+        sock.recv(100)
+    tws.call(tws.sim.clear_stall)
+    assert sock.recv(100)
+
+
+def test_control_port_state_quote_and_faults(tws):
+    def call(method: str, path: str) -> dict:
+        request = urllib.request.Request(tws.control_url + path, method=method)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    assert call("POST", "/__sim/quote?symbol=AAPL&bid=150.00&ask=150.02")["quote"]["bid"] == "150.00"
+    assert call("POST", "/__sim/market_closed") == {"market_open": False}
+    assert call("POST", "/__sim/reject_next?reason=x") == {"pending_reject": "x"}
+    snapshot = call("GET", "/__sim/state")
+    assert snapshot["faults"]["held_quotes"] == ["AAPL"] and snapshot["faults"]["market_open"] is False
+    assert snapshot["cash"] == {"USD": "100000"} and snapshot["account"] == "DU123456"
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        call("POST", "/__sim/quote?symbol=AAPL&bid=150.001&ask=150.02")
+    assert bad.value.code == 400
