@@ -298,8 +298,9 @@ def alert_profile(tmp_path: Path, alerts: dict) -> Path:
 def test_profile_alerts_interpolate_and_show_redacted(tmp_path, monkeypatch):
     monkeypatch.setenv("HOOK_PASS", SECRET)
     monkeypatch.setenv("TG_TOKEN", "123456789:AAHsecrettoken")
+    monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
     path = alert_profile(tmp_path, {"urls": ["json://user:${HOOK_PASS}@127.0.0.1:9000/hook",
-                                             "tgram://${TG_TOKEN}/987654", "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#ops"]})
+                                             "tgram://${TG_TOKEN}/987654", "${SLACK_WEBHOOK}"]})
     profile = load_profile(profile=path)
     assert profile.alerts.urls[0] == f"json://user:{SECRET}@127.0.0.1:9000/hook"
     assert profile.alerts.events == list(events.EVENT_KINDS) and profile.alerts.flush_secs == 3

@@ -69,15 +69,17 @@ def _plugin(url: str):  # noqa: ANN202
 
 
 def url_problem(url: str) -> str | None:
-    """Why apprise cannot use `url` (never quoting it), or None."""
+    """Why apprise cannot use `url` (never quoting it), or None. A service's own https:// URL (a Slack or Discord
+    webhook) is fine when apprise recognises it."""
+    if _plugin(url) is not None:
+        return None
     from apprise.apprise import N_MGR
 
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if not scheme or scheme not in N_MGR:
-        return f"not an apprise URL: unknown service {scheme + '://' if scheme else '(no scheme://)'}"
-    if _plugin(url) is None:
-        return f"apprise cannot use this {scheme}:// URL (a token, address or option is missing or malformed)"
-    return None
+        return (f"not an apprise URL: unknown service {scheme + '://' if scheme else '(no scheme://)'} "
+                "(a webhook of your own: json://HOST[:PORT]/PATH or form://...)")
+    return f"apprise cannot use this {scheme}:// URL (a token, address or option is missing or malformed)"
 
 
 def private_url(url: str) -> str:
