@@ -27,6 +27,7 @@ import numpy as np
 from nautlive.report.columns import PIECE_DTYPES, Codes, Piece
 
 VERSION = 1
+MIN_BYTES = 1 << 20  # a smaller log decodes faster than a cache is written: not cached
 PROBE_BYTES = 1024
 UNUSED_DAYS = 30  # an entry not read for this long belongs to a log deleted by rotation: removed
 
@@ -54,51 +55,50 @@ def folder(stat: os.stat_result) -> Path:
     return root() / f"{stat.st_dev}-{stat.st_ino}"
 
 
-def load(path: Path, stat: os.stat_result, gz: bool, source: int) -> tuple[Piece, int] | None:
-    """The cached fills of a log and the offset from which to decode, or None when the cache does not fit the file."""
+def load(path: Path, stat: os.stat_result, gz: bool) -> Meta | None:
+    """The cache's description of a log when it still fits the file (None: decode the log from its start)."""
+    meta = _read_meta(folder(stat))
+    return meta if meta is not None and meta.gz == gz and _still_valid(path, stat, meta) else None
+
+
+def columns(stat: os.stat_result, meta: Meta, source: int) -> Piece | None:
+    """The cached fills described by `meta` (None if the cache changed under us: decode the log instead)."""
     where = folder(stat)
-    meta = _read_meta(where)
-    if meta is None or meta.gz != gz or not _still_valid(path, stat, meta):
-        return None
-    arrays = {}
-    for name, dtype in PIECE_DTYPES.items():
-        arrays[name] = _load_column(where / name, dtype, meta.rows)
-        if arrays[name] is None:
-            return None
+    arrays = {name: _load_column(where / name, dtype, meta.rows) for name, dtype in PIECE_DTYPES.items()}
     again = _read_meta(where)
-    if again is None or again.generation != meta.generation:  # rebuilt while we read: the columns may be mixed
-        return None
+    if any(a is None for a in arrays.values()) or again is None or again.generation != meta.generation:
+        return None  # rebuilt or removed while we read: the columns may be mixed
     with contextlib.suppress(OSError):
         os.utime(where / "meta.json")  # used: not pruned
-    return Piece(source, meta.kinds, malformed=meta.malformed, **arrays), meta.end
+    return Piece(source, meta.kinds, malformed=meta.malformed, **arrays)
 
 
-def save(path: Path, stat: os.stat_result, gz: bool, cached: Piece | None, new: list[Piece], end: int) -> None:
-    """Append the `new` pieces' fills (decoded up to `end`) to the cache of the log that `cached` came from (None:
-    build it afresh). Silently nothing when the cache folder cannot be written or another run holds it."""
+def save(path: Path, stat: os.stat_result, gz: bool, meta: Meta | None, new: list[Piece], end: int) -> Meta | None:
+    """Append the `new` pieces' fills (decoded up to `end`) to the cache `meta` describes (None: build it afresh);
+    the cache's new description, or None when the cache folder cannot be written or another run holds it."""
     where = folder(stat)
     try:
         where.mkdir(parents=True, exist_ok=True)
         with open(where / "lock", "wb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write(where, path, stat, gz, cached, new, end)
+            saved = _write(where, path, stat, gz, meta, new, end)
         _prune(where)
     except OSError:
-        return
+        return None
+    return saved
 
 
-def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, cached: Piece | None, new: list[Piece],
-           end: int) -> None:
-    old = _read_meta(where) if cached is not None else None
-    if cached is not None and (old is None or old.rows != len(cached)):  # another run changed it since we read it
-        return
+def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, meta: Meta | None, new: list[Piece],
+           end: int) -> Meta | None:
+    old = _read_meta(where) if meta is not None else None
+    if meta is not None and (old is None or old.generation != meta.generation or old.rows != meta.rows):
+        return None  # another run changed it since we read it
     if old is None:
         (where / "meta.json").unlink(missing_ok=True)  # no reader takes half-written columns for a cache
     kinds = Codes()
-    if cached is not None:
-        kinds.update({k: i for i, k in enumerate(cached.kinds)})
+    kinds.update({k: i for i, k in enumerate(old.kinds if old is not None else [])})
     codes = [kinds.of(p) for p in new]
-    rows = len(cached) if cached is not None else 0
+    rows = old.rows if old is not None else 0
     for name, dtype in PIECE_DTYPES.items():
         values = codes if name == "kind" else [getattr(p, name) for p in new]
         with open(where / name, "r+b" if old is not None else "wb") as f:
@@ -107,17 +107,18 @@ def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, cached: Piec
             for v in values:
                 f.write(np.ascontiguousarray(v, dtype).tobytes())
     head, tail = _probes(path, end)
-    meta = Meta(
+    saved = Meta(
         version=VERSION,
         generation=old.generation if old is not None else uuid.uuid4().hex,
         gz=gz, end=end, size=stat.st_size, mtime_ns=stat.st_mtime_ns, head=head, tail=tail,
         rows=rows + sum(len(p) for p in new),
-        malformed=(cached.malformed if cached is not None else 0) + sum(p.malformed for p in new),
+        malformed=(old.malformed if old is not None else 0) + sum(p.malformed for p in new),
         kinds=list(kinds),
     )
     temporary = where / f"meta.{os.getpid()}.json"
-    temporary.write_bytes(msgspec.json.encode(meta))
+    temporary.write_bytes(msgspec.json.encode(saved))
     os.replace(temporary, where / "meta.json")
+    return saved
 
 
 def _read_meta(where: Path) -> Meta | None:

@@ -117,6 +117,8 @@ def concat(paths: list[str], pieces: list[Piece]) -> DriftColumns:
     kind = np.concatenate([kinds.of(p) for p in pieces] or [np.empty(0, np.int32)])
 
     def joined(name: str) -> np.ndarray:
+        if len(pieces) == 1:  # a log read from the cache: its columns as they are, not a copy
+            return getattr(pieces[0], name)
         return np.concatenate([getattr(p, name) for p in pieces] or [np.empty(0, PIECE_DTYPES[name])])
 
     return DriftColumns(

@@ -38,12 +38,15 @@ class _Task(msgspec.Struct, frozen=True):
 
 
 class _Log(msgspec.Struct):
-    """One log: what its cache holds, and the ranges left to decode (`end`: the offset the cache may cover next)."""
+    """One log: what the cache holds of it (`meta`), and the ranges left to decode (`end`: the offset the cache may
+    cover next)."""
 
+    source: int
     path: Path
     stat: os.stat_result
     gz: bool
-    cached: Piece | None
+    use_cache: bool
+    meta: cache.Meta | None
     end: int
     tasks: list[_Task]
 
@@ -55,20 +58,10 @@ def read_drift_log(paths: Sequence[Path | str], filters: Filters = Filters(), us
     ConfigError for a missing file, or for a file none of whose lines is a fill while some are not (not a drift log).
     """
     logs = [_plan(source, path, use_cache) for source, path in enumerate(log_files(paths))]
-    tasks = [task for log in logs for task in log.tasks]
-    pieces = _read_ranges(tasks, sum(t.end - t.start for t in tasks))
-    per_log: list[list[Piece]] = [[] for _ in logs]
-    for task, piece in zip(tasks, pieces, strict=True):
-        per_log[task.source].append(piece)
-    for log, new in zip(logs, per_log, strict=True):
-        complete = [p for p, t in zip(new, log.tasks, strict=True) if t.gz or not t.tail]
-        if use_cache and complete:
-            cache.save(log.path, log.stat, log.gz, log.cached, complete, log.end)
-        if log.cached is not None:
-            new.insert(0, log.cached)
-    _check_each_has_fills(logs, per_log)
-    columns = concat([str(log.path) for log in logs], [p for new in per_log for p in new])
-    del pieces, per_log  # the pieces' many small arrays, freed before filtering allocates: the heap shrinks back
+    pieces = [_finish(log, new) for log, new in zip(logs, _decode(logs), strict=True)]
+    _check_each_has_fills(logs, pieces)
+    columns = concat([str(log.path) for log in logs], [p for mine in pieces for p in mine])
+    del pieces  # the pieces' many small arrays, freed before filtering allocates: the heap shrinks back
     return select(columns, filters)
 
 
@@ -94,16 +87,42 @@ def _plan(source: int, path: Path, use_cache: bool) -> _Log:
     stat = path.stat()
     with open(path, "rb") as f:
         gz = f.read(2) == GZIP_MAGIC
-    found = cache.load(path, stat, gz, source) if use_cache else None
-    cached, start = found if found is not None else (None, 0)
+    use_cache = use_cache and stat.st_size >= cache.MIN_BYTES
+    meta = cache.load(path, stat, gz) if use_cache else None
     if gz:
-        tasks = [] if cached is not None else [_Task(source, str(path), 0, stat.st_size, True, True)]
-        return _Log(path, stat, gz, cached, stat.st_size, tasks)
+        tasks = [] if meta is not None else [_Task(source, str(path), 0, stat.st_size, True, True)]
+        return _Log(source, path, stat, gz, use_cache, meta, stat.st_size, tasks)
+    start = meta.end if meta is not None else 0
     end = complete_end(path, start, stat.st_size)
     tasks = [_Task(source, str(path), a, b, False, False) for a, b in line_aligned_ranges(path, start, end, CHUNK_BYTES)]
     if end < stat.st_size:  # a last line without its newline: cut short by a crash, or being written
         tasks.append(_Task(source, str(path), end, stat.st_size, False, True))
-    return _Log(path, stat, gz, cached, end, tasks)
+    return _Log(source, path, stat, gz, use_cache, meta, end, tasks)
+
+
+def _decode(logs: list[_Log]) -> list[list[Piece]]:
+    """The pieces of each log's tasks, all logs' tasks decoded together."""
+    tasks = [task for log in logs for task in log.tasks]
+    owners = [i for i, log in enumerate(logs) for _ in log.tasks]
+    per_log: list[list[Piece]] = [[] for _ in logs]
+    for owner, piece in zip(owners, _read_ranges(tasks, sum(t.end - t.start for t in tasks)), strict=True):
+        per_log[owner].append(piece)
+    return per_log
+
+
+def _finish(log: _Log, new: list[Piece]) -> list[Piece]:
+    """A log's fills: what the cache holds (told what was decoded now) and a last line not yet complete."""
+    if not log.use_cache:
+        return new
+    complete = [p for p, t in zip(new, log.tasks, strict=True) if t.gz or not t.tail]
+    saved = cache.save(log.path, log.stat, log.gz, log.meta, complete, log.end) if complete else log.meta
+    meta, rest = (saved, new[len(complete) :]) if saved is not None else (log.meta, new)
+    if meta is None:
+        return rest
+    stored = cache.columns(log.stat, meta, log.source)
+    if stored is None:  # another run rebuilt the cache while this one read it
+        return _decode([_plan(log.source, log.path, use_cache=False)])[0]
+    return [stored, *rest]
 
 
 def complete_end(path: Path, start: int, size: int) -> int:
@@ -180,7 +199,9 @@ def _gunzip(path: str) -> bytes:
 def read_lines(path: str, offsets: Sequence[int]) -> list[bytes]:
     """The lines of a log that start at `offsets` (offsets in the decompressed text of a gzip file)."""
     with open(path, "rb") as f:
-        opened = gzip.open(f) if f.read(2) == GZIP_MAGIC else f
+        gz = f.read(2) == GZIP_MAGIC
+        f.seek(0)
+        opened = gzip.open(f) if gz else f
         lines = {}
         for offset in sorted(offsets):  # a gzip file seeks forward cheaply only
             opened.seek(offset)

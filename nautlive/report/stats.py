@@ -81,25 +81,31 @@ def summarise(columns: DriftColumns) -> DriftReport:
 
 def _per_kind(c: DriftColumns) -> _PerKind:
     count = len(c.kinds)
-    known = ~np.isnan(c.drift_bps)
-    drift = np.where(known, c.drift_bps, 0.0)
-    fee_known = ~np.isnan(c.fee_quote)
-    fee = np.where(fee_known, c.fee_quote, 0.0)
-    weighted = drift * c.notional
-    spread = (c.ask - c.bid) / (c.ask + c.bid) * 1e4  # mid -> touch in bps of the mid, NaN without a touch
-    touch = known & ~np.isnan(spread)
+    no_drift, no_fee = np.isnan(c.drift_bps), np.isnan(c.fee_quote)
 
     def total(weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(c.kind, weights, count)
 
-    def where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return total(np.where(mask, values, 0.0))
+    def counted(mask: np.ndarray) -> np.ndarray:  # cheaper than weights of 0 and 1 when few rows are True
+        return np.bincount(c.kind[mask], minlength=count).astype(np.float64)
 
-    sums = [total(), total(known), total(c.notional), total(drift), total(weighted), where(known, c.notional),
-            total(c.alert), total(fee), total(fee_known), where(fee_known, c.notional)]
+    def zeroed(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.where(where, 0.0, values) if where.any() else values
+
+    fills = total()
+    drift, fee = zeroed(c.drift_bps, no_drift), zeroed(c.fee_quote, no_fee)
+    weighted = drift * c.notional
+    sums = [fills, fills - counted(no_drift), total(c.notional), total(drift), total(weighted),
+            total(zeroed(c.notional, no_drift)), counted(c.alert), total(fee), fills - counted(no_fee),
+            total(zeroed(c.notional, no_fee))]
+    touch = ~np.isnan(c.bid) & ~np.isnan(c.ask) & ~no_drift
     if touch.any():
-        sums += [total(touch), where(touch, c.notional), where(touch, spread * c.notional), where(touch, weighted),
-                 where(touch, fee), where(touch & fee_known, c.notional)]
+        spread = (c.ask - c.bid) / (c.ask + c.bid) * 1e4  # mid -> touch in bps of the mid
+        untouched = ~touch
+        sums += [fills - counted(untouched)] + [
+            total(zeroed(values, untouched))
+            for values in (c.notional, spread * c.notional, weighted, fee, zeroed(c.notional, no_fee))
+        ]
     else:  # lines of writers before bid_at_submit: nothing to break down
         sums += [np.zeros(count)] * 6
     code = c.kind.astype(np.uint16) if count < 2**16 else c.kind  # numpy radix-sorts 16-bit keys
