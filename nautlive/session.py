@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from nautlive import engine
+from nautlive.alerts.watch import SessionAlerts, alert_refusals
 from nautlive.engine import Mode, SessionOptions, _now, parse_feed, session_id
 from nautlive.errors import ConfigError, NautliveError
 from nautlive.profile import VenueProfile
@@ -242,8 +243,6 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
 
 def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
     """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
-    from nautlive.alerts.watch import SessionAlerts
-
     holder: dict = {}
     _node_logs_on_stderr()
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
@@ -310,6 +309,7 @@ def _text(value: Decimal) -> str:
     return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
 
 
+@alert_refusals
 def run_from_cli(
     profile: VenueProfile,
     mode: Mode,

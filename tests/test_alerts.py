@@ -448,3 +448,17 @@ def test_live_a_rejected_order_and_the_failed_session_reach_the_receiver(venue, 
     assert " order rejected: BUY " in rejected["title"] and rejected["type"] == "failure"
     assert "rejected: " in rejected["message"] and "NOTIONAL" in rejected["message"]
     assert failed["title"].endswith("session failed (exit 1)") and "1 order(s) rejected" in failed["message"]
+
+
+@pytest.mark.slow
+def test_a_live_session_refused_before_it_starts_is_sent(session_dir, receiver):
+    from tests.live_helpers import run_live
+
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["alerts"] = {"urls": [receiver.url("json", "hook")]}
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    result = run_live(session_dir, None, "--once", port=1)  # not armed
+    assert result.returncode == 4, result.stderr[-3000:]
+    [got] = receiver.got
+    assert got["title"] == "nautlive profile: live session not started (exit 4)" and got["type"] == "failure"
+    assert "--arm" in got["message"]

@@ -52,6 +52,11 @@ def ended(exit_code: int, reason: str, rebalances: int, orders: int, fills: int,
                       f"{reason}\n{rebalances} rebalances, {orders} orders, {fills} fills, {drift_alerts} drift alerts")
 
 
+def refused_start(mode: str, exit_code: int, reason: str) -> AlertEvent:
+    """A session that did not start: not armed, the kill switch present, the account locked, a bad target file."""
+    return AlertEvent("failed", "failure", f"{mode} session not started (exit {exit_code})", reason)
+
+
 def drift(record, threshold: Decimal) -> AlertEvent:  # noqa: ANN001 - a DriftRecord
     """A fill beyond the drift threshold: instrument, side, qty, fill, mid, bps, threshold."""
     return AlertEvent(

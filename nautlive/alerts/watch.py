@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class SessionAlerts:
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
         if exc is not None and not self._ended:
             self._emit(events.ended(getattr(exc, "exit_code", 1), str(exc) or exc_type.__name__, 0, 0, 0, 0))
+            exc.alerted = True  # for alert_refusals: not sent twice
         if self._sink is not None:
             self._sink.close()
 
@@ -164,3 +166,24 @@ def _residuals(strategy) -> dict[str, tuple[Decimal, Decimal]]:  # noqa: ANN001
     weights = final_weights(strategy, targets)
     weights.pop("_nav")
     return {iid: (w, Decimal(targets.get(iid, 0))) for iid, w in weights.items()}
+
+
+def alert_refusals(run: Callable) -> Callable:
+    """Wrap `run(profile, mode, ...)`: a refusal before the session starts (not armed, the kill switch present, the
+    account locked, a rejected target file under --once, a gateway not reachable) is sent as a `failed` event."""
+
+    @functools.wraps(run)
+    def wrapper(profile, mode, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        from nautlive.errors import NautliveError
+
+        try:
+            return run(profile, mode, *args, **kwargs)
+        except NautliveError as exc:
+            if profile.alerts.urls and not getattr(exc, "alerted", False):
+                from nautlive.alerts.delivery import send_once
+
+                send_once(profile.alerts, events.refused_start(mode, exc.exit_code, str(exc)),
+                          f"nautlive {profile.name}")
+            raise
+
+    return wrapper
