@@ -348,3 +348,40 @@ def test_fetch_specs_from_a_silent_gateway_gives_up_at_its_deadline(monkeypatch)
             RuntimeFailure, match=r"no contract details within 2 s \(API enabled\? client id 101 free\?\)"
         ):
             ibkr.fetch_specs(profile)
+
+
+# --- the gateway check before any node: handshake answered, account managed -----------------------------------
+
+
+@pytest.fixture
+def tws_sim():
+    from nautlive.sim.tws import build_tws_simulator
+    from nautlive.sim.tws.server import start_in_thread
+
+    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], REPO / "artifacts" / "catalog" / "ibkr.yaml", contracts=[])
+    with start_in_thread(sim) as running:
+        yield running
+
+
+def sim_profile(monkeypatch, port: int, account: str, timeout: float = 2):
+    monkeypatch.setenv("NAUTLIVE_IB_PORT", str(port))
+    monkeypatch.setenv("NAUTLIVE_IB_ACCOUNT", account)
+    profile = load_profile(profile=REPO / "profiles" / "ibkr-sim.yaml")
+    return msgspec.structs.replace(profile, live=msgspec.structs.replace(profile.live, connect_timeout=timeout))
+
+
+def test_gateway_check_returns_the_managed_accounts(tws_sim, monkeypatch):
+    assert ibkr.check_gateway(sim_profile(monkeypatch, tws_sim.port, "DU123456")) == ["DU123456"]
+
+
+def test_gateway_check_refuses_an_account_the_gateway_does_not_manage(tws_sim, monkeypatch):
+    with pytest.raises(ConfigError, match="manages DU123456, not DU000001 .*ibkr.account_id"):
+        ibkr.check_gateway(sim_profile(monkeypatch, tws_sim.port, "DU000001"))
+
+
+def test_gateway_check_gives_up_on_a_silent_handshake(tws_sim, monkeypatch):
+    tws_sim.call(tws_sim.sim.stall, None)
+    started = time.monotonic()
+    with pytest.raises(RuntimeFailure, match="no answer to the API handshake within 1 s"):
+        ibkr.check_gateway(sim_profile(monkeypatch, tws_sim.port, "DU123456", timeout=1))
+    assert time.monotonic() - started < 3
