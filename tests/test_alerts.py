@@ -3,112 +3,33 @@ refuses connections and a receiver that answers after 10 s. Only loopback addres
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 
 import msgspec
 import pytest
-import yaml
-from aiohttp import web
 from typer.testing import CliRunner
 
 from nautlive.alerts import events
 from nautlive.alerts.delivery import AlertSink, Throttle, send_each
 from nautlive.alerts.watch import SessionAlerts
 from nautlive.cli import app
-from nautlive.drift import DriftRecord
 from nautlive.errors import ConfigError
 from nautlive.profile import AlertSettings, load_profile, redacted
+from tests.alert_helpers import BTC, SECRET, Receiver, alert_profile, mismatch, record, refused_url, report, settings
 from tests.conftest import REPO
 
 runner = CliRunner()
-BTC, ETH = "BTCUSDT.BINANCE", "ETHUSDT.BINANCE"
-SECRET = "hunter2-pass"
-
-
-# -- local receivers -----------------------------------------------------------------------------------------------
-
-
-class Receiver:
-    """POST /hook (json://), /form (form://) record what arrives; /slow answers after 10 s; on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.got: list[dict] = []
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-        threading.Thread(target=self._serve, args=(started,), daemon=True).start()
-        assert started.wait(10)
-
-    def _serve(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        application = web.Application()
-        application.router.add_post("/hook", self._record)
-        application.router.add_post("/form", self._record)
-        application.router.add_post("/slow", self._slow)
-        self.runner = web.AppRunner(application)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        started.set()
-        self.loop.run_forever()
-
-    async def _record(self, request: web.Request, delay: float = 0) -> web.Response:
-        body = await request.json() if request.content_type == "application/json" else dict(await request.post())
-        await asyncio.sleep(delay)
-        self.got.append({"path": request.path, "auth": request.headers.get("Authorization"), **body})
-        return web.Response(text="ok")
-
-    async def _slow(self, request: web.Request) -> web.Response:
-        return await self._record(request, delay=10)
-
-    def url(self, scheme: str, path: str, auth: str = "") -> str:
-        return f"{scheme}://{auth}127.0.0.1:{self.port}/{path}"
-
-    def wait(self, count: int, seconds: float = 10) -> list[dict]:
-        deadline = time.monotonic() + seconds
-        while len(self.got) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.got
 
 
 @pytest.fixture
-def receiver():
+def receiver() -> Receiver:
     return Receiver()
-
-
-def refused_url() -> str:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        return f"json://127.0.0.1:{s.getsockname()[1]}/hook"
-
-
-def settings(*urls: str, **kw) -> AlertSettings:  # noqa: ANN003
-    return AlertSettings(urls=list(urls), **{"min_interval_secs": 0.0, **kw})
-
-
-def record(bps: float = 31.2, alert: bool = True) -> DriftRecord:
-    return DriftRecord(ts="2026-11-24T12:00:00.000000Z", session="s", mode="shadow", venue="BINANCE", instrument=BTC,
-                       side="BUY", qty="0.5", fill_px="61850", mid_at_submit="61657.6", last_tick_px=None,
-                       drift_bps=bps, notional="30925", client_order_id="O-1", target_hash="ab7e", alert=alert)
-
-
-def report(**kw) -> SimpleNamespace:  # noqa: ANN003 - a RebalanceReport's fields
-    orders = [{"client_order_id": "O-1", "instrument": BTC, "side": "BUY", "quantity": "0.5"}]
-    return SimpleNamespace(**{"target_hash": "ab7e", "orders": orders, "rejected": [], "unfilled": [], "skipped": [],
-                              "refused": None, **kw})
-
-
-def mismatch(severity: str) -> SimpleNamespace:
-    return SimpleNamespace(instrument=BTC, field="min_notional", catalog="5", venue="10", severity=severity)
 
 
 # One event of every kind, as a session, drift-report or alerts test builds them.
@@ -285,16 +206,6 @@ def test_the_watcher_turns_the_strategys_state_into_events_once_each(tmp_path, m
 # -- profiles, validation, CLI ------------------------------------------------------------------------------------
 
 
-def alert_profile(tmp_path: Path, alerts: dict) -> Path:
-    profile = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
-    profile["catalog"] = str(REPO / "artifacts" / "catalog" / "binance.yaml")
-    profile["drift_log"] = str(tmp_path / "drift.log")
-    profile["alerts"] = alerts
-    path = tmp_path / "alerting.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    return path
-
-
 def test_profile_alerts_interpolate_and_show_redacted(tmp_path, monkeypatch):
     monkeypatch.setenv("HOOK_PASS", SECRET)
     monkeypatch.setenv("TG_TOKEN", "123456789:AAHsecrettoken")
@@ -362,103 +273,3 @@ def test_help_and_a_profile_without_alerts_do_not_import_apprise():
     subprocess.run([sys.executable, "-c", "import sys\nfrom nautlive.cli import main\nsys.argv=['nautlive','--help']\n"
                     "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'apprise' not in sys.modules\n"],
                    cwd=REPO, check=True, capture_output=True)
-
-
-# -- sessions ---------------------------------------------------------------------------------------------------
-
-
-def shadow_once(profile, tmp_path: Path, targets: bytes):  # noqa: ANN001, ANN201
-    from nautlive.engine import Feed, SessionOptions
-    from nautlive.session import run_session
-
-    path = tmp_path / "targets.json"
-    path.write_bytes(targets)
-    options = SessionOptions(mode="shadow", feed=Feed("synthetic", interval_secs=0.05), targets=str(path),
-                             drift_log=str(tmp_path / f"drift-{time.monotonic_ns()}.log"), once=True,
-                             session=f"alerts-{time.monotonic_ns()}")
-    began = time.perf_counter()
-    result = run_session(profile, options)
-    return result, time.perf_counter() - began
-
-
-def titles(got: list[dict], session: str) -> list[str]:
-    prefix = f"nautlive binance {session}: "
-    assert all(g["title"].startswith(prefix) for g in got), got
-    return [g["title"].removeprefix(prefix) for g in got]
-
-
-TARGETS = json.dumps({"weights": {BTC: 0.5, ETH: 0.3}}).encode()
-
-
-@pytest.fixture
-def binance(repo_cwd):  # noqa: ANN001, ANN201
-    return load_profile("binance")
-
-
-@pytest.mark.slow
-def test_a_shadow_session_sends_started_each_drift_alert_the_rebalance_and_ended(binance, tmp_path, receiver):
-    profile = msgspec.structs.replace(binance, drift_alert_bps=Decimal(0),  # every fill off mid is an alert
-                                      alerts=settings(receiver.url("json", "hook")))
-    result, _ = shadow_once(profile, tmp_path, TARGETS)
-    assert result.exit_code == 0, result.reason
-    assert result.drift_alerts == len(result.fills) == 2
-    got = receiver.got  # flushed before run_session returned
-    assert titles(got, result.session) == [
-        "shadow session started", *(f"drift alert {f['instrument']} {f['drift_bps']:+.2f} bps" for f in result.fills),
-        f"rebalance {result.rebalances[0]['target_hash']} done: 2 orders, 2 fills", "session ended (exit 0)"]
-    assert f"{result.fills[0]['fill_px']} vs mid {result.fills[0]['mid_at_submit']}" in got[1]["message"]
-    assert "(threshold 0 bps)" in got[1]["message"]
-    assert f"residual weights: {BTC} 0." in got[3]["message"] and "(target 0.5000," in got[3]["message"]
-    assert result.reason in got[4]["message"] and "1 rebalances, 2 orders, 2 fills, 2 drift alerts" in got[4]["message"]
-
-
-@pytest.mark.slow
-def test_a_rejected_target_file_is_sent_and_the_failed_session_too(binance, tmp_path, receiver):
-    profile = msgspec.structs.replace(binance, alerts=settings(receiver.url("form", "form")))
-    result, _ = shadow_once(profile, tmp_path, b'{"weights": {"BTCUSDT.BINANCE": 0.9, "ETHUSDT.BINANCE": 0.5}}')
-    assert result.exit_code == 2
-    got = receiver.got
-    assert titles(got, result.session) == ["shadow session started", "target file rejected", "session failed (exit 2)"]
-    assert "last good target stays in force" in got[1]["message"] and got[2]["type"] == "failure"
-
-
-@pytest.mark.slow
-def test_a_receiver_that_answers_after_10_s_leaves_fills_and_exit_alone(binance, tmp_path, receiver):
-    plain, plain_secs = shadow_once(binance, tmp_path, TARGETS)
-    slow = msgspec.structs.replace(binance, drift_alert_bps=Decimal(0),
-                                   alerts=settings(receiver.url("json", "slow"), flush_secs=1.0))
-    result, secs = shadow_once(slow, tmp_path, TARGETS)
-    assert (result.exit_code, plain.exit_code) == (0, 0), result.reason
-    assert [(f["instrument"], f["side"]) for f in result.fills] == [(f["instrument"], f["side"]) for f in plain.fills]
-    assert [r["rejected"] + r["unfilled"] for r in result.rebalances] == [[]]
-    assert secs < plain_secs + 1.0 + 1.5, (secs, plain_secs)  # at most alerts.flush_secs more (and some noise)
-
-
-@pytest.mark.slow
-def test_live_a_rejected_order_and_the_failed_session_reach_the_receiver(venue, session_dir, receiver):
-    from tests.live_helpers import run_live
-
-    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
-    profile["alerts"] = {"urls": [receiver.url("json", "hook")], "events": ["rejected", "failed", "ended"]}
-    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
-    venue.call(venue.sim.reject_next, -1013, "Filter failure: NOTIONAL")
-    result = run_live(session_dir, venue, "--arm", "--once")
-    assert result.returncode == 1, result.stderr[-3000:]
-    rejected, failed = receiver.got
-    assert " order rejected: BUY " in rejected["title"] and rejected["type"] == "failure"
-    assert "rejected: " in rejected["message"] and "NOTIONAL" in rejected["message"]
-    assert failed["title"].endswith("session failed (exit 1)") and "1 order(s) rejected" in failed["message"]
-
-
-@pytest.mark.slow
-def test_a_live_session_refused_before_it_starts_is_sent(session_dir, receiver):
-    from tests.live_helpers import run_live
-
-    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
-    profile["alerts"] = {"urls": [receiver.url("json", "hook")]}
-    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
-    result = run_live(session_dir, None, "--once", port=1)  # not armed
-    assert result.returncode == 4, result.stderr[-3000:]
-    [got] = receiver.got
-    assert got["title"] == "nautlive profile: live session not started (exit 4)" and got["type"] == "failure"
-    assert "--arm" in got["message"]
