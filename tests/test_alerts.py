@@ -174,7 +174,7 @@ def test_the_watcher_turns_the_strategys_state_into_events_once_each(tmp_path, m
     monkeypatch.setattr("nautlive.alerts.watch._residuals", lambda strategy: {BTC: (Decimal("0.5"), Decimal("0.5"))})
     kill = tmp_path / "KILL"
     profile = SimpleNamespace(name="p", venue="BINANCE", alerts=AlertSettings(), live=SimpleNamespace(down_timeout=300))
-    options = SimpleNamespace(kill_switch=str(kill))
+    options = SimpleNamespace(kill_switch=str(kill), schedule=[])
     in_flight = report(rejected=[{"client_order_id": "O-1", "reason": "-2010 insufficient balance"}])
     strategy = SimpleNamespace(
         startup=None, mismatches=[mismatch("WARNING")], drift=SimpleNamespace(records=[], alert_bps=Decimal(25)),

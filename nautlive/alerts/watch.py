@@ -26,13 +26,14 @@ class SessionAlerts:
     """Used as a context manager around a session: `started` on entry; `ended(result)` when it is known (an exception
     escaping the session is sent as `failed`); on exit, pending alerts are flushed for at most alerts.flush_secs.
 
-    Without alerts.urls it does nothing: no apprise import, no thread, no task.
+    Without alerts.urls it does nothing: no apprise import, no thread, no task; nor for a session driven by a target
+    schedule (the shadow half of `nautlive parity`, an offline comparison nobody needs to be told about).
     """
 
     def __init__(self, profile, options, holder: dict) -> None:  # noqa: ANN001 - VenueProfile, SessionOptions
         self._profile, self._options, self._holder = profile, options, holder
         self._sink = None
-        if profile.alerts.urls:
+        if profile.alerts.urls and not options.schedule:
             from nautlive.alerts.delivery import AlertSink
 
             self._sink = AlertSink(profile.alerts, f"nautlive {profile.name} {options.session}")
