@@ -64,16 +64,17 @@ def curves(series: Sequence[BarSeries], fills: Sequence[Fill], applied: Sequence
         qty[row, column[f.instrument_id]] += f.qty
         flow[row] -= f.qty * f.price + f.fee
         fee[row] += f.fee
-    holdings = np.cumsum(qty, axis=0)
     cash = start_cash + np.cumsum(flow)
-    values = holdings * prices
+    holdings = np.cumsum(qty, axis=0, out=qty)
+    values = np.multiply(holdings, prices, out=holdings)  # matrices reused in place: 42 MB each for 10 x a year of 1m
     nav = cash + values.sum(axis=1)
-    weights = np.divide(values, nav[:, None], out=np.zeros_like(values), where=nav[:, None] > 0)
-    targets = np.zeros_like(prices)
+    values[nav <= 0] = 0.0
+    weights = np.divide(values, nav[:, None], out=values, where=nav[:, None] > 0)
+    targets = np.zeros(prices.shape, dtype=np.float32)
     for at, w in applied:
         targets[np.searchsorted(grid, at):] = [w.get(iid, 0.0) for iid in ids]
-    return Curves(grid, nav, ideal_nav(grid, prices, applied, ids, start_cash), cash, weights, targets,
-                  np.cumsum(fee), ids)
+    ideal = ideal_nav(grid, prices, applied, ids, start_cash)
+    return Curves(grid, nav, ideal, cash, weights, targets, np.cumsum(fee), ids)
 
 
 def ideal_nav(grid: np.ndarray, prices: np.ndarray, applied, ids: list[str], start_cash: float) -> np.ndarray:  # noqa: ANN001
