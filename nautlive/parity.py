@@ -52,9 +52,14 @@ def run_parity(
     import tempfile
 
     from nautlive.backtest import build_backtest_engine, prepare_run
+    from nautlive.bars import is_bar_input
     from nautlive.engine import Feed, SessionOptions, session_id
+    from nautlive.errors import ConfigError
     from nautlive.session import run_session
 
+    if any(is_bar_input(str(d)) for d in data):
+        raise ConfigError("parity: bar files are not supported yet (recorded Binance streams only); "
+                          "run `nautlive backtest` on bars")
     run = prepare_run(profile, data, targets, schedule)
     engine, strategy = build_backtest_engine(profile, run, None, session="parity-backtest")
     try:
