@@ -149,7 +149,7 @@ def test_commands_are_listed_in_workflow_order_with_whole_summaries():
     listing = result.stdout.split("Commands:")[1].splitlines()
     names = [line.split()[0] for line in listing if line.startswith("  ") and not line.startswith("   ")]
     assert names == ["reconcile", "catalog", "backtest", "parity", "shadow", "live", "drift-report", "sim",
-                     "profiles", "init", "demo"]
+                     "profiles", "alerts", "init", "demo"]
     assert not any("..." in line for line in listing)
     assert all(line.startswith("  ") and not line.startswith("   ") for line in listing if line.strip()), listing
 

@@ -44,7 +44,13 @@ def test_no_shipped_profile_weakens_a_live_safety_default(path, monkeypatch):
     assert profile.live.open_orders == "fail"
     assert profile.rebalance.max_order_notional is not None and profile.rebalance.max_turnover is not None
     assert profile.risk == RiskSettings()
-    assert "arm" not in path.read_text()  # arming is a flag of the command, never a profile setting
+    assert "arm" not in _keys(yaml.safe_load(path.read_text()))  # arming is the command's flag, never a setting
+
+
+def _keys(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in _keys(v)}
+    return set()
 
 
 BINANCE_PROFILES = [p for p in SHIPPED if yaml.safe_load(p.read_text())["adapter"] == "binance"]
