@@ -133,6 +133,16 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
 
         asyncio.get_running_loop().create_task(refresh_then_plan())
 
+    def _fill_from_venue(self, event) -> bool:  # noqa: ANN001
+        """An inferred fill (the engine reconciled an order whose stream events were lost) has a made-up trade id,
+        an average price and an estimated fee: log the venue's own trades of that order instead."""
+        if self.venue is None:
+            return False
+        self.log.warning(f"Fill of {event.client_order_id} inferred by reconciliation: logging the venue's trades")
+        asyncio.get_running_loop().create_task(
+            self.venue.log_order_trades(str(event.client_order_id), str(event.instrument_id), self.drift))
+        return True
+
     def _later(self, delay: float, then) -> None:  # noqa: ANN001
         asyncio.get_running_loop().call_later(delay, then)
 
@@ -157,13 +167,14 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             (self.holding(self.cache.instrument(InstrumentId.from_str(i))) * m for i, m in mids.items()), Decimal(0))
         refusal = self.ledger.refusal(self.budget(nav), sum((i.notional for i in intents), Decimal(0)), len(intents),
                                       now, self.config.quote_currency)
+        sending = sum(1 for intent in intents if intent.side == self._phase)  # the sells first, the buys later
         if refusal is None:
-            self.ledger.add_orders(len(intents), now)
+            self.ledger.add_orders(sending, now)
             return False
         if not self.config.enforce_budget:
             self.log.warning(f"Budget would refuse this rebalance in LIVE: {refusal}")
             self.budget_refusals.append(refusal)
-            self.ledger.add_orders(len(intents), now)
+            self.ledger.add_orders(sending, now)
             return False
         self.log.error(f"Refusing to trade: {refusal}")
         self.budget_refusals.append(refusal)

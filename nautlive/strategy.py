@@ -190,6 +190,10 @@ class NautilusRebalanceStrategy(Strategy):
                 return self._finish()
             self._submit(buys)
 
+    def _fill_from_venue(self, event: OrderFilled) -> bool:
+        """Whether the venue's own trades will be logged for a fill the engine inferred (LIVE); none in backtest."""
+        return False
+
     def _refuse(self, intents: list) -> bool:
         """Whether a risk budget stops these orders (recorded in the report); none in backtest."""
         return False
@@ -288,7 +292,7 @@ class NautilusRebalanceStrategy(Strategy):
             self.drift.on_submit(str(order.client_order_id), snapshot)
 
     def _record_fill(self, event: OrderFilled) -> None:
-        if self.drift is None:
+        if self.drift is None or (event.reconciliation and self._fill_from_venue(event)):
             return
         fee = None
         if event.commission is not None:

@@ -17,8 +17,8 @@ from .conftest import REPO, shared_file
 PLUMBING = {"__init__", "on_start", "on_stop", "cancel_unfinished_orders", "_inject_dummy_instruments",
             "_reconcile_at_startup", "_check_stuck_orders", "_mid"}
 # Hooks the base class calls around its planning: when to plan (after reading the venue), whether to send (budgets),
-# which refusals to plan again and how to wait. None of them sizes an order.
-HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later"}
+# which refusals to plan again, how to wait, and where an inferred fill's real trades come from. None sizes an order.
+HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later", "_fill_from_venue"}
 
 
 def test_live_strategy_inherits_and_overrides_no_planning_or_order_logic():

@@ -147,6 +147,8 @@ class LiveVenue:
         self.log = log
         self.stream_reestablished = 0
         self.down_since: float | None = None
+        self._last_report = 0.0
+        self.session_start = dt.datetime.now(dt.UTC)
 
     async def refresh(self, strategy) -> None:  # noqa: ANN001
         """Balances from REST into the engine's account; specs compared again; a stale user stream re-established."""
@@ -164,6 +166,19 @@ class LiveVenue:
         if stale:
             await self.reestablish_stream(f"the venue's balances differ from the user stream's ({stale})")
         strategy.blocked = await self.blocked_instruments(strategy.blocked)
+
+    async def log_order_trades(self, client_order_id: str, instrument_id: str, drift: DriftMonitor) -> None:
+        """Log the venue's trades of one order (by trade id, so nothing twice); retried once, then said."""
+        for attempt in (1, 2):
+            try:
+                await recover_fills(self.rest, [instrument_id], drift, self.session_start - dt.timedelta(minutes=1),
+                                    self.quote, only={client_order_id})
+                return
+            except (VenueDown, VenueError) as exc:
+                if attempt == 2:
+                    self.log.error(f"Could not read the venue's trades of {client_order_id}: {exc} (the next "
+                                   "session recovers them)")
+                await asyncio.sleep(1.0)
 
     async def blocked_instruments(self, known: dict[str, str]) -> dict[str, str]:
         """Compare the venue's current specs with the catalog: a BLOCKING mismatch stops that instrument."""
@@ -194,33 +209,41 @@ class LiveVenue:
 
     async def watch(self, interval: float, report_every: float, give_up_after: float, stop: Callable[[int, str], None]):  # noqa: ANN201
         """Keep the listen key alive; say when the venue stops answering; end the session after `give_up_after`."""
-        last_report = 0.0
+        self._last_report = 0.0
         while True:
             await asyncio.sleep(interval)
-            key = getattr(self.exec_client, "_listen_key", None)
             try:
-                if key:
-                    await self.rest.keepalive(key)
-                else:
-                    await self.rest.balances()
-            except VenueError as exc:
-                self._up()
-                if exc.code == -1125:
-                    await self._try(self.reestablish_stream("the venue no longer knows the listen key (restarted?)"))
-                continue
+                await self._beat()
             except VenueDown as exc:
-                now = time.monotonic()
-                if self.down_since is None:
-                    self.down_since = now
-                down_for = now - self.down_since
+                down_for = self._down(exc, report_every)
                 if down_for >= give_up_after:
                     stop(1, f"venue not answering for {down_for:.0f} s (live.down_timeout): {exc}")
                     return
-                if now - last_report >= report_every:
-                    last_report = now
-                    self.log.error(f"Venue not answering for {down_for:.0f} s: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - whatever the venue answers, the watch goes on and says so
+                self.log.error(f"Venue check failed: {type(exc).__name__}: {exc}")
                 continue
             self._up()
+
+    async def _beat(self) -> None:
+        """One check: the listen key's keepalive (or the account before the stream exists); a forgotten key renewed."""
+        key = getattr(self.exec_client, "_listen_key", None)
+        try:
+            await (self.rest.keepalive(key) if key else self.rest.balances())
+        except VenueError as exc:
+            if exc.code == -1125:
+                await self._try(self.reestablish_stream("the venue no longer knows the listen key (restarted?)"))
+
+    def _down(self, exc: VenueDown, report_every: float) -> float:
+        """Seconds the venue has not answered, said every `report_every`."""
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+        down_for = now - self.down_since
+        if now - self._last_report >= report_every:
+            self._last_report = now
+            self.log.error(f"Venue not answering for {down_for:.0f} s: {exc}")
+        return down_for
 
     def _up(self) -> None:
         if self.down_since is not None:
