@@ -106,7 +106,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     await finished.wait()
     for task in watchers:
         task.cancel()
-    if venue is not None and strategy.startup == "ready":
+    if options.mode == "live" and strategy.startup == "ready":
         await _settle(strategy, venue, profile, started, outcome, holder)
     display.close()
     await node.stop_async()
@@ -132,7 +132,8 @@ def _recover_since(profile: VenueProfile, options: SessionOptions) -> dt.datetim
 
 async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, outcome: _Stop,  # noqa: ANN001
                   holder: dict) -> None:
-    """Stopping: cancel every open order and wait until the venue confirms each cancelled or filled."""
+    """Stopping: cancel every open order and wait until the venue confirms each cancelled or filled (asking over REST
+    on Binance; on IB through the adapter's own order events)."""
     from nautilus_trader.model.identifiers import ClientOrderId
 
     strategy.cancel_unfinished_orders()
@@ -146,7 +147,9 @@ async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, 
 
     working = {c: i for c, i in submitted.items() if not done(c)}
     before = len(strategy.drift.records)
-    fates = await venue.settle(working, strategy.drift, done, profile.live.stop_timeout, started)
+    timeout = profile.live.stop_timeout
+    fates = await (venue.settle(working, strategy.drift, done, timeout, started) if venue is not None
+                   else _until_closed(working, done, timeout))
     stopped = {c: (cached(c).status_string().lower().replace("canceled", "cancelled") if f == "done" else
                    f.replace("canceled", "cancelled")) for c, f in fates.items()}
     holder["stopped_orders"] = stopped
@@ -161,6 +164,15 @@ async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, 
         outcome.exit_code = max(outcome.exit_code, 1) if outcome.exit_code != 4 else 4
         outcome.reason = (f"{outcome.reason}; fate unknown after {profile.live.stop_timeout:g} s (live.stop_timeout) "
                           f"of {', '.join(unknown)}: check the venue")
+
+
+async def _until_closed(orders: dict[str, str], done, timeout: float) -> dict[str, str]:  # noqa: ANN001
+    """Wait for the engine to see each order closed: "done", or "unknown" at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not all(map(done, orders)) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    return {c: "done" if done(c) else "unknown" for c in orders}
 
 
 async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001

@@ -213,3 +213,27 @@ def test_a_fractional_quantity_never_reaches_the_venue(ib_dir, tws):
     proc = live(ib_dir, "--once")
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "catalog 0.001 vs venue 1 (BLOCKING)" in error_line(proc.stderr) and placed(tws) == []
+
+
+def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
+    """Orders waiting for the open when SIGTERM comes: cancelled, confirmed by the gateway, named in the summary."""
+    import signal
+
+    control(tws, "POST", "/__sim/market_closed")
+    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
+                             "targets.json", "--drift-log", "drift.log", "--arm", "--json", "--duration", "60"],
+                            cwd=ib_dir, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 45
+        while len(placed(tws)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads(out)
+    assert "orders at stop: 2 cancelled" in summary["reason"]
+    assert set(summary["stopped_orders"].values()) == {"cancelled"}
+    assert {o["status"] for o in state(tws)["orders"]} == {"Cancelled"}
