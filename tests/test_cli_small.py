@@ -126,7 +126,8 @@ def _check_example(example: str) -> list[str]:
             inputs.append(value)
         elif option == "--feed" and value.startswith("replay:"):
             inputs += value.removeprefix("replay:").split(",")
-        elif option == "--venue" and tokens[0] != "drift-report" and not (REPO / "profiles" / f"{value}.yaml").is_file():
+        elif option == "--venue" and tokens[0] != "drift-report" and (tokens[0], value) != ("sim", "ibkr") and not (
+                REPO / "profiles" / f"{value}.yaml").is_file():  # `sim --venue ibkr` is the ibkr-sim profile (#16)
             problems.append(f"no profile {value}")
     for path in inputs:
         if path.startswith("../shared/") and not SHARED_DATA.exists():
