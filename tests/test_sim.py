@@ -621,3 +621,26 @@ def test_cli_sim_port_in_use_exits_1(repo_cwd, sim):
         result = CliRunner().invoke(app, ["sim", "--port", str(running.port)])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: 127.0.0.1:{running.port}: cannot listen: Address already in use"
+
+
+def test_public_tickers_and_form_body_parameters(sim):
+    import urllib.parse
+
+    with start_in_thread(sim) as running:
+        status, book = http(running.http_url, "GET", "/api/v3/ticker/bookTicker?symbol=BTCUSDT")
+        assert status == 200 and book == {"symbol": "BTCUSDT", "bidPrice": "61800.00000000",
+                                          "bidQty": book["bidQty"], "askPrice": "61800.01000000",
+                                          "askQty": book["askQty"]}
+        assert http(running.http_url, "GET", "/api/v3/ticker/price?symbol=BTCUSDT")[1] == {
+            "symbol": "BTCUSDT", "price": "61800.00500000"}  # no trade yet: the mid
+        assert http(running.http_url, "GET", "/api/v3/ticker/bookTicker?symbol=NOPE")[1]["code"] == -1121
+        assert [t["symbol"] for t in http(running.http_url, "GET", "/api/v3/ticker/24hr")[1]] == ["BTCUSDT"]
+        form = urllib.parse.urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+        request = urllib.request.Request(running.http_url + "/api/v3/order?quantity=0.02", data=form.encode(),
+                                         method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            order = json.loads(response.read())
+        assert order["status"] == "FILLED" and order["executedQty"] == "0.02000000"  # the query string wins
+        trades = http(running.http_url, "GET", "/api/v3/aggTrades?symbol=BTCUSDT")[1]
+        assert isinstance(trades, list)

@@ -71,6 +71,50 @@ class MarketData:
         return [{"id": t.trade_id, "price": fmt8(t.price), "qty": fmt8(t.qty), "quoteQty": fmt8(t.price * t.qty),
                  "time": t.time, "isBuyerMaker": t.buyer_is_maker, "isBestMatch": True} for t in recent]
 
+    @answers
+    def book_tickers(self, symbol: str | None) -> dict[str, Any] | list[dict[str, Any]] | BinanceReject:
+        """GET /api/v3/ticker/bookTicker: one symbol's top of book, or every quoted symbol's."""
+        return self._per_symbol(symbol, lambda name, book: {
+            "symbol": name, "bidPrice": fmt8(book.bid), "bidQty": fmt8(book.bid_qty),
+            "askPrice": fmt8(book.ask), "askQty": fmt8(book.ask_qty)})
+
+    @answers
+    def price_tickers(self, symbol: str | None) -> dict[str, Any] | list[dict[str, Any]] | BinanceReject:
+        """GET /api/v3/ticker/price: the last trade's price, else the mid."""
+        return self._per_symbol(symbol, lambda name, book: {"symbol": name, "price": fmt8(self._last_price(name, book))})
+
+    @answers
+    def day_tickers(self, symbol: str | None) -> dict[str, Any] | list[dict[str, Any]] | BinanceReject:
+        """GET /api/v3/ticker/24hr over the trades the venue remembers (a loopback venue has no full day)."""
+        def ticker(name: str, book: Quote) -> dict[str, Any]:
+            prints = list(self.recent_trades.get(name, ()))
+            prices = [t.price for t in prints] or [self._last_price(name, book)]
+            volume = sum((t.qty for t in prints), Decimal(0))
+            return {"symbol": name, "openPrice": fmt8(prices[0]), "highPrice": fmt8(max(prices)),
+                    "lowPrice": fmt8(min(prices)), "lastPrice": fmt8(prices[-1]), "volume": fmt8(volume),
+                    "quoteVolume": fmt8(sum((t.qty * t.price for t in prints), Decimal(0))),
+                    "bidPrice": fmt8(book.bid), "askPrice": fmt8(book.ask), "count": len(prints)}
+
+        return self._per_symbol(symbol, ticker)
+
+    @answers
+    def agg_trades(self, symbol: str, limit: int = 500) -> list[dict[str, Any]] | BinanceReject:
+        """GET /api/v3/aggTrades: each remembered trade as its own aggregate (a, p, q, f, l, T, m, M)."""
+        self._rules(symbol)
+        recent = list(self.recent_trades.get(symbol, ()))[-max(1, limit):]
+        return [{"a": t.trade_id, "p": fmt8(t.price), "q": fmt8(t.qty), "f": t.trade_id, "l": t.trade_id,
+                 "T": t.time, "m": t.buyer_is_maker, "M": True} for t in recent]
+
+    def _per_symbol(self, symbol: str | None, view) -> dict[str, Any] | list[dict[str, Any]]:  # noqa: ANN001
+        if symbol is not None:
+            name = self._rules(symbol).symbol
+            return view(name, self.ensure_book(name))
+        return [view(name, book) for name, book in sorted(self.books.items())]
+
+    def _last_price(self, symbol: str, book: Quote) -> Decimal:
+        prints = self.recent_trades.get(symbol)
+        return prints[-1].price if prints else (book.bid + book.ask) / 2
+
     def ensure_book(self, symbol: str) -> Quote:
         """The symbol's book, starting a random walk at its reference price the first time it is needed."""
         if symbol not in self.books:

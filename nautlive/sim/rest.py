@@ -1,7 +1,7 @@
 """The Binance Spot REST endpoints the Nautilus adapter calls, answered from a BinanceSimulator (no HTTP here).
 
-Every parameter arrives in the query string, as the adapter sends it; signatures, timestamps and recvWindow are
-accepted unchecked.
+Parameters come in the query string (as the adapter sends them) or a form body, as Binance accepts both (the query
+string wins when both name one); signatures, timestamps and recvWindow are accepted unchecked.
 """
 
 from __future__ import annotations
@@ -124,4 +124,8 @@ ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
     ("GET", "/api/v3/depth"): lambda sim, p: sim.depth(_symbol(p)),
     ("GET", "/api/v3/trades"): lambda sim, p: sim.trades(_symbol(p), _int(p, "limit", 500)),
     ("GET", "/api/v3/klines"): _klines,
+    ("GET", "/api/v3/ticker/bookTicker"): lambda sim, p: sim.book_tickers(p.get("symbol")),
+    ("GET", "/api/v3/ticker/price"): lambda sim, p: sim.price_tickers(p.get("symbol")),
+    ("GET", "/api/v3/ticker/24hr"): lambda sim, p: sim.day_tickers(p.get("symbol")),
+    ("GET", "/api/v3/aggTrades"): lambda sim, p: sim.agg_trades(_symbol(p), _int(p, "limit", 500)),
 }

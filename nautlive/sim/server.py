@@ -80,7 +80,8 @@ async def _replay(sim: BinanceSimulator, recording: list[Recorded]) -> None:
 
 async def _rest(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
-    params = dict(request.query)
+    body = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
+    params = {**{k: str(v) for k, v in body.items()}, **request.query}  # Binance: the query string wins
     sim.log_request(request.method, request.path, params)
     while sim.stalled:
         await asyncio.sleep(0.02)
