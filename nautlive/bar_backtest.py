@@ -211,14 +211,18 @@ def summarise_bars(profile: VenueProfile, run: BarRun, strategy, engine):  # noq
     return summary, c
 
 
-def write_equity(path: Path, c) -> None:  # noqa: ANN001
-    """equity.csv: time (ISO 8601 UTC), nav, ideal_nav, cash and one weight column per instrument."""
+def write_equity(path: Path, c, rows: int = 50_000) -> None:  # noqa: ANN001
+    """equity.csv: time (ISO 8601 UTC), nav, ideal_nav, cash and one weight column per instrument, in row blocks."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv
 
-    time = pc.strftime(pa.array(c.time, pa.timestamp("ns", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
-    columns = {"time": time, "nav": c.nav, "ideal_nav": c.ideal_nav,
-               "cash": c.cash}
-    columns |= {iid: c.weights[:, k] for k, iid in enumerate(c.ids)}
-    csv.write_csv(pa.table(columns), path)
+    writer = None
+    for start in range(0, len(c.time), rows):
+        block = slice(start, start + rows)
+        time = pc.strftime(pa.array(c.time[block] // NS, pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+        columns = {"time": time, "nav": c.nav[block], "ideal_nav": c.ideal_nav[block], "cash": c.cash[block]}
+        table = pa.table(columns | {iid: c.weights[block, k] for k, iid in enumerate(c.ids)})
+        writer = writer or csv.CSVWriter(path, table.schema)
+        writer.write_table(table)
+    writer.close()
