@@ -137,7 +137,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
                          alert_bps=profile.drift_alert_bps, log=None)
     logged = tail_fills(options.drift_log, _now() - max(DAY, dt.timedelta(hours=profile.live.recover_hours)),
                         profile.venue, options.mode)
-    drift.seen_trade_ids.update(f.trade_id for f in logged if f.trade_id)
+    if options.mode == "live":  # the venue's trade ids are unique for good; the sandbox's restart every session
+        drift.seen_trade_ids.update(f.trade_id for f in logged if f.trade_id)
     strategy = LiveRebalanceStrategy(
         LiveRebalanceConfig(
             log_events=False,  # every command and event as a log line: too much for a person or a cron log
