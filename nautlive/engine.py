@@ -17,10 +17,10 @@ from typing import Literal
 import msgspec
 
 from nautlive.errors import ConfigError
+from nautlive.identity import TRADER_ID
 from nautlive.profile import VenueProfile
 
 Mode = Literal["shadow", "live"]
-TRADER_ID = "NAUTLIVE-NLV"  # the NLV tag in every client order id tells nautlive's orders from others' at the venue
 MAX_ATTEMPTS = 5  # a rebalance whose orders failed for a transient reason is planned again up to this many times
 # Components whose warnings are routine at shutdown or on offline feeds ("Residual Position", "Reconciliation
 # deactivated", "no trades on a synthetic feed"): shown from ERROR up at the default WARNING level.

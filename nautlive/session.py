@@ -94,6 +94,8 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
         watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
+    if options.mode == "live" and profile.adapter == "ibkr":
+        watchers.append(asyncio.create_task(_recover_ib_fills(strategy, node, profile, options, holder)))
     if venue is not None:
         live = profile.live
         watchers.append(asyncio.create_task(venue.watch(min(5.0, live.down_report_secs), live.down_report_secs,
@@ -115,6 +117,25 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     except (TimeoutError, asyncio.CancelledError):
         run_task.cancel()
     return outcome
+
+
+async def _recover_ib_fills(strategy, node, profile: VenueProfile, options: SessionOptions, holder: dict) -> None:  # noqa: ANN001
+    """IB: once the adapter is connected, log the executions of our orders the drift log misses."""
+    from nautlive.venues.ibkr_live import recover_fills
+
+    while strategy.startup is None:
+        await asyncio.sleep(0.05)
+    if strategy.startup != "ready":
+        return
+    try:
+        count = await recover_fills(next(iter(node.kernel.exec_engine._clients.values())), list(profile.instruments),
+                                    strategy.drift, _recover_since(profile, options), profile.quote_currency)
+    except Exception as exc:  # noqa: BLE001 - recovery is best effort: the next session tries again
+        _say(f"could not read past executions from the gateway: {exc}")
+        return
+    holder["account_start"] = {"recovered": count}
+    if count:
+        _say(f"recovered {count} fill(s) of nautlive's orders missing from {strategy.drift.path} (recovered: true)")
 
 
 def _say(line: str) -> None:

@@ -237,3 +237,32 @@ def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
     assert "orders at stop: 2 cancelled" in summary["reason"]
     assert set(summary["stopped_orders"].values()) == {"cancelled"}
     assert {o["status"] for o in state(tws)["orders"]} == {"Cancelled"}
+
+
+def test_executions_missed_after_a_kill_are_recovered_once(ib_dir, tws):
+    """Orders wait for the open, the session is killed (-9), the market opens and fills them: the next session logs
+    those executions, by IB execution id, once."""
+    control(tws, "POST", "/__sim/market_closed")
+    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
+                             "targets.json", "--drift-log", "drift.log", "--arm", "--duration", "60"],
+                            cwd=ib_dir, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 45
+        while len(placed(tws)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    control(tws, "DELETE", "/__sim/market_closed")
+    deadline = time.monotonic() + 10
+    while len(state(tws)["executions"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    executions = sorted(e["exec_id"] for e in state(tws)["executions"])
+    assert len(executions) == 2
+    for _ in range(2):  # the second run finds nothing new to recover
+        result = live(ib_dir, "--once")
+        assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (ib_dir / "drift.log").read_text().splitlines()]
+    assert sorted(line["trade_id"] for line in lines) == executions
+    assert all(line["recovered"] for line in lines)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from nautlive import ledger
+from nautlive.identity import is_own_order
 from nautlive.ledger import Budget, Ledger, tail_fills
-from nautlive.venues.binance_live import describe_order, is_own_order
+from nautlive.venues.binance_live import describe_order
 from nautlive.venues.binance_rest import VenueError, VenueOrder, unreachable_hint
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)

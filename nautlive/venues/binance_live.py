@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,15 +19,8 @@ import msgspec
 from nautlive.catalog import InstrumentSpec
 from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
 from nautlive.errors import ReconcileBlocked, RuntimeFailure
+from nautlive.identity import is_own_order
 from nautlive.venues.binance_rest import Balance, BinanceRest, VenueDown, VenueError, VenueOrder, VenueTrade
-
-TRADER_ID = "NAUTLIVE-NLV"
-# Nautilus's client order ids are O-<date>-<time>-<trader tag>-<strategy tag>-<count>: ours carry the NLV tag.
-OWN_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-NLV-[^-]+-\d+$")
-
-
-def is_own_order(client_order_id: str) -> bool:
-    return bool(OWN_ORDER_ID.match(client_order_id))
 
 
 def symbol_of(instrument_id: str) -> str:
