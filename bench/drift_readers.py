@@ -71,7 +71,8 @@ def columns(fills: list[Fill]) -> list[np.ndarray]:
 
 def msgspec_read(path: Path, with_columns: bool) -> None:
     """The report's own decoder over the report's own line-aligned chunks, one forked process per core."""
-    tasks = [(str(path), a, b, with_columns) for a, b in line_aligned_ranges(path, CHUNK_BYTES)]
+    ranges = line_aligned_ranges(path, 0, path.stat().st_size, CHUNK_BYTES)
+    tasks = [(str(path), a, b, with_columns) for a, b in ranges]
     with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
         assert sum(pool.map(msgspec_range, tasks, chunksize=1)) == FILLS
 
