@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mmap
 import os
 import shutil
 import time
@@ -101,11 +102,15 @@ def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, meta: Meta |
     rows = old.rows if old is not None else 0
     for name, dtype in PIECE_DTYPES.items():
         values = codes if name == "kind" else [getattr(p, name) for p in new]
-        with open(where / name, "r+b" if old is not None else "wb") as f:
+        # a rebuild writes new files, so that a run still mapping the old ones keeps reading them
+        target = where / name if old is not None else where / f"{name}.{os.getpid()}"
+        with open(target, "r+b" if old is not None else "wb") as f:
             f.truncate(rows * dtype.itemsize)  # a run that died between columns and meta left rows past `rows`
             f.seek(0, os.SEEK_END)
             for v in values:
-                f.write(np.ascontiguousarray(v, dtype).tobytes())
+                np.ascontiguousarray(v, dtype).tofile(f)
+        if old is None:
+            os.replace(target, where / name)
     head, tail = _probes(path, end)
     saved = Meta(
         version=VERSION,
@@ -149,11 +154,15 @@ def _probes(path: Path, end: int) -> tuple[str, str]:
 
 
 def _load_column(path: Path, dtype: np.dtype, rows: int) -> np.ndarray | None:
+    """The first `rows` values of a column file, mapped read-only (not copied); None when the file is shorter."""
+    if rows == 0:
+        return np.empty(0, dtype)
     try:
-        values = np.fromfile(path, dtype=dtype, count=rows)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), rows * dtype.itemsize, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # ValueError: the file is shorter than the mapping asked for
         return None
-    return values if len(values) == rows else None
+    return np.frombuffer(mapped, dtype)
 
 
 def _prune(keep: Path) -> None:

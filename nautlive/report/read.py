@@ -242,7 +242,10 @@ def _decode_each_line(body: bytes, tail: bool) -> tuple[list[Fill], np.ndarray, 
 
 def _floats(fills: list[Fill], name: str) -> np.ndarray:
     """A float field of every fill; None (not logged) becomes NaN."""
-    return np.array(list(map(attrgetter(name), fills)), dtype=np.float64)
+    values = list(map(attrgetter(name), fills))
+    if values.count(None) == len(values):  # a field older writers do not log: no conversion per line
+        return np.full(len(values), np.nan)
+    return np.array(values, dtype=np.float64)
 
 
 def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int) -> Piece:
