@@ -128,6 +128,20 @@ def bar_schedule_actor(run: BarRun):  # noqa: ANN201
     """The actor that applies each target version once its bar step has been processed (Nautilus imported here)."""
     from nautilus_trader.common.actor import Actor
     from nautilus_trader.config import ActorConfig
+
+    class BarScheduleActor(Actor):
+        def on_start(self) -> None:
+            for k, entry in enumerate(run.applied):
+                self.clock.set_time_alert_ns(f"targets-{k}", entry.at_ns,
+                                             lambda _, t=entry.targets: apply_at_close(self.cache, self.msgbus, run, t))
+
+    return BarScheduleActor(ActorConfig(component_id="BarSchedule"))
+
+
+def apply_at_close(cache, msgbus, run: BarRun, targets) -> None:  # noqa: ANN001
+    """Publish a target version at a bar close: first a deep quote at each instrument's last close into the cache
+    (bars carry no quotes and the strategy prices from quotes). The backtest's actor and the shadow's bar replay
+    both apply targets through here, so the strategy sees the same prices in both."""
     from nautilus_trader.model.data import QuoteTick
     from nautilus_trader.model.objects import Quantity
 
@@ -135,23 +149,13 @@ def bar_schedule_actor(run: BarRun):  # noqa: ANN201
     from nautlive.sandbox import DEEP_SIZE
     from nautlive.signals import TARGETS_TOPIC
 
-    bar_types = [bar_type(s.instrument_id, s.step_ns) for s in run.series]
-
-    class BarScheduleActor(Actor):
-        def on_start(self) -> None:
-            for k, entry in enumerate(run.applied):
-                self.clock.set_time_alert_ns(f"targets-{k}", entry.at_ns, lambda _, t=entry.targets: self.apply(t))
-
-        def apply(self, targets) -> None:  # noqa: ANN001
-            for bt in bar_types:
-                last = self.cache.bar(bt)
-                if last is not None:
-                    size = Quantity(DEEP_SIZE, run.instruments[str(bt.instrument_id)].size_precision)
-                    self.cache.add_quote_tick(QuoteTick(bt.instrument_id, last.close, last.close, size, size,
-                                                        last.ts_init, last.ts_init))
-            self.msgbus.publish(TARGETS_TOPIC, targets)
-
-    return BarScheduleActor(ActorConfig(component_id="BarSchedule"))
+    for s in run.series:
+        last = cache.bar(bar_type(s.instrument_id, s.step_ns))
+        if last is not None:
+            size = Quantity(DEEP_SIZE, run.instruments[s.instrument_id].size_precision)
+            cache.add_quote_tick(QuoteTick(last.bar_type.instrument_id, last.close, last.close, size, size,
+                                           last.ts_init, last.ts_init))
+    msgbus.publish(TARGETS_TOPIC, targets)
 
 
 def engine_fills(engine) -> list[Fill]:  # noqa: ANN001

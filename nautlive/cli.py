@@ -726,16 +726,20 @@ def live(
 
 @app.command()
 def parity(
-    data: DataOpt,
+    data: DataOpt = None,
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
     targets: TargetsOpt = None,
     schedule: ScheduleOpt = None,
     speed: Annotated[float, typer.Option("--speed", min=0, help="Replay speed of the shadow run (0: as fast as possible).")] = 0.0,
     tolerance: Annotated[float, typer.Option("--tolerance", help="Largest divergence that passes.")] = 0.001,
+    bar: BarOpt = None,
+    data_catalog: DataCatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the backtest and a shadow TradingNode on the same recording and targets; compare orders and fills.
+    """Run the backtest and a shadow TradingNode on the same recording (or bars) and targets; compare orders and fills.
+
+    Bars (as `backtest` takes them): the shadow node replays the same bars in lockstep, targets at the same closes.
 
     Exit 0 when the order lists match and the divergence is within --tolerance, else 1.
 
@@ -749,7 +753,8 @@ def parity(
     from nautlive.render import emit_json, line, table
 
     prof = _profile(venue, profile)
-    result = run_parity(prof, data, targets or prof.targets, schedule, speed, tolerance)
+    result = run_parity(prof, data or [], targets, schedule, speed, tolerance, _bar_ns(bar),
+                        data_catalog and str(data_catalog))
     if json_out:
         emit_json(msgspec.to_builtins(result) | {"ok": result.ok})
     else:

@@ -31,9 +31,10 @@ KEY_LOGGING = {"ExecClient-BINANCE": "WARNING"}
 
 
 class Feed(msgspec.Struct, frozen=True):
-    """Where market data comes from: the venue, a replay of recorded files, or a seeded synthetic walk."""
+    """Where market data comes from: the venue, a replay of recorded files, a seeded synthetic walk, or bars
+    (parity on bars: SessionOptions.bar_run)."""
 
-    kind: Literal["venue", "replay", "synthetic"]
+    kind: Literal["venue", "replay", "synthetic", "bars"]
     paths: list[str] = []
     speed: float = 1.0
     seed: int = 42
@@ -74,6 +75,7 @@ class SessionOptions(msgspec.Struct, frozen=True):
     kill_switch: str | None = None
     schedule: list = []  # ScheduledTargets driven by data time (parity); else the watcher drives targets
     data_end_ns: dict[str, int] = {}  # stop once every instrument's last recorded quote is in and nothing is in flight
+    bar_run: object = None  # feed "bars": the bar_backtest.BarRun replayed (its targets applied at their bar closes)
     panel: bool = False
 
 
@@ -147,7 +149,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             account_venues=_account_venues(profile, options),
             cash_offset=_cash_offset(profile, options),
             quote_currency=profile.quote_currency,
-            targets_path=None if options.schedule else options.targets,
+            targets_path=None if options.schedule or options.feed.kind == "bars" else options.targets,
             targets_venue=profile.venue,
             inject_catalog_instruments=options.mode == "shadow",
             reconcile_policy=reconcile_policy(profile, options.mode, options.feed.kind),
@@ -165,7 +167,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
                                   max_orders_per_hour=profile.risk.max_orders_per_hour),
     )
     drift.log = strategy.log
-    if options.schedule:
+    if options.schedule and options.feed.kind != "bars":
         from nautlive.strategy import TargetScheduleActor, TargetScheduleConfig
 
         node.trader.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=list(profile.instruments)),
@@ -177,21 +179,29 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         if exec_factory is not None:
             node.add_exec_client_factory(name, exec_factory)
     node.build()
-    if options.feed.kind == "replay":
-        _attach_replay(node, profile, options)
+    if options.feed.kind in ("replay", "bars"):
+        _attach_replay(node, profile, options, strategy)
     return node, strategy
 
 
-def _attach_replay(node, profile: VenueProfile, options: SessionOptions) -> None:  # noqa: ANN001
-    """The replay client, registered by hand so an unpaced replay can run in lockstep with the engines' queues."""
+def _attach_replay(node, profile: VenueProfile, options: SessionOptions, strategy) -> None:  # noqa: ANN001
+    """The replay client (ticks or bars), registered by hand so an unpaced replay can run in lockstep with the
+    engines' queues; the bar replay also waits for each rebalance to finish, as the backtest does."""
     from nautlive.feeds import ReplayDataClient, ReplayFeedConfig
 
     kernel = node.kernel
     config = ReplayFeedConfig(venue=profile.venue, paths=list(options.feed.paths), speed=options.feed.speed)
-    client = ReplayDataClient(kernel.loop, "REPLAY", config, kernel.msgbus, kernel.cache, kernel.clock)
+    if options.feed.kind == "bars":
+        from nautlive.bar_feed import BarReplayDataClient
+
+        client = BarReplayDataClient(kernel.loop, "BARS", config, kernel.msgbus, kernel.cache, kernel.clock,
+                                     options.bar_run)
+    else:
+        client = ReplayDataClient(kernel.loop, "REPLAY", config, kernel.msgbus, kernel.cache, kernel.clock)
     client.settled = lambda: not (
         kernel.data_engine.data_qsize() or kernel.data_engine.cmd_qsize() or kernel.risk_engine.cmd_qsize()
         or kernel.risk_engine.evt_qsize() or kernel.exec_engine.cmd_qsize() or kernel.exec_engine.evt_qsize()
+        or (options.feed.kind == "bars" and strategy.busy)
     )
     kernel.data_engine.register_client(client)
 

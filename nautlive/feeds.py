@@ -412,6 +412,13 @@ class _OfflineDataClient(LiveMarketDataClient):
     async def _emit(self) -> None:
         raise NotImplementedError
 
+    async def _settle(self) -> None:
+        """Yield until the engines' queues stay empty for a few loop turns (a message is enqueued one turn late)."""
+        quiet = 0
+        while quiet < _SETTLED_TURNS:
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if self.settled() else 0
+
 
 class SyntheticDataClient(_OfflineDataClient):
     """Emits the seeded synthetic walk of each subscribed instrument, stamped with the live clock."""
@@ -481,13 +488,6 @@ class ReplayDataClient(_OfflineDataClient):
         ticks = await self._loop.run_in_executor(None, replay_ticks, self._feed.paths, instruments)
         emitted = await self._play(ticks)
         self._log.info(f"Replay ended: {emitted} ticks emitted from {len(self._feed.paths)} file(s)")
-
-    async def _settle(self) -> None:
-        """Yield until the engines' queues stay empty for a few loop turns (a message is enqueued one turn late)."""
-        quiet = 0
-        while quiet < _SETTLED_TURNS:
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if self.settled() else 0
 
     async def _play(self, ticks: list[Data]) -> int:
         paced = 0 < self._feed.speed < _UNPACED_SPEED

@@ -43,50 +43,73 @@ class ParityResult(msgspec.Struct):
 def run_parity(
     profile: VenueProfile,
     data: Sequence[str | Path],
-    targets: str | Path,
+    targets: str | Path | None,
     schedule: str | Path | None,
     speed: float,
     tolerance: float,
+    bar_ns: int | None = None,
+    data_catalog: str | Path | None = None,
 ) -> ParityResult:
-    """Run both paths over the same inputs and compare their orders and fills."""
+    """Run both paths over the same inputs (recorded streams, or bars as `backtest` takes them) and compare their
+    orders and fills. On bars the shadow node replays the backtest's bars in lockstep (bar_feed.py)."""
     import tempfile
 
-    from nautlive.backtest import build_backtest_engine, prepare_run
     from nautlive.bars import is_bar_input
-    from nautlive.engine import Feed, SessionOptions, session_id
-    from nautlive.errors import ConfigError
+    from nautlive.engine import SessionOptions, session_id
     from nautlive.session import run_session
 
-    if any(is_bar_input(str(d)) for d in data):
-        raise ConfigError("parity: bar files are not supported yet (recorded Binance streams only); "
-                          "run `nautlive backtest` on bars")
-    run = prepare_run(profile, data, targets, schedule)
-    engine, strategy = build_backtest_engine(profile, run, None, session="parity-backtest")
-    try:
-        engine.run()
-        backtest_orders = _orders(strategy.reports)
-        backtest_fills = _fills_by_order(strategy.drift.records)
-    finally:
-        engine.dispose()
-    last_quote = {}
-    for tick in run.ticks:
-        if type(tick).__name__ == "QuoteTick":
-            last_quote[str(tick.instrument_id)] = tick.ts_init
+    on_bars = data_catalog is not None or any(is_bar_input(str(d)) for d in data)
+    halves = _bar_halves if on_bars else _tick_halves
+    backtest_orders, backtest_fills, shadow_options = halves(profile, data, targets, schedule, speed, bar_ns,
+                                                             data_catalog)
     with tempfile.TemporaryDirectory() as tmp:
-        options = SessionOptions(
-            mode="shadow",
-            feed=Feed("replay", paths=[str(p) for p in data], speed=speed),
-            targets=str(targets),
-            drift_log=str(Path(tmp) / "drift.log"),
-            session=session_id("parity"),
-            log_level="ERROR",
-            schedule=run.schedule,
-            data_end_ns=last_quote,
-        )
+        options = SessionOptions(mode="shadow", drift_log=str(Path(tmp) / "drift.log"), session=session_id("parity"),
+                                 log_level="ERROR", **shadow_options)
         shadow = run_session(profile, options)
     shadow_orders = _orders_from_dicts(shadow.rebalances)
     shadow_fills = _fills_by_order_dicts(shadow.fills)
     return compare_runs(backtest_orders, backtest_fills, shadow_orders, shadow_fills, tolerance)
+
+
+def _tick_halves(profile: VenueProfile, data, targets, schedule, speed: float, bar_ns, data_catalog):  # noqa: ANN001, ANN202, ARG001
+    """The backtest on recorded ticks; the shadow options that replay the same files and schedule."""
+    from nautlive.backtest import build_backtest_engine, prepare_run
+    from nautlive.engine import Feed
+
+    targets = targets or profile.targets
+    run = prepare_run(profile, data, targets, schedule)
+    engine, strategy = build_backtest_engine(profile, run, None, session="parity-backtest")
+    orders, fills = _run_backtest(engine, strategy)
+    last_quote = {}
+    for tick in run.ticks:
+        if type(tick).__name__ == "QuoteTick":
+            last_quote[str(tick.instrument_id)] = tick.ts_init
+    feed = Feed("replay", paths=[str(p) for p in data], speed=speed)
+    return orders, fills, {"feed": feed, "targets": str(targets), "schedule": run.schedule, "data_end_ns": last_quote}
+
+
+def _bar_halves(profile: VenueProfile, data, targets, schedule, speed: float, bar_ns, data_catalog):  # noqa: ANN001, ANN202, ARG001
+    """The backtest on bars; the shadow options that replay the same bars and apply the same targets at the same
+    bar closes."""
+    from nautlive.bar_backtest import build_bar_engine, prepare_bars
+    from nautlive.engine import Feed
+    from nautlive.signals import ScheduledTargets
+
+    run = prepare_bars(profile, [str(d) for d in data], targets, schedule, None, bar_ns,
+                       data_catalog and str(data_catalog))
+    engine, strategy = build_bar_engine(profile, run, None, "parity-backtest")
+    orders, fills = _run_backtest(engine, strategy)
+    applied = [ScheduledTargets(a.at_ns, a.targets) for a in run.applied]
+    return orders, fills, {"feed": Feed("bars"), "targets": str(targets or profile.targets), "schedule": applied,
+                           "bar_run": run}
+
+
+def _run_backtest(engine, strategy):  # noqa: ANN001, ANN202
+    try:
+        engine.run()
+        return _orders(strategy.reports), _fills_by_order(strategy.drift.records)
+    finally:
+        engine.dispose()
 
 
 def compare_runs(backtest_orders, backtest_fills, shadow_orders, shadow_fills, tolerance: float) -> ParityResult:  # noqa: ANN001

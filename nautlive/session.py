@@ -212,7 +212,7 @@ async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: 
         return
     if options.once:
         await _until_rebalanced(strategy, options, finish)
-    elif options.data_end_ns:
+    elif options.data_end_ns or options.feed.kind == "bars":
         await _until_replayed(strategy, options, finish)
 
 
@@ -248,14 +248,22 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
 
 
 async def _until_replayed(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
-    """A replay session (parity): ends when the recording is fully played and no rebalance is in flight."""
+    """A replay session (parity): ends when the recording is fully played (the bar replay says so in the cache) and
+    no rebalance is in flight."""
     from nautilus_trader.model.identifiers import InstrumentId
+
+    from nautlive.bar_feed import REPLAY_DONE
 
     def played(iid: str, end_ns: int) -> bool:
         quote = strategy.cache.quote_tick(InstrumentId.from_str(iid))
         return quote is not None and quote.ts_init >= end_ns
 
-    while not (all(played(i, end) for i, end in options.data_end_ns.items()) and not strategy.busy):
+    def done() -> bool:
+        if options.feed.kind == "bars":
+            return strategy.cache.get(REPLAY_DONE) is not None
+        return all(played(i, end) for i, end in options.data_end_ns.items())
+
+    while not (done() and not strategy.busy):
         await asyncio.sleep(0.05)
     finish(0, "recording replayed")
 
