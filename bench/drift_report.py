@@ -80,15 +80,17 @@ def write_log(path: Path, n: int, seed: int = 0, first: int = 0, touch: bool = F
             ))
 
 
-def run(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak summed PSS of the process tree in MB, stdout) of one subprocess."""
+def run(command: list[str], env: dict | None = None, sample: bool = True) -> tuple[float, float, str]:
+    """(wall seconds, peak summed PSS of the process tree in MB, stdout) of one subprocess. `sample=False`: no
+    memory sampling (it scans /proc every 20 ms, which a sub-second run on two shared cores feels)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, env=env)
         peak = 0.0
-        while proc.poll() is None:
+        while sample and proc.poll() is None:
             peak = max(peak, tree_pss_mb(proc.pid))
             time.sleep(0.02)
+        proc.wait()
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             sys.exit(f"{' '.join(command)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
@@ -123,13 +125,13 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def best_of(runs: int, command: list[str], env: dict, before) -> tuple[list[float], list[float], list[float], str]:
+def best_of(runs: int, command: list[str], env: dict, before, sample: bool = True) -> tuple[list, list, list, str]:
     """Wall seconds, CPU seconds and peak PSS of `runs` runs of `command`, each after `before()`; the last stdout."""
     walls, cpus, pss = [], [], []
     for _ in range(runs):
         before()
         cpu = children_cpu()
-        wall, peak, out = run(command, env)
+        wall, peak, out = run(command, env, sample)
         walls.append(wall)
         cpus.append(children_cpu() - cpu)
         pss.append(peak)
@@ -155,7 +157,7 @@ def main() -> int:
             write_log(log, NEW_LINES, seed=len(appended) + 1, first=FILLS + len(appended) * NEW_LINES, touch=True)
             appended.append(NEW_LINES)
 
-        re_walls, re_cpus, _, out = best_of(RUNS, ours, env, append)
+        re_walls, re_cpus, _, out = best_of(RUNS, ours, env, append, sample=False)
         for wall, cpu in zip(re_walls, re_cpus, strict=True):
             print(f"re-run after {NEW_LINES:,} new lines (cache): {wall:.2f} s wall, {cpu:.2f} s CPU")
         _, _, cold_out = run([*ours, "--no-cache"], env)
