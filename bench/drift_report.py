@@ -143,7 +143,7 @@ def best_of(runs: int, command: list[str], env: dict, before, sample: bool = Tru
 
 def before_tree(tmp: Path) -> Path | None:
     """BEFORE_REV's nautlive package extracted from git, to run the same command with; None without git."""
-    archive = subprocess.run(["git", "-C", str(Path(__file__).parent), "archive", BEFORE_REV, "nautlive"],
+    archive = subprocess.run(["git", "-C", str(Path(__file__).parent.parent), "archive", BEFORE_REV, "nautlive"],
                              capture_output=True)
     if archive.returncode:
         return None
