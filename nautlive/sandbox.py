@@ -63,8 +63,8 @@ class ShadowSandboxExecutionClient(SandboxExecutionClient):
 def fill_rest(engine, order, last_px) -> None:  # noqa: ANN001
     """What the backtest's matching engine does with a market order the top of book did not fill: the rest one tick
     worse (the engine clamps the quantity to what is left)."""
-    tick = engine.instrument.price_increment
-    price = last_px.add(tick) if order.side == OrderSide.BUY else last_px.sub(tick)
+    tick = engine.instrument.price_increment.as_decimal()
+    price = engine.instrument.make_price(last_px.as_decimal() + (tick if order.side == OrderSide.BUY else -tick))
     engine.fill_order(order, price, order.quantity, LiquiditySide.TAKER)
 
 
