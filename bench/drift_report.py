@@ -166,7 +166,9 @@ def main() -> int:
             print(f"cold (no cache): {wall:.2f} s wall, {cpu:.2f} s CPU, tree PSS peak {peak:.0f} MB")
         max_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         tree = before_tree(Path(tmp))
-        before = best_of(RUNS, ours, os.environ | {"PYTHONPATH": str(tree)}, lambda: None)[0] if tree else []
+        # -P: the current folder (a checkout of the new code) must not come before the old tree on sys.path
+        old = [sys.executable, "-P", *ours[1:]]
+        before = best_of(RUNS, old, os.environ | {"PYTHONPATH": str(tree)}, lambda: None)[0] if tree else []
         for wall in before:
             print(f"before the cache ({BEFORE_REV}): {wall:.2f} s wall")
         reference = min(before) if before else BEFORE_SECONDS
