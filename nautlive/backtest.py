@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from nautlive.bars import is_bar_input
+from nautlive.bars import catalog_kind, is_bar_input
 from nautlive.catalog import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
 from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
@@ -53,11 +53,17 @@ def prepare_run(
     targets: str | Path,
     schedule: str | Path | None = None,
     catalog_path: str | Path | None = None,
+    data_catalog: str | Path | None = None,
 ) -> PreparedRun:
-    """Load and validate every input; raise ConfigError (exit 2) before anything runs."""
+    """Load and validate every input; raise ConfigError (exit 2) before anything runs.
+
+    `data_catalog`: a Nautilus ParquetDataCatalog whose quote ticks join the recorded files' ticks."""
+    import heapq
+
+    from nautlive.bars import catalog_quotes
     from nautlive.feeds import replay_ticks
 
-    if not data:
+    if not data and data_catalog is None:
         raise ConfigError("--data: at least one recorded data file is needed")
     catalog = load_catalog(catalog_path or profile.catalog)
     by_id = catalog.by_id()
@@ -70,6 +76,9 @@ def prepare_run(
     if schedule is not None:
         plan += read_schedule(schedule, known, profile.venue)
     ticks = replay_ticks([Path(p) for p in data], {i.raw_symbol.value: i for i in instruments})
+    if data_catalog is not None:
+        quotes = catalog_quotes(data_catalog, {str(i.id): i for i in instruments})
+        ticks = list(heapq.merge(ticks, quotes, key=lambda tick: tick.ts_init))
     with_data = {str(t.instrument_id) for t in ticks}
     for entry in plan:
         no_data = [i for i, w in entry.targets.weights.items() if w > 0 and i not in with_data]
@@ -157,9 +166,11 @@ def run_backtest(
     `targets` None means the profile's, except on bars with a schedule: the weight history alone.
     """
     bars = bars or BarOptions()
-    if bars.data_catalog is not None or any(is_bar_input(str(d)) for d in data):
+    quotes = bars.data_catalog is not None and catalog_kind(bars.data_catalog) == "quotes"
+    if not quotes and (bars.data_catalog is not None or any(is_bar_input(str(d)) for d in data)):
         return _run_bars(profile, data, targets, schedule, Path(out), catalog_path, bars)
-    run = prepare_run(profile, data, targets or profile.targets, schedule, catalog_path)
+    run = prepare_run(profile, data, targets or profile.targets, schedule, catalog_path,
+                      bars.data_catalog if quotes else None)
 
     def execute(tmp: Path) -> BacktestSummary:
         engine, strategy = build_backtest_engine(profile, run, tmp / "fills.jsonl", session="backtest")

@@ -306,3 +306,36 @@ def catalog_bars(path: str | Path, known: Sequence[str]) -> list[BarSeries]:
     if not out:
         raise ConfigError(f"--data-catalog {path}: no bars for {', '.join(known)}")
     return out
+
+
+def catalog_kind(path: str | Path) -> str:
+    """What a Nautilus ParquetDataCatalog holds for a run: "bars" (preferred) or "quotes" (quote ticks)."""
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"--data-catalog {path}: not a folder")
+    kinds = ParquetDataCatalog(str(path)).list_data_types()
+    if "bar" in kinds or "quote_tick" not in kinds:
+        return "bars"  # catalog_bars names what is missing
+    return "quotes"
+
+
+def catalog_quotes(path: str | Path, instruments: dict) -> list:  # noqa: ANN001
+    """Quote ticks of the instruments (id -> instrument) from a ParquetDataCatalog, in time order, at each
+    instrument's precisions (the engines refuse others)."""
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    ticks = ParquetDataCatalog(str(path)).quote_ticks(instrument_ids=list(instruments))
+    if not ticks:
+        raise ConfigError(f"--data-catalog {path}: no bars or quote ticks for {', '.join(instruments)}")
+    return sorted((_at_precision(t, instruments[str(t.instrument_id)]) for t in ticks), key=lambda t: t.ts_init)
+
+
+def _at_precision(tick, instrument):  # noqa: ANN001, ANN202
+    if (tick.bid_price.precision, tick.bid_size.precision) == (instrument.price_precision, instrument.size_precision):
+        return tick
+    from nautilus_trader.model.data import QuoteTick
+
+    price, qty = instrument.make_price, instrument.make_qty
+    return QuoteTick(instrument.id, price(tick.bid_price.as_decimal()), price(tick.ask_price.as_decimal()),
+                     qty(tick.bid_size.as_decimal()), qty(tick.ask_size.as_decimal()), tick.ts_event, tick.ts_init)

@@ -324,7 +324,8 @@ ScheduleOpt = Annotated[
 
 BarOpt = Annotated[str | None, typer.Option("--bar", help="Bar interval (1m, 1h, 1d); default: detected from the data.")]
 DataCatalogOpt = Annotated[
-    Path | None, typer.Option("--data-catalog", help="Nautilus ParquetDataCatalog folder with bars of the instruments.")
+    Path | None, typer.Option("--data-catalog", help="Nautilus ParquetDataCatalog folder with bars (or, without bars, "
+                                              "quote ticks) of the instruments.")
 ]
 
 
