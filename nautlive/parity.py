@@ -1,4 +1,4 @@
-"""Parity: the same recorded quotes and target changes through BacktestEngine and a SHADOW TradingNode.
+"""Parity: the same recorded quotes (or bars) and target changes through BacktestEngine and a SHADOW TradingNode.
 
 Both runs must send the same orders (instrument, side, quantity, in order). Divergence = sum |notional_shadow -
 notional_backtest| / sum notional_backtest over the matched orders' fills.
