@@ -1,0 +1,131 @@
+"""An L2 order book kept as Binance documents it, and the walk of a market order through it.
+
+One fill model for SHADOW, BACKTEST and `nautlive sim`: a market order takes the opposite side's levels best first,
+each at its own price, until it is filled or the visible book runs out; what the book cannot fill expires, as a Binance
+MARKET order does. Liquidity is not consumed: the next depth update shows what the market did.
+
+The book is kept from the `@depth@100ms` diff stream (a quantity of 0 removes a level), with `@bookTicker` setting the
+touch (and dropping any level the touch has passed: the diff stream lags it), and a REST snapshot where one is taken.
+Prices and quantities are any exact ordered numbers: Decimal in the simulator, Nautilus raw integers in the feeds.
+No Nautilus import: the simulator and the tests use it as plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+Side = Literal["BUY", "SELL"]
+Change = tuple[str, object, object]  # ("bid" | "ask", price, quantity); quantity 0 removes the level
+
+
+class L2Book:
+    """Price -> quantity on each side."""
+
+    def __init__(self) -> None:
+        self.bids: dict = {}
+        self.asks: dict = {}
+
+    def apply(self, bids: Iterable[tuple], asks: Iterable[tuple]) -> list[Change]:
+        """A depth diff: each (price, quantity) replaces its level, 0 removes it. Returns the changes made."""
+        changes = [c for px, qty in bids if (c := _set(self.bids, "bid", px, qty))]
+        changes += [c for px, qty in asks if (c := _set(self.asks, "ask", px, qty))]
+        return changes
+
+    def set_top(self, bid, bid_qty, ask, ask_qty) -> list[Change]:  # noqa: ANN001
+        """A bookTicker: the touch as Binance reports it now; levels better than it are gone."""
+        changes = [("bid", px, 0) for px in [p for p in self.bids if p > bid]]
+        changes += [("ask", px, 0) for px in [p for p in self.asks if p < ask]]
+        for side, px, _ in changes:
+            del (self.bids if side == "bid" else self.asks)[px]
+        changes += [c for c in (_set(self.bids, "bid", bid, bid_qty), _set(self.asks, "ask", ask, ask_qty)) if c]
+        return changes
+
+    def replace(self, bids: Iterable[tuple], asks: Iterable[tuple]) -> list[Change]:
+        """A snapshot: the whole book anew. Returns removals of the old levels, then the new levels."""
+        changes: list[Change] = [("bid", px, 0) for px in self.bids] + [("ask", px, 0) for px in self.asks]
+        self.bids, self.asks = {}, {}
+        return changes + self.apply(bids, asks)
+
+    def best_bid(self):  # noqa: ANN201
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self):  # noqa: ANN201
+        return min(self.asks) if self.asks else None
+
+    def walk(self, side: Side, quantity) -> list[tuple]:  # noqa: ANN001
+        """The (price, quantity) fills of a market order of `quantity`: BUY takes the asks from the lowest, SELL the
+        bids from the highest. Their sum is less than `quantity` when the visible book runs out."""
+        levels = sorted(self.asks.items()) if side == "BUY" else sorted(self.bids.items(), reverse=True)
+        fills, left = [], quantity
+        for px, qty in levels:
+            if left <= 0:
+                break
+            take = min(qty, left)
+            fills.append((px, take))
+            left -= take
+        return fills
+
+
+def vwap(fills: list[tuple]):  # noqa: ANN201
+    """The volume-weighted price of (price, quantity) fills (None for none)."""
+    qty = sum(q for _, q in fills)
+    return sum(p * q for p, q in fills) / qty if qty else None
+
+
+def _set(levels: dict, side: str, px, qty) -> Change | None:  # noqa: ANN001
+    if qty:
+        if levels.get(px) == qty:
+            return None
+        levels[px] = qty
+        return side, px, qty
+    return (side, px, 0) if levels.pop(px, None) is not None else None
+
+
+class DepthSync:
+    """Binance's recipe for a correct local book from the diff stream and a REST snapshot.
+
+    Diffs are buffered until the snapshot arrives; those with `u` <= its lastUpdateId are dropped, the first applied
+    must span lastUpdateId + 1, and each later one must start at the previous `u` + 1. A gap means the book is wrong:
+    `gap` turns true and the owner takes a new snapshot (`resync`)."""
+
+    def __init__(self, book: L2Book | None = None) -> None:
+        self.book = book or L2Book()
+        self.last_update_id: int | None = None
+        self.buffer: list[tuple[int, int, list, list]] = []
+        self.gap = False
+
+    def diff(self, first_id: int, final_id: int, bids: list, asks: list) -> list[Change]:
+        if self.last_update_id is None or self.gap:
+            self.buffer.append((first_id, final_id, bids, asks))
+            return []
+        if final_id <= self.last_update_id:
+            return []
+        if first_id > self.last_update_id + 1:
+            self.gap = True
+            self.buffer = [(first_id, final_id, bids, asks)]
+            return []
+        self.last_update_id = final_id
+        return self.book.apply(bids, asks)
+
+    def snapshot(self, last_update_id: int, bids: list, asks: list) -> list[Change]:
+        changes = self.book.replace(bids, asks)
+        self.last_update_id, self.gap = last_update_id, False
+        buffered, self.buffer = self.buffer, []
+        for diff in buffered:
+            changes += self.diff(*diff)
+        return changes
+
+    def resync(self) -> None:
+        """Forget the sequence (a reconnect): diffs buffer again until the next snapshot."""
+        self.last_update_id = None
+
+
+LADDER_LEVELS = 20
+
+
+def ladder(bid, ask, tick, top_qty, levels: int = LADDER_LEVELS) -> tuple[list[tuple], list[tuple]]:  # noqa: ANN001
+    """A book around a synthetic touch: `levels` levels a tick apart on each side, each half the top size deeper than
+    the one before (top_qty, 1.5 top_qty, 2 top_qty, ...), so a large order pays for its size."""
+    sizes = [top_qty + top_qty * k / 2 for k in range(levels)]
+    return ([(bid - tick * k, q) for k, q in enumerate(sizes)], [(ask + tick * k, q) for k, q in enumerate(sizes)])
