@@ -12,6 +12,7 @@ No Nautilus import: the simulator and the tests use it as plain data.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from typing import Literal
 
@@ -20,66 +21,79 @@ Change = tuple[str, object, object]  # ("bid" | "ask", price, quantity); quantit
 
 
 class L2Book:
-    """Price -> quantity on each side."""
+    """Price -> quantity on each side, with each side's prices kept sorted (ascending) for the touch and the walk."""
 
     def __init__(self) -> None:
         self.bids: dict = {}
         self.asks: dict = {}
+        self._bid_px: list = []
+        self._ask_px: list = []
 
     def apply(self, bids: Iterable[tuple], asks: Iterable[tuple]) -> list[Change]:
         """A depth diff: each (price, quantity) replaces its level, 0 removes it. Returns the changes made."""
-        changes = [c for px, qty in bids if (c := _set(self.bids, "bid", px, qty))]
-        changes += [c for px, qty in asks if (c := _set(self.asks, "ask", px, qty))]
+        changes = [c for px, qty in bids if (c := self._set("bid", px, qty))]
+        changes += [c for px, qty in asks if (c := self._set("ask", px, qty))]
         return changes
 
     def set_top(self, bid, bid_qty, ask, ask_qty) -> list[Change]:  # noqa: ANN001
         """A bookTicker: the touch as Binance reports it now; levels better than it are gone."""
-        changes = [("bid", px, 0) for px in [p for p in self.bids if p > bid]]
-        changes += [("ask", px, 0) for px in [p for p in self.asks if p < ask]]
-        for side, px, _ in changes:
-            del (self.bids if side == "bid" else self.asks)[px]
-        changes += [c for c in (_set(self.bids, "bid", bid, bid_qty), _set(self.asks, "ask", ask, ask_qty)) if c]
-        return changes
+        passed = [("bid", px, 0) for px in self._bid_px[bisect_right(self._bid_px, bid):]]
+        passed += [("ask", px, 0) for px in self._ask_px[:bisect_left(self._ask_px, ask)]]
+        changes = [c for side, px, _ in passed if (c := self._set(side, px, 0))]
+        return changes + [c for c in (self._set("bid", bid, bid_qty), self._set("ask", ask, ask_qty)) if c]
 
     def replace(self, bids: Iterable[tuple], asks: Iterable[tuple]) -> list[Change]:
         """A snapshot: the whole book anew. Returns removals of the old levels, then the new levels."""
-        changes: list[Change] = [("bid", px, 0) for px in self.bids] + [("ask", px, 0) for px in self.asks]
-        self.bids, self.asks = {}, {}
+        changes: list[Change] = [("bid", px, 0) for px in self._bid_px] + [("ask", px, 0) for px in self._ask_px]
+        self.bids, self.asks, self._bid_px, self._ask_px = {}, {}, [], []
         return changes + self.apply(bids, asks)
 
     def best_bid(self):  # noqa: ANN201
-        return max(self.bids) if self.bids else None
+        return self._bid_px[-1] if self._bid_px else None
 
     def best_ask(self):  # noqa: ANN201
-        return min(self.asks) if self.asks else None
+        return self._ask_px[0] if self._ask_px else None
+
+    def levels(self, side: str) -> list[tuple]:
+        """(price, quantity) best first: side "bid" or "ask"."""
+        if side == "bid":
+            return [(px, self.bids[px]) for px in reversed(self._bid_px)]
+        return [(px, self.asks[px]) for px in self._ask_px]
 
     def walk(self, side: Side, quantity) -> list[tuple]:  # noqa: ANN001
         """The (price, quantity) fills of a market order of `quantity`: BUY takes the asks from the lowest, SELL the
         bids from the highest. Their sum is less than `quantity` when the visible book runs out."""
-        levels = sorted(self.asks.items()) if side == "BUY" else sorted(self.bids.items(), reverse=True)
+        levels = self.asks if side == "BUY" else self.bids
+        prices = self._ask_px if side == "BUY" else reversed(self._bid_px)
         fills, left = [], quantity
-        for px, qty in levels:
+        for px in prices:
             if left <= 0:
                 break
-            take = min(qty, left)
+            take = min(levels[px], left)
             fills.append((px, take))
             left -= take
         return fills
+
+    def _set(self, side: str, px, qty) -> Change | None:  # noqa: ANN001
+        levels, prices = (self.bids, self._bid_px) if side == "bid" else (self.asks, self._ask_px)
+        if qty:
+            old = levels.get(px)
+            if old == qty:
+                return None
+            if old is None:
+                insort(prices, px)
+            levels[px] = qty
+            return side, px, qty
+        if levels.pop(px, None) is None:
+            return None
+        del prices[bisect_left(prices, px)]
+        return side, px, 0
 
 
 def vwap(fills: list[tuple]):  # noqa: ANN201
     """The volume-weighted price of (price, quantity) fills (None for none)."""
     qty = sum(q for _, q in fills)
     return sum(p * q for p, q in fills) / qty if qty else None
-
-
-def _set(levels: dict, side: str, px, qty) -> Change | None:  # noqa: ANN001
-    if qty:
-        if levels.get(px) == qty:
-            return None
-        levels[px] = qty
-        return side, px, qty
-    return (side, px, 0) if levels.pop(px, None) is not None else None
 
 
 class DepthSync:
