@@ -43,10 +43,11 @@ class L2Book:
         return changes + [c for c in (self._set("bid", bid, bid_qty), self._set("ask", ask, ask_qty)) if c]
 
     def replace(self, bids: Iterable[tuple], asks: Iterable[tuple]) -> list[Change]:
-        """A snapshot: the whole book anew. Returns removals of the old levels, then the new levels."""
-        changes: list[Change] = [("bid", px, 0) for px in self._bid_px] + [("ask", px, 0) for px in self._ask_px]
+        """A snapshot: the whole book anew. Returns what differs from the old book: levels gone, new or changed."""
+        old_bids, old_asks = self.bids, self.asks
         self.bids, self.asks, self._bid_px, self._ask_px = {}, {}, [], []
-        return changes + self.apply(bids, asks)
+        self.apply(bids, asks)
+        return _diff("bid", old_bids, self.bids) + _diff("ask", old_asks, self.asks)
 
     def best_bid(self):  # noqa: ANN201
         return self._bid_px[-1] if self._bid_px else None
@@ -94,6 +95,10 @@ def vwap(fills: list[tuple]):  # noqa: ANN201
     """The volume-weighted price of (price, quantity) fills (None for none)."""
     qty = sum(q for _, q in fills)
     return sum(p * q for p, q in fills) / qty if qty else None
+
+
+def _diff(side: str, old: dict, new: dict) -> list[Change]:
+    return [(side, px, 0) for px in old if px not in new] + [(side, px, q) for px, q in new.items() if old.get(px) != q]
 
 
 class DepthSync:

@@ -66,3 +66,10 @@ def test_ladder_deepens_away_from_the_touch():
     bids, asks = ladder(D("100"), D("100.1"), D("0.1"), D("2"), levels=3)
     assert bids == [(D("100"), D("2")), (D("99.9"), D("3")), (D("99.8"), D("4"))]
     assert asks[0] == (D("100.1"), D("2")) and asks[2] == (D("100.3"), D("4"))
+
+
+def test_replace_reports_only_what_differs():
+    b = book()
+    changes = b.replace([(D("100"), D("1")), (D("99"), D("7"))], [(D("101"), D("1"))])
+    assert sorted(changes) == sorted([("bid", D("98"), 0), ("bid", D("99"), D("7")),
+                                      ("ask", D("102"), 0), ("ask", D("103"), 0)])
