@@ -87,13 +87,16 @@ def prepare_run(
     return PreparedRun(instruments=instruments, ticks=ticks, schedule=plan, catalog=catalog)
 
 
-def new_engine(profile: VenueProfile, instruments):  # noqa: ANN001, ANN201
-    """A BacktestEngine with the venue as a CASH account (sandbox models) and the instruments, no data or strategy."""
+def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa: ANN001, ANN201
+    """A BacktestEngine with the venue as a CASH account (sandbox models) and the instruments, no data or strategy.
+
+    `book`: an L2 book from the data's OrderBookDeltas, orders meeting it after shadow.latency_ms (as SHADOW);
+    else an L1 book moved by bars."""
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-    from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
+    from nautilus_trader.backtest.models import FillModel, LatencyModel, MakerTakerFeeModel
     from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.currencies import Currency
-    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.enums import AccountType, BookType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
 
@@ -106,8 +109,10 @@ def new_engine(profile: VenueProfile, instruments):  # noqa: ANN001, ANN201
         starting_balances=[Money(v, Currency.from_str(k)) for k, v in profile.starting_balances().items()],
         fill_model=FillModel(),
         fee_model=MakerTakerFeeModel(),
-        use_message_queue=False,  # as the sandbox: commands are processed at submit
+        use_message_queue=book,  # the latency model holds commands in the queue; bars: processed at submit
         bar_execution=True,
+        book_type=BookType.L2_MBP if book else BookType.L1_MBP,
+        latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
     )
     for instrument in instruments:
         engine.add_instrument(instrument)
@@ -115,16 +120,14 @@ def new_engine(profile: VenueProfile, instruments):  # noqa: ANN001, ANN201
 
 
 def backtest_engine(profile: VenueProfile, run: PreparedRun):  # noqa: ANN201
-    """new_engine with the recorded ticks loaded (deep quotes: fills whole at the touch, as in shadow)."""
-    from nautlive.sandbox import deep_quotes
-
-    engine = new_engine(profile, run.instruments)
-    engine.add_data(deep_quotes(run.ticks), sort=False)
+    """new_engine with the recorded ticks and book loaded: market orders walk the L2 book, as in shadow."""
+    engine = new_engine(profile, run.instruments, book=True)
+    engine.add_data(run.ticks, sort=False)
     return engine
 
 
 def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: ExecutionMetadataCatalog,
-                       drift_path: Path | None, session: str):  # noqa: ANN201
+                       drift_path: Path | None, session: str, market_tif: str = "IOC"):  # noqa: ANN201
     """The NautilusRebalanceStrategy of a backtest, with its drift monitor writing `drift_path` (None: in memory)."""
     from nautlive.drift import DriftMonitor
     from nautlive.strategy import NautilusRebalanceStrategy, RebalanceConfig
@@ -132,7 +135,8 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
     drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
-        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency),
+        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
+                        market_tif=market_tif),
         specs={i: catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,

@@ -112,7 +112,7 @@ def build_bar_engine(profile: VenueProfile, run: BarRun, drift_path: Path | None
     engine.add_data_iterator("bars", _counted(merged_chunks(run.series, run.instruments, CHUNK_NS), progress))
     ids = [s.instrument_id for s in run.series]
     engine.add_actor(bar_schedule_actor(run))
-    strategy = rebalance_strategy(profile, ids, run.catalog, drift_path, session)
+    strategy = rebalance_strategy(profile, ids, run.catalog, drift_path, session, market_tif="GTC")
     engine.add_strategy(strategy)
     return engine, strategy
 

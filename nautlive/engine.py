@@ -157,6 +157,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             taker_fee=profile.taker_fee,
             max_attempts=MAX_ATTEMPTS,
             enforce_budget=options.mode == "live",
+            subscribe_book=options.mode == "shadow" and options.feed.kind == "venue" and has_depth(profile, "venue"),
         ),
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,
@@ -278,17 +279,18 @@ def _clients(profile: VenueProfile, options: SessionOptions):
                                                          interval_secs=options.feed.interval_secs)
         factories["SYNTH"] = (SyntheticDataClientFactory, None)
     if options.mode == "shadow":
-        from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+        from nautlive.sandbox import SandboxLiveExecClientFactory, ShadowExecClientConfig
 
-        from nautlive.sandbox import SandboxLiveExecClientFactory
-
+        l2 = has_depth(profile, options.feed.kind)
         for venue in venues:
-            execs[f"SANDBOX-{venue}"] = SandboxExecutionClientConfig(
+            execs[f"SANDBOX-{venue}"] = ShadowExecClientConfig(
                 venue=venue,
                 starting_balances=[f"{v} {k}" for k, v in profile.starting_balances().items()],
                 base_currency=None,
                 oms_type="NETTING",
                 account_type="CASH",
+                book_type="L2_MBP" if l2 else "L1_MBP",
+                latency_ms=profile.shadow.latency_ms if l2 else 0.0,
             )
         factories["SANDBOX"] = (None, SandboxLiveExecClientFactory)
     venue_data = options.feed.kind == "venue"
@@ -301,6 +303,12 @@ def _clients(profile: VenueProfile, options: SessionOptions):
             execs[name] = exec_cfg
         factories[name] = (data_factory if venue_data else None, exec_factory if venue_exec else None)
     return data, execs, factories
+
+
+def has_depth(profile: VenueProfile, feed_kind: str) -> bool:
+    """Whether the feed gives the shadow exchange an L2 book: recordings, the synthetic ladder, Binance's depth
+    stream. IB quotes and bars are an L1 book (filled deep at the touch, or as a backtest fills bars)."""
+    return feed_kind in ("replay", "synthetic") or (feed_kind == "venue" and profile.adapter == "binance")
 
 
 def _venue_clients(profile: VenueProfile):

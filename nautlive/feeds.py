@@ -2,7 +2,8 @@
 
 Recorded files (`<symbol>_<yyyymmdd>.gz`) hold one Binance combined-stream message per line,
 `<local receive time, ns> <JSON as Binance sent it>`. `@bookTicker` lines become QuoteTicks, `@trade` lines
-TradeTicks, everything else (`@depth@100ms`, REST snapshots) is ignored.
+TradeTicks, and `@depth@100ms` lines with the bookTicker touches keep an L2 book whose changes become OrderBookDeltas
+(depth.py): the book the shadow exchange and the backtest venue fill market orders against.
 
 Timestamps: ts_event = ts_init = the local receive time, for quotes and trades alike. bookTicker carries no event
 time, and the recording host's clock is about a second off Binance's, so stamping trades with Binance's trade time
@@ -49,9 +50,11 @@ from nautilus_trader.model.identifiers import ClientId, InstrumentId, TradeId, V
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import FIXED_PRECISION
 
+from nautlive.book import L2Book
+from nautlive.depth import LADDER_TOP_NOTIONAL, ladder_deltas, read_depth, recorded_book
 from nautlive.errors import ConfigError
 
-KINDS = ("quotes", "trades")
+KINDS = ("quotes", "trades", "book")
 # Where the stream name ends at the latest: 19-digit ns, ` {"stream":"`, a symbol, `@bookTicker"`.
 _STREAM_NAME_END = 96
 _QUOTE_MARKER = b'@bookTicker"'
@@ -109,8 +112,12 @@ def read_recorded(
     with _gc_paused():
         lines = read_lines(path)
         parts = []
+        quotes = quote_ticks(path, lines, stream_rows(lines, _QUOTE_MARKER), instruments) if (
+            "quotes" in kinds or "book" in kinds) else ([], [])
+        if "book" in kinds:  # before the quotes: a strategy reacting to a quote meets the book that quote set
+            parts.append(recorded_book(quotes, *read_depth(path, lines), instruments))
         if "quotes" in kinds:
-            parts.append(quote_ticks(path, lines, stream_rows(lines, _QUOTE_MARKER), instruments))
+            parts.append(quotes)
         if "trades" in kinds:
             parts.append(trade_ticks(path, lines, stream_rows(lines, _TRADE_MARKER), instruments))
         return _in_file_order(parts)
@@ -155,7 +162,7 @@ def quote_ticks(
     path: Path, lines: list[bytes], rows: list[int], instruments: Mapping[str, Instrument]
 ) -> tuple[list[int], list[QuoteTick]]:
     """QuoteTicks of the bookTicker `rows` whose symbol has an instrument, with the rows they came from."""
-    msgs = _decode_rows(path, lines, rows, _QUOTE_ROWS, "a bookTicker message {s, b, B, a, A}")
+    msgs = decode_rows(path, lines, rows, _QUOTE_ROWS, "a bookTicker message {s, b, B, a, A}")
     out_rows: list[int] = []
     out_ticks: list[QuoteTick] = []
     for inst, picked_rows, picked, data, lines_of in _per_instrument(msgs, rows, lines, instruments):
@@ -176,7 +183,7 @@ def trade_ticks(
     path: Path, lines: list[bytes], rows: list[int], instruments: Mapping[str, Instrument]
 ) -> tuple[list[int], list[TradeTick]]:
     """TradeTicks of the trade `rows` whose symbol has an instrument (m=true: buyer is maker, so SELLER hit)."""
-    msgs = _decode_rows(path, lines, rows, _TRADE_ROWS, "a trade message {s, t, p, q, m}")
+    msgs = decode_rows(path, lines, rows, _TRADE_ROWS, "a trade message {s, t, p, q, m}")
     out_rows: list[int] = []
     out_ticks: list[TradeTick] = []
     for inst, picked_rows, picked, data, lines_of in _per_instrument(msgs, rows, lines, instruments):
@@ -201,7 +208,7 @@ def _per_instrument(msgs: list, rows: list[int], lines: list[bytes], instruments
         yield instruments[symbol], picked_rows, picked, [m[1].data for m in picked], [lines[r] for r in picked_rows]
 
 
-def _decode_rows(path: Path, lines: list[bytes], rows: list[int], decoder: msgspec.json.Decoder, what: str) -> list:
+def decode_rows(path: Path, lines: list[bytes], rows: list[int], decoder: msgspec.json.Decoder, what: str) -> list:
     """Decode the chosen lines in one call as a JSON array of [ns, message]; name the first bad line on failure."""
     if not rows:
         return []
@@ -271,8 +278,6 @@ REFERENCE_PRICES = {
     "SPY": Decimal(560),
 }
 DEFAULT_REFERENCE_PRICE = Decimal(100)
-# Top-of-book size of every synthetic quote: large, so a sandbox MARKET order always fills whole.
-SYNTHETIC_SIZE = Decimal(1_000_000)
 # One step moves the mid by a normal draw of this fraction of the price (1 bp).
 STEP_VOLATILITY = 1e-4
 MAX_SPREAD_TICKS = 3
@@ -288,11 +293,12 @@ class SyntheticWalk:
     """A seeded random walk of one instrument's quotes, on its tick grid; the same seed gives the same quotes."""
 
     def __init__(self, instrument: Instrument, start_price: Decimal, seed: int) -> None:
-        self._instrument = instrument
+        self.instrument = instrument
         self._tick = instrument.price_increment.as_decimal()
         self._rng = random.Random(f"{seed}-{instrument.id}")
         self._mid_ticks = max(int(Decimal(start_price) / self._tick), 2 * MAX_SPREAD_TICKS)
-        self._size = instrument.make_qty(SYNTHETIC_SIZE)
+        self._size = instrument.make_qty(LADDER_TOP_NOTIONAL / start_price)
+        self.book = L2Book()  # the ladder around the walk's touch (depth.ladder_deltas)
 
     def quote(self, ts_ns: int) -> QuoteTick:
         """The next quote, stamped `ts_ns` (ts_event = ts_init)."""
@@ -300,9 +306,9 @@ class SyntheticWalk:
         self._mid_ticks = max(self._mid_ticks + step, 2 * MAX_SPREAD_TICKS)
         spread = self._rng.randint(1, MAX_SPREAD_TICKS)
         bid_ticks = self._mid_ticks - spread // 2
-        make_price = self._instrument.make_price
+        make_price = self.instrument.make_price
         return QuoteTick(
-            instrument_id=self._instrument.id,
+            instrument_id=self.instrument.id,
             bid_price=make_price(bid_ticks * self._tick),
             ask_price=make_price((bid_ticks + spread) * self._tick),
             bid_size=self._size,
@@ -446,7 +452,11 @@ class SyntheticDataClient(_OfflineDataClient):
             for iid in list(self._quote_ids):
                 walk = self._walk(iid)
                 if walk is not None:
-                    self._handle_data(walk.quote(now))
+                    quote = walk.quote(now)
+                    deltas = ladder_deltas(walk.book, walk.instrument, quote)
+                    if deltas is not None:
+                        self._handle_data(deltas)
+                    self._handle_data(quote)
             await asyncio.sleep(self._feed.interval_secs)
 
     def _walk(self, iid: InstrumentId) -> SyntheticWalk | None:

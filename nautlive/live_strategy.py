@@ -97,6 +97,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
     def cancel_unfinished_orders(self) -> None:
         """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
         for order in self.cache.orders_open(strategy_id=self.id) + self.cache.orders_inflight(strategy_id=self.id):
+            self.cancels_asked.add(order.client_order_id)
             self.cancel_order(order)
 
     def _inject_dummy_instruments(self) -> None:

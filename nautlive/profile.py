@@ -34,9 +34,11 @@ class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class ShadowSettings(_Frozen):
-    """Synthetic cash for simulated fills; default 100,000 in the quote currency."""
+    """Simulated fills: synthetic cash (default 100,000 in the quote currency), and the time an order takes from
+    submit to matching (it meets the book as it is then; default a venue round trip). Backtests use the same."""
 
     starting_balances: dict[str, Decimal] = {}
+    latency_ms: float = 50.0
 
 
 class RebalancePolicy(_Frozen):

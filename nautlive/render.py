@@ -94,6 +94,7 @@ class PlainProgress:
         for report in self._strategy.reports[self._rebalances:]:
             refused = f", REFUSED ({report.refused})" if report.refused else ""
             retried = f", {report.attempts} attempts" if report.attempts > 1 else ""
+            retried += f", {len(report.expired)} expired in part (book too thin)" if report.expired else ""
             print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
                   f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped{retried}{refused}",
                   file=sys.stderr, flush=True)

@@ -1,44 +1,54 @@
-"""The SHADOW execution client: NautilusTrader's sandbox, with market orders filled whole at the touch.
+"""The SHADOW execution client: NautilusTrader's sandbox matching market orders against an L2 book, after a latency.
 
-The stock sandbox fills a market order only up to the displayed top-of-book size and leaves the rest
-PARTIALLY_FILLED for ever (its "fill the rest" step runs before the live engine has marked the order open). Here the
-simulated exchange sees every quote with a deep book at the same prices, so each market order fills whole at the best
-bid or ask. The backtest gets the same deep quotes (`deep_quote`), so both modes fill alike; the drift log then
-measures how far real fills stray from that touch price.
+Tick feeds (venue, replay, synthetic) give the simulated exchange an L2 book (OrderBookDeltas: depth.py), and the
+strategy's IOC market orders walk it as the backtest venue's matching engine does: each level at its own price, and
+what the visible book cannot fill is cancelled (a Binance MARKET order expires). An order reaches the exchange
+`shadow.latency_ms` of data time after it was sent: it meets the book as it is then, as a backtest with the same
+latency model does.
 
-Bars (the bar replay of parity) reach the exchange too, and move it as in a backtest: trades at open, high, low and
-close, a quarter of the volume each. A market order beyond that size fills the rest one tick worse, as the backtest's
-matching engine does (the stock sandbox would leave it half-filled).
+Bars (the bar replay of parity) reach the exchange too, and move it as in a backtest (an L1 book): trades at open,
+high, low and close, a quarter of the volume each. A (GTC) market order beyond that size fills the rest one tick
+worse, as the backtest's matching engine does (the stock sandbox would leave it half-filled).
 """
 
 from __future__ import annotations
 
+from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory as _StockFactory
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import QuoteTick, TradeTick
-from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderType
+from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderType, TimeInForce
 from nautilus_trader.model.objects import Quantity
 
 DEEP_SIZE = 1_000_000_000
+# An order waiting for data time to pass its latency is sent after this much wall time if no data comes (a quiet
+# venue, a replay that has ended).
+QUIET_RELEASE_SECS = 1.0
+
+
+class ShadowExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=True):
+    latency_ms: float = 0.0
 
 
 def deep_quote(tick: QuoteTick) -> QuoteTick:
-    """The same quote with a book deep enough for any order the strategy sends."""
+    """The same quote with a book deep enough for any order the strategy sends (an L1 book: bar runs)."""
     size = Quantity(DEEP_SIZE, tick.bid_size.precision)
     return QuoteTick(tick.instrument_id, tick.bid_price, tick.ask_price, size, size, tick.ts_event, tick.ts_init)
 
 
-def deep_quotes(data: list[Data]) -> list[Data]:
-    return [deep_quote(d) if isinstance(d, QuoteTick) else d for d in data]
-
-
 class ShadowSandboxExecutionClient(SandboxExecutionClient):
-    """SandboxExecutionClient whose simulated exchange fills market orders whole at the touch.
+    """SandboxExecutionClient whose orders reach the matching engine after the latency, in data time.
 
-    Trades are kept from the exchange: each would replace its top of book with the trade's price and size, and a
-    market order sent just after one would fill that size only and stay half-filled.
+    Trades are kept from the exchange: on an L1 book each would replace the top of book with the trade's size.
     """
+
+    def __init__(self, loop, portfolio, msgbus, cache, clock, config: SandboxExecutionClientConfig) -> None:  # noqa: ANN001
+        super().__init__(loop=loop, portfolio=portfolio, msgbus=msgbus, cache=cache, clock=clock, config=config)
+        self._l1 = config.book_type == "L1_MBP"
+        self._latency_ns = int(getattr(config, "latency_ms", 0.0) * 1_000_000)
+        self._data_ns = 0
+        self._held: list[tuple[int, object]] = []  # (release at data time, command), in submit order
 
     def connect(self) -> None:
         super().connect()
@@ -48,21 +58,45 @@ class ShadowSandboxExecutionClient(SandboxExecutionClient):
     def on_data(self, data: Data) -> None:
         if isinstance(data, TradeTick):
             return
-        super().on_data(deep_quote(data) if isinstance(data, QuoteTick) else data)
+        super().on_data(deep_quote(data) if isinstance(data, QuoteTick) and self._l1 else data)
+        self._data_ns = max(self._data_ns, data.ts_init)
+        if self._held and self._held[0][0] <= self._data_ns:
+            self._release(lambda release_ns: release_ns <= self._data_ns)
 
     def submit_order(self, command) -> None:  # noqa: ANN001
+        if not self._latency_ns:
+            return self._submit(command)
+        self._held.append((self._data_ns + self._latency_ns, command))
+        self._loop.call_later(QUIET_RELEASE_SECS + self._latency_ns / 1e9,
+                              lambda: self._release(lambda _: True, command))
+
+    def _release(self, due, only=None) -> None:  # noqa: ANN001
+        """Send the held commands that are `due` (or just `only`), oldest first."""
+        ready = [(t, c) for t, c in self._held if due(t) and (only is None or c is only)]
+        self._held = [h for h in self._held if h not in ready]
+        for _, command in ready:
+            self._submit(command)
+
+    def _submit(self, command) -> None:  # noqa: ANN001
         order = command.order
         engine = self.exchange.get_matching_engine(order.instrument_id)
-        top = engine.determine_market_price_and_volume(order) if (
+        fills = engine.determine_market_price_and_volume(order) if (
             engine is not None and order.order_type == OrderType.MARKET) else []
         super().submit_order(command)
-        if top and sum(q.as_decimal() for _, q in top) < order.quantity.as_decimal():
-            fill_rest(engine, order, top[-1][0])
+        if not fills or sum(q.as_decimal() for _, q in fills) >= order.quantity.as_decimal():
+            return
+        if self._l1:
+            fill_rest(engine, order, fills[-1][0])
+        elif order.time_in_force == TimeInForce.IOC:
+            # The engine cancels an IOC remainder only once the order is open, and the live engine has not applied
+            # its events yet: the remainder expires here, after the fills (as a Binance MARKET order's does).
+            self.generate_order_expired(order.strategy_id, order.instrument_id, order.client_order_id, None,
+                                        self.test_clock.timestamp_ns())
 
 
 def fill_rest(engine, order, last_px) -> None:  # noqa: ANN001
-    """What the backtest's matching engine does with a market order the top of book did not fill: the rest one tick
-    worse (the engine clamps the quantity to what is left)."""
+    """What the backtest's matching engine does with a market order the top of an L1 book did not fill: the rest one
+    tick worse (the engine clamps the quantity to what is left)."""
     tick = engine.instrument.price_increment.as_decimal()
     price = engine.instrument.make_price(last_px.as_decimal() + (tick if order.side == OrderSide.BUY else -tick))
     engine.fill_order(order, price, order.quantity, LiquiditySide.TAKER)

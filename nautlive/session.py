@@ -240,6 +240,10 @@ async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None: 
         waiting = f"; unfilled {unfilled}" if unfilled else ""
         finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})"
                   f"{waiting}")
+    elif report.expired:
+        parts = ", ".join(f"{e['instrument']} {e['side']} filled {e['filled']} of "
+                          f"{Decimal(e['filled']) + Decimal(e['expired'])}" for e in report.expired)
+        finish(1, f"{len(report.expired)} order(s) filled in part, the rest expired: the book was too thin ({parts})")
     elif unpriced:
         finish(1, f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
                   f"({len(report.orders)} other orders filled)")

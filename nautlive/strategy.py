@@ -13,8 +13,15 @@ import msgspec
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, StrategyConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import OrderSide, TimeInForce
-from nautilus_trader.model.events import OrderDenied, OrderEvent, OrderFilled, OrderRejected
+from nautilus_trader.model.enums import BookType, OrderSide, TimeInForce
+from nautilus_trader.model.events import (
+    OrderCanceled,
+    OrderDenied,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
 from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
@@ -38,6 +45,11 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     # A rebalance whose orders failed for a transient reason is planned again from the account, up to this many times.
     max_attempts: int = 1
     retry_backoff_secs: float = 0.5
+    # IOC: what the book cannot fill expires, as a Binance MARKET order. Bars are no book: a bar run keeps GTC so
+    # the matching engine fills the rest one tick worse.
+    market_tif: str = "IOC"
+    # SHADOW on the venue's feed: ask the data client for the L2 book the shadow exchange fills against.
+    subscribe_book: bool = False
 
 
 class RebalanceReport(msgspec.Struct):
@@ -49,6 +61,7 @@ class RebalanceReport(msgspec.Struct):
     unfilled: list[dict] = []
     skipped: list[dict] = []
     retried: list[dict] = []  # transient denials/rejections, planned again from the venue's holdings
+    expired: list[dict] = []  # market orders the visible book filled only in part: the rest expired
     refused: str | None = None  # a risk budget stopped this rebalance before any order
     attempts: int = 1
     started_ns: int = 0
@@ -77,6 +90,7 @@ class NautilusRebalanceStrategy(Strategy):
         self._applied_hash: str | None = None
         self._phase: str | None = None
         self._open: set = set()
+        self.cancels_asked: set = set()  # orders this strategy asked to cancel: their cancel is no expiry
         self._submitting = False
         self._report: RebalanceReport | None = None
         self._planned_buys: list = []
@@ -96,6 +110,8 @@ class NautilusRebalanceStrategy(Strategy):
                 continue
             self.subscribe_quote_ticks(iid)
             self.subscribe_trade_ticks(iid)
+            if self.config.subscribe_book:
+                self.subscribe_order_book_deltas(iid, BookType.L2_MBP)
         self.msgbus.subscribe(topic=TARGETS_TOPIC, handler=self.on_targets)
 
     def on_stop(self) -> None:
@@ -127,6 +143,9 @@ class NautilusRebalanceStrategy(Strategy):
         elif isinstance(event, OrderRejected | OrderDenied) and self._report is not None:
             self._on_refused_order(str(event.client_order_id), type(event).__name__[5:].lower(), event.reason)
         order = self.cache.order(event.client_order_id)
+        if isinstance(event, OrderCanceled | OrderExpired) and event.client_order_id in self._open and (
+                event.client_order_id not in self.cancels_asked) and self._report is not None:
+            self._on_expired(order)
         if order is not None and order.is_closed and event.client_order_id in self._open:
             self._open.discard(event.client_order_id)
             self._advance()
@@ -135,6 +154,14 @@ class NautilusRebalanceStrategy(Strategy):
         """A denied or rejected order is reported and not retried (LIVE retries the transient ones)."""
         self.log.warning(f"Order {client_order_id} {kind}: {reason} (not retried)")
         self._report.rejected.append({"client_order_id": client_order_id, "reason": reason})
+
+    def _on_expired(self, order) -> None:  # noqa: ANN001
+        """A market order ended with the visible book short of its size: what filled stands, the rest is reported."""
+        self.log.warning(f"Order {order.client_order_id}: the book filled {order.filled_qty} of {order.quantity} "
+                         f"{order.instrument_id.symbol}; the rest expired")
+        self._report.expired.append({"client_order_id": str(order.client_order_id), "instrument": str(order.instrument_id),
+                                     "side": order.side_string(), "filled": str(order.filled_qty),
+                                     "expired": str(order.leaves_qty)})
 
     # -- the rebalance state machine ---------------------------------------------------------------------------
 
@@ -258,7 +285,7 @@ class NautilusRebalanceStrategy(Strategy):
                 instrument_id=instrument.id,
                 order_side=OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL,
                 quantity=instrument.make_qty(intent.quantity),
-                time_in_force=TimeInForce.GTC,
+                time_in_force=TimeInForce[self.config.market_tif],
             )
             orders.append((order, intent))
             self._open.add(order.client_order_id)

@@ -51,7 +51,9 @@ def test_backtest_reaches_targets_and_applies_the_second_change(run_0808):
         assert abs(Decimal(row["weight"]) - Decimal(row["target"])) < band, iid
     assert {row["target"] for row in summary["final_weights"].values()} == {"0.2", "0.6"}
     assert Decimal(summary["min_cash"]) >= 0
-    assert summary["fills"] == len(fills) == summary["orders"] and summary["rejected"] == 0
+    # a market order takes the book level by level: one fill per level, every order filled
+    assert summary["fills"] == len(fills) >= summary["orders"] and summary["rejected"] == 0
+    assert len({f["client_order_id"] for f in fills}) == summary["orders"]
 
 
 @pytest.mark.slow
