@@ -203,8 +203,11 @@ def test_replay_recording_drives_the_book():
         simulator.apply_recorded(item)
     last_quote = [r for r in recording[:50] if r.quote][-1]
     assert simulator.books["BTCUSDT"] == last_quote.quote
-    assert published[0][1] == recording[0].text
-    assert {stream for stream, _ in published} == {"btcusdt@bookTicker", "btcusdt@trade"}
+    first_quote = next(text for stream, text in published if stream == "btcusdt@bookTicker")
+    assert first_quote == next(r.text for r in recording if r.quote)  # quotes and trades go out as recorded
+    assert {stream for stream, _ in published} == {"btcusdt@bookTicker", "btcusdt@trade", "btcusdt@depth@100ms"}
+    diffs = [json.loads(text)["data"] for stream, text in published if stream == "btcusdt@depth@100ms"]
+    assert [(d["U"], d["u"]) for d in diffs] == [(n, n) for n in range(1, len(diffs) + 1)]  # the book's own ids
 
 
 @pytest.mark.parametrize(

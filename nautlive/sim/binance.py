@@ -1,9 +1,10 @@
 """The loopback Binance Spot simulator, built from a catalog, an exchangeInfo capture or a venue profile.
 
 `build_simulator` and `simulator_for_profile` make a BinanceSimulator; `parse_balances` reads `--balances`. The
-simulator itself lives in its modules (wire: records, errors and JSON shapes · market: books and feeds · exchange:
-balances, orders and matching · venue: BinanceSimulator with listen keys and faults) and its names are re-exported
-here, so `from nautlive.sim.binance import BinanceSimulator` keeps working.
+simulator itself lives in its modules (wire: records, errors and JSON shapes · market and books: touches, L2 books
+and feeds · public: market-data answers · account and exchange: balances, orders, the walk of the book · venue:
+BinanceSimulator with listen keys and faults) and its names are re-exported here, so
+`from nautlive.sim.binance import BinanceSimulator` keeps working.
 """
 
 from __future__ import annotations

@@ -1,107 +1,63 @@
-"""The exchange side of the simulated venue: one Spot account's balances, its orders and their matching.
+"""The exchange side of the simulated venue: placing, matching and cancelling one Spot account's orders.
 
-Market orders fill in full at the current top of book (BUY at the ask, SELL at the bid) whatever the size shown: the
-simulator keeps no depth beyond the top. LIMIT orders lock funds and rest; a marketable one fills at once as a taker
-at the top of book, a resting one fills as a maker at its limit price when the book crosses it (or on `fill_open`).
-Every change is pushed through `_emit` as the user-stream event Binance sends (executionReport,
-outboundAccountPosition); the venue layer decides when (and whether) it reaches `on_user_event`.
+One fill model (nautlive.book): a MARKET order walks the symbol's L2 book, one trade per level at that level's price,
+best first; what the visible book cannot fill EXPIRES, as on Binance (liquidity is not consumed: the next depth update
+shows what the market did). `quoteOrderQty` sizes it in the quote asset instead. A LIMIT order locks its funds, takes
+the levels no worse than its price as a taker, and the rest rests (an IOC rest expires; a FOK order fills whole or
+expires); a resting order fills in full at its limit price as a maker once the book crosses it (or on `fill_open`).
+Balances, settlement and the user-stream events are nautlive.sim.account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
-import msgspec
-
-from nautlive.sim.market import MarketData
-from nautlive.sim.rules import SymbolRules, fmt8
+from nautlive.sim.account import Account, q8
+from nautlive.sim.books import Levels, walk_limit, walk_quote
+from nautlive.sim.rules import SymbolRules
 from nautlive.sim.wire import (
+    BOTH_QUANTITIES,
     BUY,
     INSUFFICIENT_BALANCE,
     INVALID_ORDER_TYPE,
     INVALID_SIDE,
     MARKET_CLOSED,
-    NO_ORDER_ID,
     NO_SUCH_ORDER,
     SELL,
     UNKNOWN_ORDER,
     BinanceReject,
-    Fill,
     Rejected,
     SimOrder,
-    account_position,
     answers,
     decimal_param,
-    execution_report,
     filter_failure,
     required,
 )
 
-EIGHT_DECIMALS = Decimal("0.00000001")
-FIRST_ORDER_ID = 1_000_001
-MAX_PAGE = 1000  # Binance's largest `limit` for allOrders and myTrades
 
+class SpotExchange(Account):
+    """One Binance Spot account trading the market's symbols: orders placed, matched, cancelled."""
 
-class SpotExchange(MarketData):
-    """One Binance Spot account trading the market's symbols: balances (free, locked), orders, fills, fees."""
-
-    def __init__(
-        self,
-        symbols: Iterable[dict[str, Any]],
-        balances: Mapping[str, Decimal],
-        *,
-        taker_fee: Decimal = Decimal("0.001"),
-        maker_fee: Decimal | None = None,
-        **market: Any,
-    ) -> None:
-        """`market`: header, seed and clock, as MarketData takes them."""
-        super().__init__(symbols, **market)
-        self.taker_fee = taker_fee
-        self.maker_fee = taker_fee if maker_fee is None else maker_fee
-        self.free = {asset: Decimal(amount) for asset, amount in balances.items()}
-        self.locked: dict[str, Decimal] = {}
-        self.orders: dict[int, SimOrder] = {}
-        self.fills: list[Fill] = []
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """Account's arguments: symbols, balances, and taker_fee, maker_fee, header, seed, clock by keyword."""
+        super().__init__(*args, **kwargs)
         self.pending_reject: BinanceReject | None = None
-        self.on_user_event: Callable[[dict[str, Any]], None] = lambda event: None
-        self._next_order_id = FIRST_ORDER_ID
-        self._next_execution_id = 1
-
-    @answers
-    def trade_fees(self, symbol: str | None = None) -> list[dict[str, str]] | BinanceReject:
-        names = [self._rules(symbol).symbol] if symbol else list(self.rules)
-        maker, taker = str(self.maker_fee), str(self.taker_fee)
-        return [{"symbol": name, "makerCommission": maker, "takerCommission": taker} for name in names]
-
-    def account(self) -> dict[str, Any]:
-        bps = lambda fee: int(fee * 10_000)  # noqa: E731 - Binance states account commissions in basis points
-        return {
-            "makerCommission": bps(self.maker_fee),
-            "takerCommission": bps(self.taker_fee),
-            "buyerCommission": 0,
-            "sellerCommission": 0,
-            "canTrade": True,
-            "canWithdraw": False,
-            "canDeposit": False,
-            "updateTime": self.now_ms(),
-            "accountType": "SPOT",
-            "balances": [self._balance_json(asset) for asset in sorted(self._assets())],
-            "permissions": ["SPOT"],
-        }
-
-    # -- orders ------------------------------------------------------------------------------------------------
 
     @answers
     def place_order(self, params: Mapping[str, str]) -> SimOrder | BinanceReject:
-        """POST /api/v3/order from its query parameters: MARKET or LIMIT with `quantity` (no quoteOrderQty; other
-        types are -1116 Invalid orderType)."""
+        """POST /api/v3/order from its parameters: MARKET with `quantity` or `quoteOrderQty`, or LIMIT (other types
+        are -1116 Invalid orderType)."""
         symbol = required(params, "symbol")
         side = required(params, "side")
         order_type = required(params, "type")
-        quantity = decimal_param(params, "quantity")
         client_order_id = params.get("newClientOrderId")
+        if order_type == "MARKET" and "quoteOrderQty" in params:
+            if "quantity" in params:
+                raise Rejected(BOTH_QUANTITIES)
+            quote_qty = decimal_param(params, "quoteOrderQty")
+            return self.place_quote_market_order(symbol, side, quote_qty, client_order_id)
+        quantity = decimal_param(params, "quantity")
         if order_type == "MARKET":
             return self.place_market_order(symbol, side, quantity, client_order_id)
         if order_type == "LIMIT":
@@ -113,16 +69,35 @@ class SpotExchange(MarketData):
     def place_market_order(
         self, symbol: str, side: str, quantity: Decimal, client_order_id: str | None = None
     ) -> SimOrder | BinanceReject:
-        """Fill the full quantity at the top of book (BUY at the ask, SELL at the bid) after Binance's checks."""
+        """Walk the book for `quantity` after Binance's checks (notional at the touch, funds for the walk's cost);
+        the part the visible book cannot fill expires."""
         self._take_pending_reject()
         rules = self._tradable(symbol, side)
-        book = self.ensure_book(symbol)
-        price = book.ask if side == BUY else book.bid
+        touch = self.ensure_book(symbol)
         self._check_lot(rules, quantity, market=True)
-        self._check_notional(rules, price * quantity, market=True)
-        self._check_funds(rules, side, quantity, price)
+        self._check_notional(rules, (touch.ask if side == BUY else touch.bid) * quantity, market=True)
+        fills = self.order_book(symbol).walk(side, quantity)
+        self._check_funds(rules, side, quantity, _cost(fills))
         order = self._new_order(symbol, side, "MARKET", "GTC", quantity, Decimal(0), client_order_id)
-        return self._fill(order, price, is_maker=False)
+        return self._take(rules, order, fills, expire_rest=True)
+
+    @answers
+    def place_quote_market_order(
+        self, symbol: str, side: str, quote_qty: Decimal, client_order_id: str | None = None
+    ) -> SimOrder | BinanceReject:
+        """A MARKET order for `quote_qty` of the quote asset (quoteOrderQty): the book walked in whole lot steps while
+        the money lasts; if the visible book runs out first, the rest (what the money left would buy) expires."""
+        self._take_pending_reject()
+        rules = self._tradable(symbol, side)
+        touch = self.ensure_book(symbol)
+        self._check_notional(rules, quote_qty, market=True)
+        fills, unfilled = walk_quote(self.order_book(symbol), side, quote_qty, rules.lot.step,
+                                     touch.ask if side == BUY else touch.bid)
+        quantity = sum((qty for _, qty in fills), unfilled)
+        self._check_lot(rules, quantity, market=True)
+        self._check_funds(rules, side, quantity - unfilled, _cost(fills))
+        order = self._new_order(symbol, side, "MARKET", "GTC", quantity, Decimal(0), client_order_id, quote_qty)
+        return self._take(rules, order, fills, expire_rest=True)
 
     @answers
     def place_limit_order(
@@ -134,30 +109,22 @@ class SpotExchange(MarketData):
         time_in_force: str = "GTC",
         client_order_id: str | None = None,
     ) -> SimOrder | BinanceReject:
-        """Lock the funds and rest the order, or fill it at once as a taker when it crosses the book."""
+        """Lock the funds, take the levels no worse than `price` as a taker, and rest the remainder (IOC: it expires;
+        FOK: all or nothing)."""
         self._take_pending_reject()
         rules = self._tradable(symbol, side)
         if not rules.price.admits(price):
             raise Rejected(filter_failure("PRICE_FILTER"))
         self._check_lot(rules, quantity, market=False)
         self._check_notional(rules, price * quantity, market=False)
-        self._check_funds(rules, side, quantity, price)
+        self._check_funds(rules, side, quantity, q8(quantity * price))
+        self.ensure_book(symbol)
+        fills = walk_limit(self.order_book(symbol), side, quantity, price)
+        if time_in_force == "FOK" and sum(qty for _, qty in fills) < quantity:
+            fills = []
         order = self._new_order(symbol, side, "LIMIT", time_in_force, quantity, price, client_order_id)
         self._lock(rules, order)
-        book = self.ensure_book(symbol)
-        crosses = price >= book.ask if side == BUY else price <= book.bid
-        if crosses:
-            return self._fill(order, book.ask if side == BUY else book.bid, is_maker=False)
-        self._emit_positions(rules)
-        return order
-
-    @answers
-    def query_order(self, symbol: str, order_id: int | None, client_order_id: str | None) -> SimOrder | BinanceReject:
-        self._rules(symbol)
-        order = self._find(symbol, order_id, client_order_id)
-        if order is None:
-            raise Rejected(NO_SUCH_ORDER)
-        return order
+        return self._take(rules, order, fills, expire_rest=time_in_force in ("IOC", "FOK"))
 
     @answers
     def cancel_order(self, symbol: str, order_id: int | None, client_order_id: str | None) -> SimOrder | BinanceReject:
@@ -176,50 +143,49 @@ class SpotExchange(MarketData):
             raise Rejected(UNKNOWN_ORDER)
         return [self._cancel(rules, order) for order in open_orders]
 
-    @answers
-    def open_orders(self, symbol: str | None = None) -> list[SimOrder] | BinanceReject:
-        if symbol is not None:
-            self._rules(symbol)
-        return [o for o in self.orders.values() if o.is_open and symbol in (None, o.symbol)]
+    # -- venue-side actions and faults (tests) ---------------------------------------------------------------
 
-    @answers
-    def all_orders(
-        self, symbol: str, *, order_id: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
-        limit: int = 500,
-    ) -> list[SimOrder] | BinanceReject:
-        """GET /api/v3/allOrders: from `order_id` on, or within [start_ms, end_ms], else the most recent."""
-        self._rules(symbol)
-        mine = [o for o in self.orders.values() if o.symbol == symbol]
-        return _page(mine, lambda o: o.order_id, order_id, start_ms, end_ms, limit)
-
-    @answers
-    def my_trades(
-        self, symbol: str, *, order_id: int | None = None, from_id: int | None = None, start_ms: int | None = None,
-        end_ms: int | None = None, limit: int = 500,
-    ) -> list[Fill] | BinanceReject:
-        """GET /api/v3/myTrades: the fills of one order, from trade id `from_id` on, or within [start_ms, end_ms],
-        else the most recent."""
-        self._rules(symbol)
-        mine = [f for f in self.fills if f.symbol == symbol and order_id in (None, f.order_id)]
-        return _page(mine, lambda f: f.trade_id, from_id, start_ms, end_ms, limit)
-
-    # -- venue-side actions (tests) ----------------------------------------------------------------------------
-
-    # -- faults and inspection ---------------------------------------------------------------------------------
     @answers
     def fill_open(
         self, client_order_id: str | None = None, order_id: int | None = None, symbol: str | None = None
     ) -> SimOrder | BinanceReject:
-        """Fill a resting LIMIT order in full at its limit price as a maker, as a crossing book would (an unknown or
-        closed order is -2013 Order does not exist)."""
+        """Fill what is left of a resting LIMIT order at its limit price as a maker, as a crossing book would (an
+        unknown or closed order is -2013 Order does not exist)."""
         order = self._find(symbol, order_id, client_order_id)
         if order is None or not order.is_open:
             raise Rejected(NO_SUCH_ORDER)
-        return self._fill(order, order.price, is_maker=True)
+        return self._take(self.rules[order.symbol], order, [(order.price, order.remaining)], is_maker=True)
 
     def reject_next(self, code: int = -2010, msg: str = INSUFFICIENT_BALANCE.msg) -> None:
         """Answer the next order with this Binance error instead of executing it."""
         self.pending_reject = BinanceReject(code, msg)
+
+    # -- execution -----------------------------------------------------------------------------------------------
+
+    def _take(self, rules: SymbolRules, order: SimOrder, fills: Levels, *, expire_rest: bool = False,
+              is_maker: bool = False) -> SimOrder:
+        """Execute the order's fills, one trade each, expire an unfilled rest if asked, then push the balances once."""
+        for price, qty in fills:
+            order = self._fill(order, price, qty, is_maker)
+        if expire_rest and order.is_open:
+            order = self._expire(order)
+        self._emit_positions(rules)
+        return order
+
+    def _book_moved(self, symbol: str) -> None:
+        """Fill the resting LIMIT orders the book now crosses, as makers at their limit price."""
+        resting = [o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.type == "LIMIT"]
+        if not resting:
+            return
+        book = self.depth[symbol].book
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        for order in resting:
+            if (order.side == BUY and best_ask is not None and order.price >= best_ask) or (
+                order.side == SELL and best_bid is not None and order.price <= best_bid
+            ):
+                self._take(self.rules[symbol], order, [(order.price, order.remaining)], is_maker=True)
+
+    # -- Binance's checks ------------------------------------------------------------------------------------------
 
     def _tradable(self, symbol: str, side: str) -> SymbolRules:
         rules = self._rules(symbol)
@@ -244,139 +210,13 @@ class SpotExchange(MarketData):
         if rules.notional is not None and not rules.notional.admits(notional, market):
             raise Rejected(filter_failure(rules.notional.name))
 
-    def _check_funds(self, rules: SymbolRules, side: str, quantity: Decimal, price: Decimal) -> None:
-        asset, needed = (rules.quote, _q8(quantity * price)) if side == BUY else (rules.base, quantity)
+    def _check_funds(self, rules: SymbolRules, side: str, quantity: Decimal, cost: Decimal) -> None:
+        """A BUY needs `cost` of the quote asset free, a SELL `quantity` of the base asset."""
+        asset, needed = (rules.quote, cost) if side == BUY else (rules.base, quantity)
         if self.free.get(asset, Decimal(0)) < needed:
             raise Rejected(INSUFFICIENT_BALANCE)
 
-    def _new_order(
-        self,
-        symbol: str,
-        side: str,
-        order_type: str,
-        tif: str,
-        quantity: Decimal,
-        price: Decimal,
-        client_id: str | None,
-    ) -> SimOrder:
-        now = self.now_ms()
-        order = SimOrder(symbol=symbol, order_id=self._next_order_id, client_order_id=client_id or
-                         f"sim-{self._next_order_id}", side=side, type=order_type, time_in_force=tif,
-                         quantity=quantity, price=price, time=now, update_time=now)
-        self._next_order_id += 1
-        self.orders[order.order_id] = order
-        self._emit(execution_report(order, "NEW", now, self._execution_id()))
-        return order
 
-    def _lock(self, rules: SymbolRules, order: SimOrder) -> None:
-        asset, amount = _locked_part(rules, order)
-        self._add(asset, -amount)
-        self.locked[asset] = self.locked.get(asset, Decimal(0)) + amount
-
-    def _unlock(self, rules: SymbolRules, order: SimOrder) -> None:
-        if order.type != "LIMIT":
-            return
-        asset, amount = _locked_part(rules, order)
-        self.locked[asset] -= amount
-        self._add(asset, amount)
-
-    def _fill(self, order: SimOrder, price: Decimal, is_maker: bool) -> SimOrder:
-        """Execute the whole remaining quantity at `price`, settle balances and push TRADE + account position."""
-        rules = self.rules[order.symbol]
-        self._unlock(rules, order)
-        qty = order.quantity - order.executed_qty
-        quote_qty = _q8(qty * price)
-        rate = self.maker_fee if is_maker else self.taker_fee
-        if order.side == BUY:
-            commission, asset = _q8(qty * rate), rules.base
-            self._add(rules.quote, -quote_qty)
-            self._add(rules.base, qty - commission)
-        else:
-            commission, asset = _q8(quote_qty * rate), rules.quote
-            self._add(rules.base, -qty)
-            self._add(rules.quote, quote_qty - commission)
-        now = self.now_ms()
-        fill = Fill(trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol, side=order.side,
-                    price=price, qty=qty, quote_qty=quote_qty, commission=commission, commission_asset=asset,
-                    is_maker=is_maker, time=now)
-        self._next_trade_id += 1
-        self.fills.append(fill)
-        order = msgspec.structs.replace(order, status="FILLED", executed_qty=order.quantity,
-                                        cum_quote=order.cum_quote + quote_qty, update_time=now)
-        self.orders[order.order_id] = order
-        self._emit(execution_report(order, "TRADE", now, self._execution_id(), fill=fill))
-        self._emit_positions(rules)
-        return order
-
-    def _cancel(self, rules: SymbolRules, order: SimOrder) -> SimOrder:
-        self._unlock(rules, order)
-        now = self.now_ms()
-        order = msgspec.structs.replace(order, status="CANCELED", update_time=now)
-        self.orders[order.order_id] = order
-        self._emit(execution_report(order, "CANCELED", now, self._execution_id()))
-        self._emit_positions(rules)
-        return order
-
-    def _book_moved(self, symbol: str) -> None:
-        """Fill the resting LIMIT orders the new top of book crosses, as makers at their limit price."""
-        book = self.books[symbol]
-        for order in [o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.type == "LIMIT"]:
-            if (order.side == BUY and order.price >= book.ask) or (order.side == SELL and order.price <= book.bid):
-                self._fill(order, order.price, is_maker=True)
-
-    def _find(self, symbol: str | None, order_id: int | None, client_order_id: str | None) -> SimOrder | None:
-        """The order of `symbol` (any symbol if None) with this order id or client order id."""
-        if order_id is None and not client_order_id:
-            raise Rejected(NO_ORDER_ID)
-        for order in self.orders.values():
-            if symbol in (None, order.symbol) and (
-                order.order_id == order_id or order.client_order_id == client_order_id
-            ):
-                return order
-        return None
-
-    def _add(self, asset: str, amount: Decimal) -> None:
-        self.free[asset] = self.free.get(asset, Decimal(0)) + amount
-
-    def _assets(self) -> set[str]:
-        return set(self.free) | set(self.locked)
-
-    def _balance_json(self, asset: str) -> dict[str, str]:
-        return {"asset": asset, "free": fmt8(self.free.get(asset, Decimal(0))),
-                "locked": fmt8(self.locked.get(asset, Decimal(0)))}
-
-    def _emit_positions(self, rules: SymbolRules) -> None:
-        now = self.now_ms()
-        self._emit(account_position(now, [self._balance_json(rules.base), self._balance_json(rules.quote)]))
-
-    def _emit(self, event: dict[str, Any]) -> None:
-        """Send one user-stream event (the venue layer overrides this to apply its faults)."""
-        self.on_user_event(event)
-
-    def _execution_id(self) -> int:
-        self._next_execution_id += 1
-        return self._next_execution_id
-
-
-
-def _page(items: list[Any], ident: Callable[[Any], int], from_id: int | None, start_ms: int | None,
-          end_ms: int | None, limit: int) -> list[Any]:
-    """Binance's paging of allOrders and myTrades: from an id, or within a time window, oldest first; else the most
-    recent `limit`."""
-    limit = max(1, min(limit, MAX_PAGE))
-    if from_id is not None:
-        return [item for item in items if ident(item) >= from_id][:limit]
-    if start_ms is not None or end_ms is not None:
-        lo, hi = start_ms or 0, end_ms if end_ms is not None else 2**63
-        return [item for item in items if lo <= item.time <= hi][:limit]
-    return items[-limit:]
-
-
-def _locked_part(rules: SymbolRules, order: SimOrder) -> tuple[str, Decimal]:
-    if order.side == BUY:
-        return rules.quote, _q8(order.quantity * order.price)
-    return rules.base, order.quantity
-
-
-def _q8(value: Decimal) -> Decimal:
-    return value.quantize(EIGHT_DECIMALS)
+def _cost(fills: Levels) -> Decimal:
+    """What the fills cost in the quote asset, each trade at Binance's 8 decimals."""
+    return sum((q8(price * qty) for price, qty in fills), Decimal(0))

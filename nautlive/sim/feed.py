@@ -1,7 +1,8 @@
 """Prices for the simulated venue: a seeded random walk per symbol, or a recorded Binance combined-stream file.
 
 A recording has one message per line, `<receive time ns> <combined-stream JSON>` (gzip when the name ends in .gz);
-only `@bookTicker` and `@trade` lines are kept and replayed as recorded.
+its `@bookTicker`, `@trade` and `@depth@100ms` lines are kept and replayed in order (anything else, such as a REST
+snapshot the recorder took, is skipped, as the shadow feed skips it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ class TradePrint(msgspec.Struct, frozen=True):
     buyer_is_maker: bool
 
 
+Levels = tuple[tuple[Decimal, Decimal], ...]  # (price, quantity) pairs; a quantity of 0 removes the level
+
+
+class DepthDiff(msgspec.Struct, frozen=True):
+    """One `@depth@100ms` diff: the bid and ask levels it sets."""
+
+    bids: Levels
+    asks: Levels
+
+
 class Recorded(msgspec.Struct, frozen=True):
     """One replayable line: the stream message exactly as recorded, plus what it says about the book or trades."""
 
@@ -49,6 +60,7 @@ class Recorded(msgspec.Struct, frozen=True):
     text: str
     quote: Quote | None = None
     trade: TradePrint | None = None
+    depth: DepthDiff | None = None
 
 
 class _Message(msgspec.Struct):
@@ -90,7 +102,8 @@ class RandomWalk:
 
 
 def read_recording(path: str | Path) -> list[Recorded]:
-    """The bookTicker and trade messages of a recorded stream file, in order; a malformed line is a ConfigError."""
+    """The bookTicker, trade and depth messages of a recorded stream file, in order; a malformed line is a
+    ConfigError."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     kept: list[Recorded] = []
@@ -107,7 +120,8 @@ def read_recording(path: str | Path) -> list[Recorded]:
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read recording: {exc}") from None
     if not kept:
-        raise ConfigError(f"{path}: no @bookTicker or @trade messages: expected lines `<ns> <combined-stream JSON>`")
+        kinds = "@bookTicker, @trade or @depth@100ms"
+        raise ConfigError(f"{path}: no {kinds} messages: expected lines `<ns> <combined-stream JSON>`")
     return kept
 
 
@@ -118,19 +132,23 @@ def _parse_line(path: Path, number: int, line: str) -> Recorded | None:
     try:
         ts_ns = int(stamp)
         head = text[:60]
-        if "@bookTicker" not in head and "@trade" not in head:
+        if not any(marker in head for marker in ("@bookTicker", "@trade", "@depth@100ms")):
             return None
         message = msgspec.json.decode(text, type=_Message)
-        symbol = message.data["s"]
+        d = message.data
         if message.stream.endswith("@bookTicker"):
-            d = message.data
             quote = Quote(Decimal(d["b"]), Decimal(d["B"]), Decimal(d["a"]), Decimal(d["A"]))
-            return Recorded(ts_ns=ts_ns, symbol=symbol, text=text, quote=quote)
+            return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, quote=quote)
         if message.stream.endswith("@trade"):
-            d = message.data
             trade = TradePrint(int(d["t"]), Decimal(d["p"]), Decimal(d["q"]), int(d["T"]), bool(d["m"]))
-            return Recorded(ts_ns=ts_ns, symbol=symbol, text=text, trade=trade)
+            return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, trade=trade)
+        if message.stream.endswith("@depth@100ms"):
+            return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, depth=DepthDiff(_levels(d["b"]), _levels(d["a"])))
         return None
     except (ValueError, KeyError, TypeError, ArithmeticError, msgspec.MsgspecError):
-        expected = "`<ns> <combined-stream JSON>` of a bookTicker or trade"
+        expected = "`<ns> <combined-stream JSON>` of a bookTicker, trade or depthUpdate"
         raise ConfigError(f"{path}: line {number}: expected {expected}") from None
+
+
+def _levels(pairs: list) -> Levels:
+    return tuple((Decimal(px), Decimal(qty)) for px, qty in pairs)

@@ -10,8 +10,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nautlive.sim.books import DEFAULT_DEPTH_LIMIT
+from nautlive.sim.klines import DEFAULT_LIMIT
 from nautlive.sim.venue import BinanceSimulator
-from nautlive.sim.wire import INVALID_SYMBOL, BinanceReject, Rejected, fill_json, illegal_chars, order_json, required
+from nautlive.sim.wire import BinanceReject, Rejected, fill_json, illegal_chars, order_json, required
 
 Params = Mapping[str, str]
 NOT_FOUND = BinanceReject(-1099, "Not found, unauthenticated, or unauthorized.", status=404)
@@ -99,10 +101,22 @@ def _int(p: Params, name: str, default: int | None = None) -> int | None:
 
 
 def _klines(sim: BinanceSimulator, p: Params) -> Any:
-    """No history: an empty page, which ends the adapter's paging at once."""
-    if _symbol(p) not in sim.rules:
-        raise Rejected(INVALID_SYMBOL)
-    return []
+    """Bars of the trades so far: the first `limit` from startTime, else the last up to endTime (or now)."""
+    return sim.kline_rows(_symbol(p), required(p, "interval"), start_ms=_int(p, "startTime"),
+                          end_ms=_int(p, "endTime"), limit=_int(p, "limit", DEFAULT_LIMIT))
+
+
+def _depth(sim: BinanceSimulator, p: Params) -> Any:
+    """The served book, best first: `limit` levels a side (default 100, at most 5000)."""
+    limit = _int(p, "limit", DEFAULT_DEPTH_LIMIT)
+    if limit < 1:
+        raise Rejected(illegal_chars("limit"))
+    return sim.depth_snapshot(_symbol(p), limit)
+
+
+def _agg_trades(sim: BinanceSimulator, p: Params) -> Any:
+    return sim.agg_trades(_symbol(p), _int(p, "limit", 500), from_id=_int(p, "fromId"),
+                          start_ms=_int(p, "startTime"), end_ms=_int(p, "endTime"))
 
 
 ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
@@ -121,11 +135,11 @@ ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
     ("DELETE", "/api/v3/openOrders"): lambda sim, p: _orders(sim.cancel_open_orders(_symbol(p))),
     ("GET", "/api/v3/allOrders"): _all_orders,
     ("GET", "/api/v3/myTrades"): _my_trades,
-    ("GET", "/api/v3/depth"): lambda sim, p: sim.depth(_symbol(p)),
+    ("GET", "/api/v3/depth"): _depth,
     ("GET", "/api/v3/trades"): lambda sim, p: sim.trades(_symbol(p), _int(p, "limit", 500)),
     ("GET", "/api/v3/klines"): _klines,
     ("GET", "/api/v3/ticker/bookTicker"): lambda sim, p: sim.book_tickers(p.get("symbol")),
     ("GET", "/api/v3/ticker/price"): lambda sim, p: sim.price_tickers(p.get("symbol")),
     ("GET", "/api/v3/ticker/24hr"): lambda sim, p: sim.day_tickers(p.get("symbol")),
-    ("GET", "/api/v3/aggTrades"): lambda sim, p: sim.agg_trades(_symbol(p), _int(p, "limit", 500)),
+    ("GET", "/api/v3/aggTrades"): _agg_trades,
 }

@@ -69,9 +69,11 @@ async def _walk(sim: BinanceSimulator, interval: float) -> None:
 
 
 async def _replay(sim: BinanceSimulator, recording: list[Recorded]) -> None:
-    """Send the recorded messages paced by their receive times, from the start again at the end."""
+    """Send the recorded messages paced by their receive times, from the start again (a fresh book) at the end."""
     loop = asyncio.get_running_loop()
+    symbols = {item.symbol for item in recording}
     while True:
+        sim.rewind_recording(symbols)
         start_wall, start_ns = loop.time(), recording[0].ts_ns
         for item in recording:
             await asyncio.sleep(max(0.0, start_wall + (item.ts_ns - start_ns) / 1e9 - loop.time()))
@@ -82,7 +84,7 @@ async def _rest(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     body = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
     params = {**{k: str(v) for k, v in body.items()}, **request.query}  # Binance: the query string wins
-    sim.log_request(request.method, request.path, params)
+    sim.log_call(request.method, request.path, params, api_key="X-MBX-APIKEY" in request.headers)
     while sim.stalled:
         await asyncio.sleep(0.02)
     if sim.stall_seconds > 0:

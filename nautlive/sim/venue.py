@@ -1,6 +1,6 @@
 """BinanceSimulator: the whole simulated Binance Spot venue (market, exchange, listen keys) and its faults, with no I/O.
 
-It holds one account (balances, orders, fills), a top of book per symbol and each symbol's real exchangeInfo filters,
+It holds one account (balances, orders, fills), a touch and an L2 book per symbol and each symbol's real exchangeInfo filters,
 and answers as Binance does: a result, or a BinanceReject with Binance's HTTP status, code and message. Market data
 and user-stream events go out through callbacks the server sets (`on_market`, `on_user_event`, `on_drop`, and
 `on_deferred`, which asks for a `flush_deferred` call after some seconds). Methods are not thread-safe: from another
@@ -164,17 +164,27 @@ class BinanceSimulator(SpotExchange):
 
     # -- inspection --------------------------------------------------------------------------------------------
 
+    def log_call(self, method: str, path: str, params: Mapping[str, str], api_key: bool) -> None:
+        """Log one REST call, noting whether it carried an X-MBX-APIKEY header."""
+        self.log_request(method, path, params)
+        self.request_log[-1]["api_key"] = api_key
+
     def log_request(self, method: str, path: str, params: Mapping[str, str]) -> None:
-        self.request_log.append({"time": self.now_ms(), "method": method, "path": path, "params": dict(params)})
+        """Log one REST call: its parameters and whether it was signed (a `signature` parameter)."""
+        self.request_log.append({"time": self.now_ms(), "method": method, "path": path, "params": dict(params),
+                                 "signed": "signature" in params, "api_key": False})
 
     def state(self) -> dict[str, Any]:
-        """Balances, orders, fills, books, faults and the request log, as JSON-ready data."""
+        """Balances, orders, fills, books (touch, last update id, levels a side), faults and the request log (each
+        call with `signed` and `api_key`), as JSON-ready data."""
         return {
             "balances": {a: {"free": fmt8(self.free.get(a, Decimal(0))), "locked": fmt8(self.locked.get(a, Decimal(0)))}
                          for a in sorted(self._assets())},
             "orders": [order_json(o) for o in self.orders.values()],
             "fills": [fill_json(f) for f in self.fills],
-            "books": {s: {"bid": fmt8(q.bid), "ask": fmt8(q.ask)} for s, q in self.books.items()},
+            "books": {s: {"bid": fmt8(q.bid), "ask": fmt8(q.ask), "update_id": self.depth[s].update_id,
+                          "levels": [len(self.depth[s].book.bids), len(self.depth[s].book.asks)]}
+                      for s, q in self.books.items()},
             "held": sorted(self.held),
             "pending_reject": self.pending_reject.body() if self.pending_reject else None,
             "stall": {"seconds": self.stall_seconds, "until_cleared": self.stalled},

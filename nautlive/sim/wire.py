@@ -40,6 +40,7 @@ MARKET_CLOSED = BinanceReject(-1013, "Market is closed.")
 INVALID_SIDE = BinanceReject(-1117, "Invalid side.")
 INVALID_ORDER_TYPE = BinanceReject(-1116, "Invalid orderType.")
 INVALID_LISTEN_KEY = BinanceReject(-1125, "This listenKey does not exist.")
+BOTH_QUANTITIES = BinanceReject(-1106, "Parameter 'quoteOrderQty' sent when not required.")
 NO_ORDER_ID = BinanceReject(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
 
 
@@ -91,8 +92,13 @@ class SimOrder(msgspec.Struct, frozen=True, kw_only=True):
     status: str = "NEW"
     executed_qty: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
+    quote_order_qty: Decimal = Decimal(0)  # a MARKET order sized in the quote asset (quoteOrderQty)
     time: int
     update_time: int
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.executed_qty
 
     @property
     def is_open(self) -> bool:
@@ -139,7 +145,7 @@ def order_json(order: SimOrder) -> dict[str, Any]:
         "updateTime": order.update_time,
         "isWorking": order.type == "LIMIT",
         "workingTime": order.time,
-        "origQuoteOrderQty": fmt8(Decimal(0)),
+        "origQuoteOrderQty": fmt8(order.quote_order_qty),
         "selfTradePreventionMode": "NONE",
         "avgPrice": fmt8(avg),
     }
@@ -167,7 +173,7 @@ def fill_json(fill: Fill) -> dict[str, Any]:
 def execution_report(
     order: SimOrder, exec_type: str, now: int, execution_id: int, fill: Fill | None = None
 ) -> dict[str, Any]:
-    """The user-stream executionReport for one order event (NEW, TRADE, CANCELED)."""
+    """The user-stream executionReport for one order event (NEW, TRADE, CANCELED, EXPIRED)."""
     canceled = exec_type == "CANCELED"
     return {
         "e": "executionReport",
@@ -201,7 +207,7 @@ def execution_report(
         "O": order.time,
         "Z": fmt8(order.cum_quote),
         "Y": fmt8(fill.quote_qty if fill else Decimal(0)),
-        "Q": fmt8(Decimal(0)),
+        "Q": fmt8(order.quote_order_qty),
         "W": order.time,
         "V": "NONE",
     }
