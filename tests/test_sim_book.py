@@ -361,3 +361,34 @@ def test_order_parameters_in_a_form_body():
 def _get(url: str, headers: dict[str, str] | None = None) -> dict:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
         return json.loads(response.read())
+
+
+# -- pinning a replayed symbol, a looped replay ---------------------------------------------------------------------
+
+
+def test_a_pinned_replayed_symbol_gets_its_recorded_book_back(raw_lines, recording):
+    sim = replayed(recording, recording[1000].ts_ns)
+    sim.set_quote("BTCUSDT", bid=D("60000.00"), ask=D("60000.01"), bid_qty=D("0.5"), ask_qty=D("0.5"))
+    pinned = sim.depth["BTCUSDT"].book
+    assert len(pinned.asks) == 20 and pinned.best_ask() == D("60000.01")
+    replay(sim, recording[1001:2000])  # the recording goes on underneath
+    assert sim.depth["BTCUSDT"].book.asks == pinned.asks
+    sim.release_quote("BTCUSDT")
+    book = book_from_lines(raw_lines, recording[1999].ts_ns)
+    assert (sim.depth["BTCUSDT"].book.bids, sim.depth["BTCUSDT"].book.asks) == (book.bids, book.asks)
+    assert sim.books["BTCUSDT"] == [r.quote for r in recording[:2000] if r.quote][-1]
+
+
+def test_a_looped_replay_starts_from_an_empty_book():
+    sim = build_simulator(["BTCUSDT"], {"USDT": D(1)}, catalog_path=CATALOG)
+    recording = read_recording(shared_file(*RECORDING))
+    sim.attach_recording(recording)
+    published: list[tuple[str, str]] = []
+    sim.on_market = lambda stream, text: published.append((stream, text))
+    replay(sim, recording[:3000])
+    levels = len(sim.depth["BTCUSDT"].book.bids) + len(sim.depth["BTCUSDT"].book.asks)
+    sim.rewind_recording(["BTCUSDT"])
+    removal = json.loads(published[-1][1])["data"]
+    assert len(removal["b"]) + len(removal["a"]) == levels and {q for _, q in removal["b"]} == {"0.00000000"}
+    assert sim.depth["BTCUSDT"].book.bids == {} and sim.klines["BTCUSDT"].rows("1m") == []
+    assert answer(sim, "GET", "/api/v3/trades", {"symbol": "BTCUSDT"}) == []

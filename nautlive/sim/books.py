@@ -40,16 +40,12 @@ class SymbolBook:
 
     def become(self, bids: Levels, asks: Levels, now_ms: int) -> dict[str, Any] | None:
         """Make the book exactly these levels; the depthUpdate of the net change (removals and new sizes only)."""
-        keep_bids, keep_asks = {px for px, _ in bids}, {px for px, _ in asks}
-        gone_bids = [(px, 0) for px in self.book.bids if px not in keep_bids]
-        gone_asks = [(px, 0) for px in self.book.asks if px not in keep_asks]
-        return self._diff(self.book.apply(gone_bids + bids, gone_asks + asks), now_ms)
+        return self._diff(self.book.replace(bids, asks), now_ms)
 
     def snapshot(self, limit: int = DEFAULT_DEPTH_LIMIT) -> dict[str, Any]:
         """GET /api/v3/depth: the best `limit` levels a side, best first, with the id of the last change."""
         limit = min(limit, MAX_DEPTH_LIMIT)
-        bids = sorted(self.book.bids.items(), reverse=True)[:limit]
-        asks = sorted(self.book.asks.items())[:limit]
+        bids, asks = self.book.levels("bid")[:limit], self.book.levels("ask")[:limit]
         return {"lastUpdateId": self.update_id, "bids": _rows(bids), "asks": _rows(asks)}
 
     def _diff(self, changes: list[Change], now_ms: int) -> dict[str, Any] | None:
@@ -72,7 +68,7 @@ def ladder_levels(quote: Quote, tick: Decimal) -> tuple[Levels, Levels]:
 def copy_book(book: L2Book) -> L2Book:
     """An independent copy of a book (a pinned symbol stops following its recording's book)."""
     twin = L2Book()
-    twin.bids, twin.asks = dict(book.bids), dict(book.asks)
+    twin.apply(book.levels("bid"), book.levels("ask"))
     return twin
 
 
@@ -80,7 +76,7 @@ def walk_quote(book: L2Book, side: str, quote_qty: Decimal, step: Decimal, touch
     """The fills of a MARKET order for `quote_qty` of the quote asset (quoteOrderQty): each level taken in whole lot
     steps while the money lasts. Also the quantity left unfilled when the visible book runs out first: what the
     money left would buy at the last level's price (at `touch` when the side is empty); 0 when the money ran out."""
-    levels = sorted(book.asks.items()) if side == "BUY" else sorted(book.bids.items(), reverse=True)
+    levels = book.levels("ask" if side == "BUY" else "bid")
     step = step or EIGHT_DECIMALS
     fills: Levels = []
     left = quote_qty

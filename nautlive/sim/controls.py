@@ -21,9 +21,12 @@ Binance's own status and {"code", "msg"}.
                                               (clientOrderId default web_<n>)  -> the order JSON with "fills"
   POST   /__sim/fill_open?clientOrderId=X     (or orderId=N; optional symbol) fill a resting LIMIT at its limit
                                               price as a maker                 -> the order JSON with "fills"
-  POST   /__sim/quote?symbol=S&bid=B&ask=A[&bid_qty=..&ask_qty=..]  pin the book (a crossing pin fills resting orders)
-  DELETE /__sim/quote?symbol=S                let the book move again          -> {"held": [...]}
-  GET    /__sim/state                         balances, orders, fills, books, faults, listen keys, request log,
+  POST   /__sim/quote?symbol=S&bid=B&ask=A[&bid_qty=..&ask_qty=..]  pin the touch, the book a ladder around it
+                                              (book.ladder; a crossing pin fills resting orders)
+  DELETE /__sim/quote?symbol=S                let the book move again (a replayed symbol's own book is back)
+                                                                               -> {"held": [...]}
+  GET    /__sim/state                         balances, orders, fills, books (touch, update_id, levels), faults,
+                                              listen keys, request log (each call with "signed" and "api_key"),
                                               connections
 """
 

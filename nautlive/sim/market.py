@@ -130,7 +130,7 @@ class MarketData:
         self.held.discard(symbol)
         if symbol in self.replayed:
             recorded, served = self.recorded[symbol], self.depth[symbol]
-            diff = served.become(list(recorded.bids.items()), list(recorded.asks.items()), self.now_ms())
+            diff = served.become(recorded.levels("bid"), recorded.levels("ask"), self.now_ms())
             served.book = recorded
             self.books[symbol] = self.recorded_touch.get(symbol, self.books[symbol])
             self._publish_quote(symbol)

@@ -16,8 +16,9 @@ Faults, each a method here and an endpoint under /__sim/:
   silence_user_stream(), clear_user_stream_silence()  no user-stream event is sent; they are dropped, not queued
   restart()                         every listen key forgotten, every WebSocket dropped; balances and orders kept
   place_external_order(spec)        an order placed "on the website", behind the client's back
-  fill_open(client_order_id | order_id)  a resting LIMIT fills in full at its limit price (maker)
-  set_quote / release_quote         pin the top of book (a crossing pin fills resting orders) / let it move again
+  fill_open(client_order_id | order_id)  what is left of a resting LIMIT fills at its limit price (maker)
+  set_quote / release_quote         pin the touch, the book a ladder around it (a crossing pin fills resting
+                                    orders) / let it move again
   drop_connections()                close every WebSocket (the adapter reconnects)
 """
 
