@@ -61,6 +61,7 @@ def prepare_run(
     import heapq
 
     from nautlive.bars import catalog_quotes
+    from nautlive.depth import with_touch_book
     from nautlive.feeds import replay_ticks
 
     if not data and data_catalog is None:
@@ -77,7 +78,8 @@ def prepare_run(
         plan += read_schedule(schedule, known, profile.venue)
     ticks = replay_ticks([Path(p) for p in data], {i.raw_symbol.value: i for i in instruments})
     if data_catalog is not None:
-        quotes = catalog_quotes(data_catalog, {str(i.id): i for i in instruments})
+        quotes = with_touch_book(catalog_quotes(data_catalog, {str(i.id): i for i in instruments}),
+                                 {i.raw_symbol.value: i for i in instruments})
         ticks = list(heapq.merge(ticks, quotes, key=lambda tick: tick.ts_init))
     with_data = {str(t.instrument_id) for t in ticks}
     for entry in plan:

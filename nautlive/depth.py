@@ -113,6 +113,13 @@ def recorded_book(quote_part: tuple[list[int], list], depth: tuple[list[int], li
     return rows, out
 
 
+def with_touch_book(quotes: list[QuoteTick], instruments: dict[str, Instrument]) -> list:
+    """Quotes with no depth stream (a data catalog's): each preceded by the book change its touch makes."""
+    rows, deltas = recorded_book((list(range(len(quotes))), quotes), ([], []), ([], []), instruments)
+    before = dict(zip(rows, deltas, strict=True))
+    return [item for i, quote in enumerate(quotes) for item in ((before[i], quote) if i in before else (quote,))]
+
+
 def _book_of(books: dict, instrument: Instrument) -> tuple[L2Book, RawScale, list]:
     """The instrument's book, its scale, and [lastUpdateId] once a snapshot set it."""
     key = str(instrument.id)

@@ -158,6 +158,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             max_attempts=MAX_ATTEMPTS,
             enforce_budget=options.mode == "live",
             subscribe_book=options.mode == "shadow" and options.feed.kind == "venue" and has_depth(profile, "venue"),
+            market_tif=market_tif(profile, options),
         ),
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,
@@ -303,6 +304,13 @@ def _clients(profile: VenueProfile, options: SessionOptions):
             execs[name] = exec_cfg
         factories[name] = (data_factory if venue_data else None, exec_factory if venue_exec else None)
     return data, execs, factories
+
+
+def market_tif(profile: VenueProfile, options: SessionOptions) -> str:
+    """IOC where the shadow exchange walks an L2 book (its remainder expires as a Binance MARKET order's does); GTC
+    for bars (the rest one tick worse, as the bar backtest) and LIVE (IB accepts MKT DAY or GTC; Binance's adapter
+    sends no time in force with a MARKET order)."""
+    return "IOC" if options.mode == "shadow" and has_depth(profile, options.feed.kind) else "GTC"
 
 
 def has_depth(profile: VenueProfile, feed_kind: str) -> bool:

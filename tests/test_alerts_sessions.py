@@ -53,7 +53,10 @@ def binance(repo_cwd):  # noqa: ANN001, ANN201
 
 def test_a_shadow_session_sends_started_each_drift_alert_the_rebalance_and_ended(binance, tmp_path, receiver):
     profile = msgspec.structs.replace(binance, drift_alert_bps=Decimal(0),  # every fill off mid is an alert
-                                      alerts=settings(receiver.url("json", "hook")))
+                                      alerts=settings(receiver.url("json", "hook")),
+                                      # orders within the synthetic ladder's top level: one fill each
+                                      shadow=msgspec.structs.replace(binance.shadow,
+                                                                     starting_balances={"USDT": Decimal(40_000)}))
     result, _ = shadow_once(profile, tmp_path, TARGETS)
     assert result.exit_code == 0, result.reason
     assert result.drift_alerts == len(result.fills) == 2

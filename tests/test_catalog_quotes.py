@@ -30,7 +30,7 @@ def test_a_catalog_of_quote_ticks_runs_like_the_recording_it_was_written_from(tm
     recording = tmp_path / "btcusdt_slice.txt"
     recording.write_bytes(b"\n".join([line for line in lines if b"@bookTicker" in line[:96]][:QUOTES]) + b"\n")
     spec = load_catalog(REPO / "artifacts" / "catalog" / "binance.yaml").by_id()["BTCUSDT.BINANCE"]
-    ticks = read_recorded(recording, {"BTCUSDT": spec_to_instrument(spec)})
+    ticks = read_recorded(recording, {"BTCUSDT": spec_to_instrument(spec)}, kinds=("quotes",))
     assert len(ticks) == QUOTES
     ParquetDataCatalog(str(tmp_path / "nautilus")).write_data(ticks)
 
