@@ -49,6 +49,7 @@ TESTNET_WS = "wss://stream.testnet.binance.vision"  # as Nautilus 1.221's Binanc
 STREAMS = ("bookTicker", "trade", "depth@100ms")
 LOST = "Binance public stream lost: reconnecting"
 REQUEST_TIMEOUT = 10.0  # seconds for one snapshot request
+GAP_RETRY_SECS = 0.1  # before another snapshot when the last one was older than the diffs buffered meanwhile
 HEARTBEAT = 30.0  # a WebSocket ping this often; no pong within half of it counts as a lost stream
 # aiohttp 3.10+ takes the close handshake's deadline as ClientWSTimeout; older versions as a float
 WS_CLOSE_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=2.0) if hasattr(aiohttp, "ClientWSTimeout") else 2.0
@@ -137,7 +138,7 @@ class PublicBinanceDataClient(LiveMarketDataClient):
             self._log.error("Binance public feed: no instrument to stream")
             return
         self._session = aiohttp.ClientSession()
-        self._runner = self._loop.create_task(self._run(), name=f"{self.id} stream")
+        self._runner = self._spawn(self._run(), "stream")
 
     async def _disconnect(self) -> None:
         tasks = [t for t in [self._runner, *(f.snapshot for f in self._feeds.values())] if t is not None]
@@ -152,6 +153,13 @@ class PublicBinanceDataClient(LiveMarketDataClient):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _spawn(self, coro, what: str) -> asyncio.Task:  # noqa: ANN001
+        """A task of this client's; an unexpected error ending it is logged, not left for the garbage collector."""
+        task = self._loop.create_task(coro, name=f"{self.id} {what}")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                               or self._log.error(f"Binance public feed: {what} failed: {t.exception()!r}"))
+        return task
 
     # -- the stream ----------------------------------------------------------------------------------------------
 
@@ -236,7 +244,7 @@ class PublicBinanceDataClient(LiveMarketDataClient):
     def _take_snapshot(self, symbol: str) -> None:
         feed = self._feeds[symbol]
         if feed.snapshot is None or feed.snapshot.done():
-            feed.snapshot = self._loop.create_task(self._snapshot(symbol), name=f"{self.id} {symbol} snapshot")
+            feed.snapshot = self._spawn(self._snapshot(symbol), f"{symbol} snapshot")
 
     async def _snapshot(self, symbol: str) -> None:
         """GET /api/v3/depth until it answers and the buffered diffs follow on from it; emit what changed."""
@@ -261,7 +269,7 @@ class PublicBinanceDataClient(LiveMarketDataClient):
                 if failed:
                     self._log.info(f"Binance public feed: {symbol} depth snapshot taken")
                 return
-            await asyncio.sleep(0)  # the snapshot is older than the buffered diffs: another one
+            await asyncio.sleep(GAP_RETRY_SECS)  # the snapshot is older than the buffered diffs: another one
 
     async def _get(self, url: str, params: dict[str, str]) -> dict:
         assert self._session is not None
