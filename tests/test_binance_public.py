@@ -253,23 +253,23 @@ def test_venue_restart_on_the_same_port_resumes_quotes_and_book():
         first.stop()
 
 
-def test_failed_snapshot_is_retried(venue):
+def test_failed_snapshot_is_retried(venue, monkeypatch):
+    from nautlive.venues import binance_public
+
+    monkeypatch.setattr(binance_public, "REQUEST_TIMEOUT", 0.3)
+
     async def scenario() -> None:
         venue.call(venue.sim.stall, None)  # every REST request held: the first snapshots time out ...
         try:
-            from nautlive.venues import binance_public
-
-            binance_public.REQUEST_TIMEOUT, saved = 0.3, binance_public.REQUEST_TIMEOUT
             async with Feed(venue) as feed:
                 await until(lambda: len(depth_requests(venue, "BTCUSDT")) >= 2, 10, "a retried snapshot")
-                assert not feed.book("BTCUSDT").bids() or len(feed.book("BTCUSDT").bids()) == 1  # the touch at most
+                assert len(feed.book("BTCUSDT").bids()) <= 1  # the touch at most
                 venue.call(venue.sim.clear_stall)  # ... and a retry succeeds
                 await until(lambda: len(feed.book("BTCUSDT").bids()) >= 10, 10, "the snapshot's levels")
                 pin(venue, "BTCUSDT")
                 await asyncio.sleep(0.3)
                 assert_book_matches(feed, venue, "BTCUSDT")
         finally:
-            binance_public.REQUEST_TIMEOUT = saved
             venue.call(venue.sim.clear_stall)
 
     run(scenario())
