@@ -61,15 +61,15 @@ def shadow(
 
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level, arm: bool = False) -> None:  # noqa: ANN001
-    from nautlive.engine import parse_feed
-    from nautlive.render import is_terminal, warn
+    from nautlive.engine import is_keyless, parse_feed
+    from nautlive.render import is_terminal
     from nautlive.session import run_from_cli
 
     prof, source = _load_profile(venue, profile)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
-    _, note = parse_feed(feed, prof, speed, seed)
-    if note:
-        warn(note)  # before the session starts, not after it ended
+    if is_keyless(prof, mode, parse_feed(feed, prof, speed, seed)):
+        print("no API keys: shadow on the venue's public market data (no signed call, no key sent)",
+              file=sys.stderr, flush=True)
     target_file = Path(targets or prof.targets)
     if not once and not target_file.exists():
         print(f"waiting for the target file {target_file}: nothing trades until it appears", file=sys.stderr,

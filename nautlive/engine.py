@@ -41,12 +41,11 @@ class Feed(msgspec.Struct, frozen=True):
     interval_secs: float = 0.2
 
 
-def parse_feed(text: str | None, profile: VenueProfile, speed: float = 1.0, seed: int = 42) -> tuple[Feed, str | None]:
-    """`venue`, `synthetic` or `replay:PATH[,PATH]`; no choice means venue with keys, else synthetic (with a warning)."""
+def parse_feed(text: str | None, profile: VenueProfile, speed: float = 1.0, seed: int = 42) -> Feed:
+    """`venue`, `synthetic` or `replay:PATH[,PATH]`; no choice means the venue (its public data when there are no
+    keys: SHADOW needs no account)."""
     if text is None:
-        if profile.adapter == "binance" and not profile.has_keys():
-            return Feed("synthetic", seed=seed), "no API keys in the profile: using the synthetic feed (--feed venue needs keys)"
-        return Feed("venue"), None
+        return Feed("venue")
     kind, _, rest = text.partition(":")
     if kind == "replay":
         paths = [p for p in rest.split(",") if p]
@@ -55,9 +54,9 @@ def parse_feed(text: str | None, profile: VenueProfile, speed: float = 1.0, seed
         missing = [p for p in paths if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"--feed: recording not found: {missing[0]}")
-        return Feed("replay", paths=paths, speed=speed, seed=seed), None
+        return Feed("replay", paths=paths, speed=speed, seed=seed)
     if kind in ("venue", "synthetic") and not rest:
-        return Feed(kind, speed=speed, seed=seed), None
+        return Feed(kind, speed=speed, seed=seed)
     raise ConfigError(f"--feed: expected venue, synthetic or replay:PATH[,PATH], got {text!r}")
 
 
@@ -87,8 +86,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.AbstractEventLoop):
-    """The TradingNode of a session (built, not started) and its strategy."""
+def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.AbstractEventLoop,
+          public_specs: dict | None = None):
+    """The TradingNode of a session (built, not started) and its strategy.
+
+    `public_specs`: the venue's specs from its public exchangeInfo (keyless SHADOW on the venue's feed), compared
+    with the catalog at startup in place of the adapter's instruments."""
     from nautilus_trader.config import (
         LiveDataEngineConfig,
         LiveExecEngineConfig,
@@ -130,7 +133,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         ),
         loop=loop,
     )
-    if options.feed.kind != "venue":
+    if options.feed.kind != "venue" or keyless(profile, options):
         from nautlive.catalog import spec_to_instrument
 
         for iid in profile.instruments:
@@ -163,7 +166,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,
         drift=drift,
-        venue_specs=_venue_specs_reader(profile),
+        venue_specs=(lambda _: public_specs) if public_specs is not None else _venue_specs_reader(profile),
         ledger=Ledger([f for f in logged if _now() - parse_ts(f.ts) < DAY]),
         budget=lambda nav: Budget(max_turnover_per_day=turnover_budget(profile.risk, nav),
                                   max_orders_per_hour=profile.risk.max_orders_per_hour),
@@ -296,6 +299,13 @@ def _clients(profile: VenueProfile, options: SessionOptions):
         factories["SANDBOX"] = (None, SandboxLiveExecClientFactory)
     venue_data = options.feed.kind == "venue"
     venue_exec = options.mode == "live"
+    if venue_data and keyless(profile, options):
+        from nautlive.venues.binance_public import PublicDataClientFactory, PublicFeedConfig, public_urls
+
+        http_url, ws_url = public_urls(profile)
+        data["BINANCE"] = PublicFeedConfig(instrument_ids=list(profile.instruments), http_url=http_url, ws_url=ws_url)
+        factories["BINANCE"] = (PublicDataClientFactory, None)
+        venue_data = False
     if venue_data or venue_exec:
         name, data_cfg, exec_cfg, data_factory, exec_factory = _venue_clients(profile)
         if venue_data:
@@ -304,6 +314,15 @@ def _clients(profile: VenueProfile, options: SessionOptions):
             execs[name] = exec_cfg
         factories[name] = (data_factory if venue_data else None, exec_factory if venue_exec else None)
     return data, execs, factories
+
+
+def keyless(profile: VenueProfile, options: SessionOptions) -> bool:
+    """SHADOW on Binance's feed without keys: the venue's public market data, no signed call (binance_public.py)."""
+    return is_keyless(profile, options.mode, options.feed)
+
+
+def is_keyless(profile: VenueProfile, mode: str, feed: Feed) -> bool:
+    return mode == "shadow" and feed.kind == "venue" and profile.adapter == "binance" and not profile.has_keys()
 
 
 def market_tif(profile: VenueProfile, options: SessionOptions) -> str:

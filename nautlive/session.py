@@ -55,9 +55,22 @@ class _Stop(msgspec.Struct):
     reason: str = ""
 
 
+def _symbols(profile: VenueProfile) -> list[str]:
+    return [iid.rsplit(".", 1)[0] for iid in profile.instruments]
+
+
 async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
     loop = asyncio.get_running_loop()
-    node, strategy = engine.build(profile, options, loop)
+    public_specs = {} if engine.keyless(profile, options) else None  # filled before the node starts
+    node, strategy = engine.build(profile, options, loop, public_specs)
+    holder.update(node=node, strategy=strategy)
+    if public_specs is not None:
+        from nautlive.venues.binance_public import fetch_public_specs, public_urls
+
+        try:
+            public_specs.update((await fetch_public_specs(public_urls(profile)[0], _symbols(profile))).specs)
+        except NautliveError as exc:
+            return _Stop(exc.exit_code, f"{exc}: nothing traded")
     holder.update(node=node, strategy=strategy)
     finished = asyncio.Event()
     outcome = _Stop()
@@ -373,7 +386,7 @@ def run_from_cli(
     from nautlive.safety import AccountLock, refuse_if_killed, require_armed
     from nautlive.signals import read_targets
 
-    feed, _ = parse_feed(feed_text, profile, speed, seed)
+    feed = parse_feed(feed_text, profile, speed, seed)
     targets = str(targets or profile.targets)
     if mode == "live":
         require_armed(arm)

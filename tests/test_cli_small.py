@@ -249,17 +249,16 @@ def test_once_without_a_target_file_exits_2(repo_cwd, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_session_without_targets_says_it_waits_and_the_synthetic_fallback_before_it_starts(tmp_path):
+def test_a_session_without_targets_says_it_waits_before_it_starts(tmp_path):
     summary = tmp_path / "summary.json"
     env = {"BINANCE_API_KEY": "", "BINANCE_API_SECRET": ""}
-    proc = nautlive("shadow", "--venue", "binance", "--targets", str(tmp_path / "later.json"), "--drift-log",
-                    str(tmp_path / "drift.log"), "--duration", "1", "--summary", str(summary), env=env)
+    proc = nautlive("shadow", "--venue", "binance", "--feed", "synthetic", "--targets", str(tmp_path / "later.json"),
+                    "--drift-log", str(tmp_path / "drift.log"), "--duration", "1", "--summary", str(summary), env=env)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     lines = err.splitlines()
-    assert lines[:3] == [
+    assert lines[:2] == [
         "profile binance (profiles/binance.yaml)",
-        "warning: no API keys in the profile: using the synthetic feed (--feed venue needs keys)",
         f"waiting for the target file {tmp_path / 'later.json'}: nothing trades until it appears",
     ]
     assert f"wrote {summary}: the session summary (JSON)" in lines

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nautlive.cli import app
-from nautlive.engine import SessionOptions, _account_venues, _cash_offset, exchange_venues, parse_feed
+from nautlive.engine import SessionOptions, _account_venues, _cash_offset, exchange_venues, is_keyless, parse_feed
 from nautlive.errors import ConfigError
 from nautlive.profile import load_profile
 
@@ -15,17 +15,23 @@ from .conftest import shared_file
 runner = CliRunner()
 
 
-def test_default_feed_is_synthetic_without_keys_and_venue_with_them(repo_cwd, monkeypatch):
+def test_default_feed_is_the_venue_with_or_without_keys(repo_cwd, monkeypatch):
     monkeypatch.delenv("BINANCE_API_KEY", raising=False)
-    feed, note = parse_feed(None, load_profile("binance"))
-    assert feed.kind == "synthetic" and "no API keys" in note
-    feed, note = parse_feed(None, load_profile("binance-sim"))
-    assert feed.kind == "venue" and note is None
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    keyless = load_profile("binance")
+    assert parse_feed(None, keyless).kind == "venue"
+    assert is_keyless(keyless, "shadow", parse_feed(None, keyless))
+    assert not is_keyless(keyless, "shadow", parse_feed("synthetic", keyless))
+    assert not is_keyless(keyless, "live", parse_feed(None, keyless))  # LIVE needs keys: refused elsewhere
+    monkeypatch.setenv("BINANCE_API_KEY", "k")
+    monkeypatch.setenv("BINANCE_API_SECRET", "s")
+    keyed = load_profile("binance")
+    assert parse_feed(None, keyed).kind == "venue" and not is_keyless(keyed, "shadow", parse_feed(None, keyed))
 
 
 def test_replay_feed_takes_every_path(repo_cwd):
     a, b = shared_file("binance", "market", "btcusdt_20240808.gz"), shared_file("binance", "market", "ethusdt_20240808.gz")
-    feed, _ = parse_feed(f"replay:{a},{b}", load_profile("binance"), speed=10)
+    feed = parse_feed(f"replay:{a},{b}", load_profile("binance"), speed=10)
     assert feed.kind == "replay" and feed.paths == [str(a), str(b)] and feed.speed == 10
 
 
@@ -44,8 +50,8 @@ def test_bad_feed(repo_cwd, text, reason):
 
 def test_ib_shadow_has_one_account_per_exchange_and_counts_the_cash_once(repo_cwd):
     profile = load_profile("ibkr-paper")
-    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile)[0], targets="t", drift_log="d")
-    live = SessionOptions(mode="live", feed=parse_feed("venue", profile)[0], targets="t", drift_log="d")
+    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile), targets="t", drift_log="d")
+    live = SessionOptions(mode="live", feed=parse_feed("venue", profile), targets="t", drift_log="d")
     assert exchange_venues(profile) == ["ARCA", "NASDAQ"]
     assert _account_venues(profile, shadow) == ["ARCA", "NASDAQ"]
     assert _cash_offset(profile, shadow) == Decimal(100_000)
@@ -54,7 +60,7 @@ def test_ib_shadow_has_one_account_per_exchange_and_counts_the_cash_once(repo_cw
 
 def test_binance_shadow_is_one_account(repo_cwd):
     profile = load_profile("binance")
-    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile)[0], targets="t", drift_log="d")
+    shadow = SessionOptions(mode="shadow", feed=parse_feed("synthetic", profile), targets="t", drift_log="d")
     assert _account_venues(profile, shadow) == ["BINANCE"] and _cash_offset(profile, shadow) == 0
 
 
