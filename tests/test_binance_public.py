@@ -311,6 +311,30 @@ def test_fetch_public_specs_unknown_symbol_is_the_venues_error(venue):
         asyncio.run(fetch_public_specs(venue.http_url, ["NOPEUSDT"]))
 
 
+def test_fetch_public_specs_proxy_error_page_is_unreachable():
+    """A 4xx page that is not Binance's {code, msg} (a proxy, a CDN) is the venue unreachable, not a bad file."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(403)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>403 Forbidden</html>")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(RuntimeFailure, match=r"/api/v3/exchangeInfo: venue unreachable: HTTP 403"):
+                asyncio.run(fetch_public_specs(f"http://127.0.0.1:{server.server_address[1]}", ["BTCUSDT"]))
+        finally:
+            server.shutdown()
+
+
 def test_fetch_public_specs_closed_port_is_unreachable():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

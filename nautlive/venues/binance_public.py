@@ -79,7 +79,7 @@ async def fetch_public_specs(http_url: str, symbols: list[str], timeout: float =
     except aiohttp.ClientError as exc:
         reason = "connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
         raise RuntimeFailure(f"{url}: venue unreachable: {reason} ({unreachable_hint(base)})") from None
-    if status >= 500:
+    if status >= 500 or (status >= 400 and not body.lstrip().startswith(b"{")):  # a proxy's page, not Binance's
         raise RuntimeFailure(f"{url}: venue unreachable: HTTP {status} ({unreachable_hint(base)})")
     return specs_from_exchange_info(body, source=url)  # a 4xx {code, msg} body becomes a RuntimeFailure there
 
