@@ -136,8 +136,10 @@ class DepthSync:
         return changes
 
     def resync(self) -> None:
-        """Forget the sequence (a reconnect): diffs buffer again until the next snapshot."""
+        """Forget the sequence (a reconnect): diffs buffer again, from empty, until the next snapshot (a restarted
+        venue's ids start anew)."""
         self.last_update_id = None
+        self.buffer = []
 
 
 LADDER_LEVELS = 20

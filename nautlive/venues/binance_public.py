@@ -198,7 +198,6 @@ class PublicBinanceDataClient(LiveMarketDataClient):
                     feed.snapshot.cancel()
                     feed.snapshot = None
                 feed.sync.resync()
-                feed.sync.buffer.clear()  # the next connection's diffs start a new sequence (a restarted venue's too)
             await asyncio.sleep(self._feed_config.reconnect_secs)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
