@@ -1,8 +1,8 @@
 """Prices for the simulated venue: a seeded random walk per symbol, or a recorded Binance combined-stream file.
 
 A recording has one message per line, `<receive time ns> <combined-stream JSON>` (gzip when the name ends in .gz);
-its `@bookTicker`, `@trade` and `@depth@100ms` lines are kept and replayed in order (anything else, such as a REST
-snapshot the recorder took, is skipped, as the shadow feed skips it).
+its `@bookTicker`, `@trade` and `@depth@100ms` lines and the REST depth snapshot the recorder took (the book anew; the
+diffs it already holds, `u` <= its lastUpdateId, are dropped) are replayed in order, as the shadow feed reads them.
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ Levels = tuple[tuple[Decimal, Decimal], ...]  # (price, quantity) pairs; a quant
 
 
 class DepthDiff(msgspec.Struct, frozen=True):
-    """One `@depth@100ms` diff: the bid and ask levels it sets."""
+    """One `@depth@100ms` diff (the bid and ask levels it sets), or a REST snapshot (`snapshot`: the whole book)."""
 
     bids: Levels
     asks: Levels
+    final_id: int
+    snapshot: bool = False
 
 
 class Recorded(msgspec.Struct, frozen=True):
@@ -122,7 +124,22 @@ def read_recording(path: str | Path) -> list[Recorded]:
     if not kept:
         kinds = "@bookTicker, @trade or @depth@100ms"
         raise ConfigError(f"{path}: no {kinds} messages: expected lines `<ns> <combined-stream JSON>`")
-    return kept
+    return _with_snapshots(kept)
+
+
+def _with_snapshots(kept: list[Recorded]) -> list[Recorded]:
+    """Snapshots given the file's one symbol (dropped in a file of several), and the diffs each makes stale dropped."""
+    symbols = {r.symbol for r in kept if r.symbol}
+    out, synced = [], 0
+    for r in kept:
+        if r.depth is not None and r.depth.snapshot:
+            if len(symbols) != 1:
+                continue
+            r, synced = msgspec.structs.replace(r, symbol=next(iter(symbols))), r.depth.final_id
+        elif r.depth is not None and r.depth.final_id <= synced:
+            continue
+        out.append(r)
+    return out
 
 
 def _parse_line(path: Path, number: int, line: str) -> Recorded | None:
@@ -132,6 +149,10 @@ def _parse_line(path: Path, number: int, line: str) -> Recorded | None:
     try:
         ts_ns = int(stamp)
         head = text[:60]
+        if head.startswith('{"lastUpdateId"'):  # a REST snapshot: no symbol, the file's own (read_recording)
+            snap = msgspec.json.decode(text)
+            diff = DepthDiff(_levels(snap["bids"]), _levels(snap["asks"]), int(snap["lastUpdateId"]), snapshot=True)
+            return Recorded(ts_ns=ts_ns, symbol="", text=text, depth=diff)
         if not any(marker in head for marker in ("@bookTicker", "@trade", "@depth@100ms")):
             return None
         message = msgspec.json.decode(text, type=_Message)
@@ -143,7 +164,8 @@ def _parse_line(path: Path, number: int, line: str) -> Recorded | None:
             trade = TradePrint(int(d["t"]), Decimal(d["p"]), Decimal(d["q"]), int(d["T"]), bool(d["m"]))
             return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, trade=trade)
         if message.stream.endswith("@depth@100ms"):
-            return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, depth=DepthDiff(_levels(d["b"]), _levels(d["a"])))
+            diff = DepthDiff(_levels(d["b"]), _levels(d["a"]), int(d["u"]))
+            return Recorded(ts_ns=ts_ns, symbol=d["s"], text=text, depth=diff)
         return None
     except (ValueError, KeyError, TypeError, ArithmeticError, msgspec.MsgspecError):
         expected = "`<ns> <combined-stream JSON>` of a bookTicker, trade or depthUpdate"

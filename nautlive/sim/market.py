@@ -191,6 +191,12 @@ class MarketData:
             self.on_market(f"{symbol.lower()}@bookTicker", item.text)
             self._publish_depth(symbol, diff)
             self._book_moved(symbol)
+        elif item.depth is not None and item.depth.snapshot:
+            if not following:
+                self.recorded[symbol].replace(item.depth.bids, item.depth.asks)
+                return
+            self._publish_depth(symbol, self.depth[symbol].become(item.depth.bids, item.depth.asks, self.now_ms()))
+            self._book_moved(symbol)
         elif item.depth is not None:
             if not following:
                 self.recorded[symbol].apply(item.depth.bids, item.depth.asks)
