@@ -231,6 +231,6 @@ def test_shadow_on_the_venues_data_sends_nothing_to_the_venue(venue, session_dir
     summary = json.loads(result.stdout)
     assert summary["mode"] == "shadow" and len(summary["fills"]) == 2
     assert order_posts(venue) == []
-    for fill in summary["fills"]:  # filled at the venue's quoted touch: a buy at the ask, above the mid
-        assert fill["side"] == "BUY" and D(fill["fill_px"]) > D(fill["mid_at_submit"])
-        assert 0 < fill["drift_bps"] < 5
+    # filled against the venue's book (its depth stream) 50 ms of data after submit: the walk may have moved since
+    for fill in summary["fills"]:
+        assert fill["side"] == "BUY" and abs(fill["drift_bps"]) < 5 and D(fill["fill_px"]) != D(fill["mid_at_submit"])
