@@ -225,8 +225,8 @@ def test_a_running_session_applies_a_new_file_and_rides_out_every_bad_one(binanc
 def test_the_cli_session_stops_cleanly_on_a_signal(tmp_path, sig, code):
     targets, log = targets_file(tmp_path, FIRST), tmp_path / "drift.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nautlive", "shadow", "--venue", "binance", "--targets", str(targets), "--drift-log",
-         str(log), "--duration", "60", "--json"],
+        [sys.executable, "-m", "nautlive", "shadow", "--venue", "binance", "--feed", "synthetic", "--targets",
+         str(targets), "--drift-log", str(log), "--duration", "60", "--json"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

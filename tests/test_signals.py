@@ -158,8 +158,8 @@ def test_an_unreadable_path_is_refused(tmp_path):
 def test_shadow_once_with_a_rejected_file_exits_2_and_sends_nothing(repo_cwd, tmp_path, content, reason):
     targets, drift = tmp_path / "t.json", tmp_path / "drift.log"
     targets.write_bytes(content)
-    result = runner.invoke(app, ["shadow", "--venue", "binance", "--targets", str(targets), "--drift-log", str(drift),
-                                 "--once"])
+    result = runner.invoke(app, ["shadow", "--venue", "binance", "--feed", "synthetic", "--targets", str(targets),
+                                 "--drift-log", str(drift), "--once"])
     assert result.exit_code == 2, result.output
     assert reason in result.stderr
     assert str(targets) in result.stderr
@@ -174,8 +174,8 @@ def test_shadow_once_refuses_a_target_path_that_is_not_a_good_file(repo_cwd, tmp
     elif kind == "50 MB":
         with targets.open("wb") as f:
             f.truncate(50 * 1024 * 1024)
-    result = runner.invoke(app, ["shadow", "--venue", "binance", "--targets", str(targets), "--drift-log", str(drift),
-                                 "--once"])
+    result = runner.invoke(app, ["shadow", "--venue", "binance", "--feed", "synthetic", "--targets", str(targets),
+                                 "--drift-log", str(drift), "--once"])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert lines[0] == "profile binance (profiles/binance.yaml)"  # a session first says which profile it loaded
