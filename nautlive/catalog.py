@@ -225,24 +225,3 @@ def _currency(code: str):
     from nautilus_trader.model.currencies import Currency
 
     return Currency.from_str(code)  # unknown codes become an 8-decimal crypto currency
-
-
-def snapshot_catalog(profile, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
-    """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
-    from nautlive.venues import load_venue_specs
-
-    specs = load_venue_specs(profile, from_file)
-    by_symbol = {spec.symbol: spec for spec in specs.specs.values()}
-    if all_symbols:
-        chosen = list(by_symbol.values())
-    else:
-        wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else [
-            i.rsplit(".", 1)[0] for i in profile.instruments
-        ]
-        missing = [s for s in wanted if s not in by_symbol]
-        if missing:
-            raise ConfigError(f"--symbols: not listed by the venue: {', '.join(missing)}")
-        chosen = [by_symbol[s] for s in wanted]
-    catalog = ExecutionMetadataCatalog(venue=profile.venue, instruments=chosen)
-    save_catalog(catalog, out)
-    return catalog

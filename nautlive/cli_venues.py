@@ -159,8 +159,8 @@ def catalog_snapshot(
 ) -> None:
     """Write a catalog from the venue's specs (or a captured file)."""
     _fast_exit()
-    from nautlive.catalog import snapshot_catalog
     from nautlive.render import line
+    from nautlive.venues import snapshot_catalog
 
     written = snapshot_catalog(_profile(venue, profile), from_file, symbols, all_symbols, out)
     line(f"wrote {out}: {len(written.instruments)} instruments")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
 
 
@@ -20,3 +21,24 @@ def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None)
     if from_file is not None:
         return binance.read_exchange_info_file(from_file)
     return binance.fetch_exchange_info(profile.binance.base_url_http if profile.binance else None)
+
+
+def snapshot_catalog(profile, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
+    """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
+    from nautlive.catalog import ExecutionMetadataCatalog, save_catalog
+
+    specs = load_venue_specs(profile, from_file)
+    by_symbol = {spec.symbol: spec for spec in specs.specs.values()}
+    if all_symbols:
+        chosen = list(by_symbol.values())
+    else:
+        wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else [
+            i.rsplit(".", 1)[0] for i in profile.instruments
+        ]
+        missing = [s for s in wanted if s not in by_symbol]
+        if missing:
+            raise ConfigError(f"--symbols: not listed by the venue: {', '.join(missing)}")
+        chosen = [by_symbol[s] for s in wanted]
+    catalog = ExecutionMetadataCatalog(venue=profile.venue, instruments=chosen)
+    save_catalog(catalog, out)
+    return catalog
