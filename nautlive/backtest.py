@@ -62,7 +62,7 @@ def prepare_run(
 
     from nautlive.bars import catalog_quotes
     from nautlive.depth import with_touch_book
-    from nautlive.feeds import replay_ticks
+    from nautlive.recorded import replay_ticks
 
     if not data and data_catalog is None:
         raise ConfigError("--data: at least one recorded data file is needed")

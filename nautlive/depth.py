@@ -7,8 +7,6 @@ Prices and sizes travel as Nautilus raw integers at the instrument's precision, 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgspec
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick
 from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
@@ -135,13 +133,3 @@ def ladder_deltas(book: L2Book, instrument: Instrument, quote: QuoteTick) -> Ord
     bids, asks = ladder(quote.bid_price.raw, quote.ask_price.raw, instrument.price_increment.raw, top)
     changes = book.replace(bids, asks)
     return book_deltas(instrument, changes, quote.ts_init) if changes else None
-
-
-def read_depth(path: Path, lines: list[bytes]) -> tuple[tuple[list[int], list], tuple[list[int], list]]:
-    """(rows, decoded) of the recording's depth diffs, and of its REST snapshots."""
-    from nautlive.feeds import decode_rows, stream_rows
-
-    diff_rows = stream_rows(lines, DEPTH_MARKER)
-    snap_rows = [i for i, line in enumerate(lines) if line.find(SNAPSHOT_MARKER, 0, 40) > 0]
-    return ((diff_rows, decode_rows(path, lines, diff_rows, DEPTH_ROWS, "a depthUpdate message {s, U, u, b, a}")),
-            (snap_rows, decode_rows(path, lines, snap_rows, SNAPSHOT_ROWS, "a depth snapshot {lastUpdateId, bids, asks}")))

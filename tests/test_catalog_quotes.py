@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from nautlive.catalog import load_catalog, spec_to_instrument
 from nautlive.cli import app
-from nautlive.feeds import read_recorded
+from nautlive.recorded import read_recorded
 
 from .conftest import REPO, shared_file
 

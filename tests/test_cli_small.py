@@ -292,7 +292,7 @@ def test_reconcile_write_patch_says_what_it_wrote(repo_cwd, tmp_path):
 
 
 def test_a_plain_recording_reads_like_its_gzip(tmp_path):
-    from nautlive.feeds import read_lines
+    from nautlive.recorded import read_lines
 
     gz = shared_file("binance", "market", "btcusdt_20240808.gz")
     plain = tmp_path / "btcusdt_20240808.txt"

@@ -18,11 +18,10 @@ from nautlive.feeds import (
     ReplayDataClientFactory,
     ReplayFeedConfig,
     iter_synthetic_quotes,
-    read_recorded,
     reference_price,
-    replay_ticks,
     synthetic_quotes,
 )
+from nautlive.recorded import read_recorded, replay_ticks
 
 from .conftest import REPO, shared_file
 
