@@ -42,7 +42,7 @@ from nautlive.book import DepthSync
 from nautlive.depth import RawScale, book_deltas, touch
 from nautlive.errors import RuntimeFailure
 from nautlive.venues.binance import VenueSpecs, specs_from_exchange_info
-from nautlive.venues.binance_rest import MAINNET_HTTP, TESTNET_HTTP, unreachable_hint
+from nautlive.venues.binance_rest import MAINNET_HTTP, TESTNET_HTTP, transport_failure, unreachable_hint
 
 MAINNET_WS = "wss://stream.binance.com:9443"
 TESTNET_WS = "wss://stream.testnet.binance.vision"  # as Nautilus 1.221's Binance adapter has it
@@ -73,12 +73,8 @@ async def fetch_public_specs(http_url: str, symbols: list[str], timeout: float =
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             async with session.get(url, params={"symbols": msgspec.json.encode(symbols).decode()}) as response:
                 status, body = response.status, await response.read()
-    except TimeoutError:
-        raise RuntimeFailure(f"{url}: venue unreachable: no answer within {timeout:g} s "
-                             f"({unreachable_hint(base)})") from None
-    except aiohttp.ClientError as exc:
-        reason = "connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
-        raise RuntimeFailure(f"{url}: venue unreachable: {reason} ({unreachable_hint(base)})") from None
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise RuntimeFailure(f"{url}: venue unreachable: {transport_failure(exc, base, timeout)}") from None
     if status >= 500 or (status >= 400 and not body.lstrip().startswith(b"{")):  # a proxy's page, not Binance's
         raise RuntimeFailure(f"{url}: venue unreachable: HTTP {status} ({unreachable_hint(base)})")
     return specs_from_exchange_info(body, source=url)  # a 4xx {code, msg} body becomes a RuntimeFailure there

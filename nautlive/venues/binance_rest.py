@@ -99,6 +99,17 @@ def unreachable_hint(base_url: str) -> str:
     return "check the network and the venue's status page"
 
 
+def transport_failure(exc: BaseException, base_url: str, timeout: float) -> str:
+    """Why a request got no answer (a timeout or an aiohttp error), with what to check."""
+    import aiohttp
+
+    if isinstance(exc, TimeoutError):
+        reason = f"no answer within {timeout:g} s"
+    else:
+        reason = "connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
+    return f"{reason} ({unreachable_hint(base_url)})"
+
+
 class BinanceRest:
     """Signed Spot REST calls with a deadline each; one aiohttp session per instance (close() it)."""
 
@@ -186,12 +197,8 @@ class BinanceRest:
         try:
             async with self._session.request(method, url, headers={"X-MBX-APIKEY": self._key}) as response:
                 body = await response.read()
-        except TimeoutError:
-            raise VenueDown(f"{self.base_url}: no answer within {self._timeout:g} s "
-                            f"({unreachable_hint(self.base_url)})") from None
-        except aiohttp.ClientError as exc:
-            reason = "connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else type(exc).__name__
-            raise VenueDown(f"{self.base_url}: {reason} ({unreachable_hint(self.base_url)})") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise VenueDown(f"{self.base_url}: {transport_failure(exc, self.base_url, self._timeout)}") from None
         try:
             answer = msgspec.json.decode(body)
         except msgspec.DecodeError:
