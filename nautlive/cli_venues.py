@@ -214,13 +214,7 @@ def sim(
     --replay ../shared/data/binance/market/ethusdt_20240808.gz --balances USDT=100000,BTC=0
     · nautlive sim --venue ibkr --port 4002 --account DU123456 --balances USD=100000
     """
-    import asyncio
     import signal
-
-    from nautlive.render import line
-    from nautlive.sim.binance import simulator_for_profile
-    from nautlive.sim.feed import read_recording
-    from nautlive.sim.server import serve
 
     prof = _profile("ibkr-sim" if venue == "ibkr" and profile is None else venue, profile)
     if prof.adapter == "ibkr":
@@ -229,25 +223,17 @@ def sim(
 
         tws = tws_simulator_for_profile(prof, catalog=catalog, contracts=contracts, account=account, balances=balances,
                                         seed=seed)
-        if run_tws(tws, host, 4002 if port is None else port, control_port) == signal.SIGINT:
-            print("interrupted", file=sys.stderr, flush=True)
-            raise typer.Exit(130)
-        return
-    port = 8765 if port is None else port
-    simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances, seed=seed)
-    recordings = [read_recording(path) for path in replay or []]
-    received: list[int] = []
+        received = run_tws(tws, host, 4002 if port is None else port, control_port)
+    else:
+        from nautlive.sim.binance import simulator_for_profile
+        from nautlive.sim.feed import read_recording
+        from nautlive.sim.server import run_simulator
 
-    async def main() -> None:  # serve until SIGINT (exit 130, as the exit-code table says) or SIGTERM (exit 0)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
-        await serve(simulator, host, port, stop, lambda bound: line(f"simulator listening on http://{host}:{bound}"),
-                    recordings)
-
-    asyncio.run(main())
-    if received and received[0] == signal.SIGINT:
+        simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances,
+                                          seed=seed)
+        recordings = [read_recording(path) for path in replay or []]
+        received = run_simulator(simulator, host, 8765 if port is None else port, recordings)
+    if received == signal.SIGINT:  # exit 130, as the exit-code table says; SIGTERM: exit 0
         print("interrupted", file=sys.stderr, flush=True)
         raise typer.Exit(130)
 

@@ -10,20 +10,16 @@ handshake with HTTP 400 and Binance's -1125 body.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from nautlive.errors import RuntimeFailure
 from nautlive.render import line
 from nautlive.sim.controls import HUB_KEY, SIM_KEY, add_controls, json_response
 from nautlive.sim.feed import Recorded
 from nautlive.sim.hub import Connection, Hub
 from nautlive.sim.rest import answer
+from nautlive.sim.serving import ServingThread, listen_error, run_until_signal
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.sim.wire import INVALID_LISTEN_KEY, BinanceReject
 
@@ -137,8 +133,7 @@ async def serve(
         try:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise RuntimeFailure(f"{host}:{port}: cannot listen: {reason}") from None
+            raise listen_error(host, port, exc) from None
         on_ready(runner.addresses[0][1])
         await stop.wait()
     finally:
@@ -151,53 +146,29 @@ def run_simulator(
     port: int = 8765,
     recordings: Sequence[list[Recorded]] = (),
     quote_interval: float = 0.1,
-) -> None:
-    """Serve in the foreground until SIGINT or SIGTERM (then return normally: exit 0)."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        ready = lambda bound: line(f"simulator listening on http://{host}:{bound}")  # noqa: E731
-        await serve(sim, host, port, stop, ready, recordings, quote_interval)
-
-    asyncio.run(main())
+) -> int | None:
+    """Serve in the foreground until SIGINT or SIGTERM; returns the signal that stopped it."""
+    return run_until_signal(
+        lambda stop, on_ready: serve(sim, host, port, stop, on_ready, recordings, quote_interval),
+        lambda bound: line(f"simulator listening on http://{host}:{bound}"),
+    )
 
 
-class RunningSimulator:
+class RunningSimulator(ServingThread):
     """A simulator serving on a background thread: its URLs, `call` to run code on its loop, and `stop`."""
 
     def __init__(
-        self, sim: BinanceSimulator, host: str, port: int, loop: asyncio.AbstractEventLoop, stop_event: asyncio.Event,
-        thread: threading.Thread,
+        self, sim: BinanceSimulator, host: str, port: int, recordings: Sequence[list[Recorded]], quote_interval: float,
+        timeout: float,
     ) -> None:
+        super().__init__(
+            lambda stop, on_ready: serve(sim, host, port, stop, on_ready, recordings, quote_interval),
+            "binance-sim", timeout, f"simulator did not start listening on {host}:{port}",
+        )
         self.sim = sim
-        self.port = port
-        self.http_url = f"http://{host}:{port}"
-        self.ws_url = f"ws://{host}:{port}"
-        self._loop = loop
-        self._stop_event = stop_event
-        self._thread = thread
-
-    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
-        """Run `fn(*args, **kwargs)` on the simulator's loop (the simulator is not thread-safe); return the result."""
-
-        async def run() -> Any:
-            return fn(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-            self._thread.join(timeout)
-
-    def __enter__(self) -> RunningSimulator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        self.port = self.ports[0]
+        self.http_url = f"http://{host}:{self.port}"
+        self.ws_url = f"ws://{host}:{self.port}"
 
 
 def start_in_thread(
@@ -209,26 +180,4 @@ def start_in_thread(
     timeout: float = 10.0,
 ) -> RunningSimulator:
     """Serve `sim` on a daemon thread (port 0 = a free port) and return once it listens."""
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def run() -> None:
-        box["loop"], box["stop"] = asyncio.get_running_loop(), asyncio.Event()
-        await serve(sim, host, port, box["stop"], lambda bound: (box.update(port=bound), ready.set()),
-                    recordings, quote_interval)
-
-    def main() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-            box["error"] = exc
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=main, name="binance-sim", daemon=True)
-    thread.start()
-    if not ready.wait(timeout):
-        raise RuntimeFailure(f"simulator did not start listening on {host}:{port} within {timeout:.0f} s")
-    if "error" in box:
-        raise box["error"]
-    return RunningSimulator(sim, host, box["port"], box["loop"], box["stop"], thread)
+    return RunningSimulator(sim, host, port, recordings, quote_interval, timeout)
