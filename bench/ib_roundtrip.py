@@ -15,13 +15,10 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
-import live_roundtrip as binance_bench
-from live_roundtrip import PingPongStrategy, ms, percentile
+from live_roundtrip import WARMUP, PingPongStrategy, bench_node_config, ms, percentile, ping_pong_latencies
 from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,
     InteractiveBrokersExecClientConfig,
@@ -32,17 +29,8 @@ from nautilus_trader.adapters.interactive_brokers.factories import (
     InteractiveBrokersLiveDataClientFactory,
     InteractiveBrokersLiveExecClientFactory,
 )
-from nautilus_trader.config import (
-    LiveDataEngineConfig,
-    LiveExecEngineConfig,
-    LiveRiskEngineConfig,
-    LoggingConfig,
-    TradingNodeConfig,
-)
 from nautilus_trader.live.config import RoutingConfig
-from nautilus_trader.live.node import TradingNode
-from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.identifiers import InstrumentId, TraderId
+from nautilus_trader.model.identifiers import InstrumentId
 
 from nautlive.sim.tws import build_tws_simulator
 from nautlive.sim.tws.server import RunningTws, start_in_thread
@@ -54,59 +42,17 @@ IB = "INTERACTIVE_BROKERS"
 GOAL_MS = 25.0
 
 
-class IbPingPong(PingPongStrategy):
-    """The Binance bench's strategy on one AAPL share."""
-
-    def on_start(self) -> None:
-        self.subscribe_quote_ticks(AAPL)
-
-    def _send(self) -> None:
-        side = OrderSide.BUY if self._sent % 2 == 0 else OrderSide.SELL
-        order = self.order_factory.market(AAPL, side, self.cache.instrument(AAPL).make_qty(1))
-        self._sent += 1
-        self._submitted_at = time.perf_counter()
-        self.submit_order(order)
-
-
-def node_config(running: RunningTws) -> TradingNodeConfig:
+def ib_latencies(running: RunningTws, timeout: float = 120.0) -> list[float]:
     provider = InteractiveBrokersInstrumentProviderConfig(load_ids=frozenset([AAPL]),
                                                           symbology_method=SymbologyMethod.IB_SIMPLIFIED)
     common = dict(ibg_host=running.host, ibg_port=running.port, ibg_client_id=1, instrument_provider=provider)
-    return TradingNodeConfig(
-        trader_id=TraderId("BENCH-001"),
-        logging=LoggingConfig(log_level="ERROR"),
-        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
-        risk_engine=LiveRiskEngineConfig(max_order_submit_rate="1000/00:00:01", graceful_shutdown_on_exception=True),
-        exec_engine=LiveExecEngineConfig(reconciliation=True, graceful_shutdown_on_exception=True),
-        data_clients={IB: InteractiveBrokersDataClientConfig(**common)},
-        exec_clients={IB: InteractiveBrokersExecClientConfig(**common, account_id="DU123456",
-                                                             routing=RoutingConfig(default=True))},
+    config = bench_node_config(
+        IB, InteractiveBrokersDataClientConfig(**common),
+        InteractiveBrokersExecClientConfig(**common, account_id="DU123456", routing=RoutingConfig(default=True)),
         timeout_connection=15.0,
-        timeout_reconciliation=5.0,
-        timeout_portfolio=5.0,
-        timeout_disconnection=2.0,
-        timeout_post_stop=0.2,
-        timeout_shutdown=1.0,
     )
-
-
-def ib_latencies(running: RunningTws, timeout: float = 120.0) -> list[float]:
-    done = threading.Event()
-    node = TradingNode(config=node_config(running))
-    strategy = IbPingPong(ORDERS + binance_bench.WARMUP, done)
-    node.trader.add_strategy(strategy)
-    node.add_data_client_factory(IB, InteractiveBrokersLiveDataClientFactory)
-    node.add_exec_client_factory(IB, InteractiveBrokersLiveExecClientFactory)
-    node.build()
-    loop = node.get_event_loop()
-    threading.Thread(target=lambda: (done.wait(timeout), loop.call_soon_threadsafe(node.stop)), daemon=True).start()
-    try:
-        node.run()
-    finally:
-        node.dispose()
-    if strategy.rejects or len(strategy.latencies) != ORDERS:
-        raise SystemExit(f"bench failed: {len(strategy.latencies)} fills timed, rejects {strategy.rejects[:3]}")
-    return strategy.latencies
+    factories = (InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
+    return ping_pong_latencies(config, factories, PingPongStrategy(AAPL, 1, ORDERS + WARMUP), timeout)
 
 
 BINANCE_SIDE = f"""

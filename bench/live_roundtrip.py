@@ -28,7 +28,9 @@ from nautilus_trader.adapters.binance import (
 )
 from nautilus_trader.config import (
     InstrumentProviderConfig,
+    LiveDataClientConfig,
     LiveDataEngineConfig,
+    LiveExecClientConfig,
     LiveExecEngineConfig,
     LiveRiskEngineConfig,
     LoggingConfig,
@@ -54,17 +56,19 @@ GOAL_MS = 25.0
 class PingPongStrategy(Strategy):
     """MARKET BUY, then SELL, ... one at a time; records submit -> OrderFilled seconds of each after the warm-up."""
 
-    def __init__(self, total: int, done: threading.Event) -> None:
+    def __init__(self, instrument: InstrumentId, qty: Decimal | int, total: int) -> None:
         super().__init__(StrategyConfig(strategy_id="BENCH-001"))
+        self.instrument = instrument
+        self.qty = qty
         self.total = total
-        self.done = done
+        self.done = threading.Event()
         self.latencies: list[float] = []
         self.rejects: list[str] = []
         self._sent = 0
         self._submitted_at = 0.0
 
     def on_start(self) -> None:
-        self.subscribe_quote_ticks(BTCUSDT)
+        self.subscribe_quote_ticks(self.instrument)
 
     def on_quote_tick(self, tick) -> None:  # noqa: ANN001
         if self._sent == 0:
@@ -88,21 +92,15 @@ class PingPongStrategy(Strategy):
 
     def _send(self) -> None:
         side = OrderSide.BUY if self._sent % 2 == 0 else OrderSide.SELL
-        order = self.order_factory.market(BTCUSDT, side, self.cache.instrument(BTCUSDT).make_qty(QTY))
+        order = self.order_factory.market(self.instrument, side, self.cache.instrument(self.instrument).make_qty(self.qty))
         self._sent += 1
         self._submitted_at = time.perf_counter()
         self.submit_order(order)
 
 
-def node_config(running: RunningSimulator) -> TradingNodeConfig:
-    common = dict(
-        api_key="bench-key",
-        api_secret="bench-secret",
-        account_type=BinanceAccountType.SPOT,
-        base_url_http=running.http_url,
-        base_url_ws=running.ws_url,
-        instrument_provider=InstrumentProviderConfig(load_ids=frozenset([str(BTCUSDT)])),
-    )
+def bench_node_config(venue: str, data_client: LiveDataClientConfig, exec_client: LiveExecClientConfig,
+                      timeout_connection: float) -> TradingNodeConfig:
+    """The node of both round-trip benches, around one venue's data and exec clients."""
     return TradingNodeConfig(
         trader_id=TraderId("BENCH-001"),
         logging=LoggingConfig(log_level="ERROR"),
@@ -110,9 +108,9 @@ def node_config(running: RunningSimulator) -> TradingNodeConfig:
         # the default 100 submits/s would deny some of these back-to-back orders
         risk_engine=LiveRiskEngineConfig(max_order_submit_rate="1000/00:00:01", graceful_shutdown_on_exception=True),
         exec_engine=LiveExecEngineConfig(reconciliation=True, graceful_shutdown_on_exception=True),
-        data_clients={"BINANCE": BinanceDataClientConfig(**common, update_instruments_interval_mins=None)},
-        exec_clients={"BINANCE": BinanceExecClientConfig(**common, max_retries=0)},
-        timeout_connection=10.0,
+        data_clients={venue: data_client},
+        exec_clients={venue: exec_client},
+        timeout_connection=timeout_connection,
         timeout_reconciliation=5.0,
         timeout_portfolio=5.0,
         timeout_disconnection=2.0,
@@ -121,23 +119,40 @@ def node_config(running: RunningSimulator) -> TradingNodeConfig:
     )
 
 
-def node_latencies(running: RunningSimulator, timeout: float = 60.0) -> list[float]:
-    done = threading.Event()
-    node = TradingNode(config=node_config(running))
-    strategy = PingPongStrategy(ORDERS + WARMUP, done)
+def ping_pong_latencies(config: TradingNodeConfig, factories: tuple[type, type], strategy: PingPongStrategy,
+                        timeout: float) -> list[float]:
+    """Run a TradingNode with `strategy` until it is done or `timeout` s pass; SystemExit unless every fill was timed."""
+    (venue,) = config.data_clients
+    node = TradingNode(config=config)
     node.trader.add_strategy(strategy)
-    node.add_data_client_factory("BINANCE", BinanceLiveDataClientFactory)
-    node.add_exec_client_factory("BINANCE", BinanceLiveExecClientFactory)
+    node.add_data_client_factory(venue, factories[0])
+    node.add_exec_client_factory(venue, factories[1])
     node.build()
     loop = node.get_event_loop()
-    threading.Thread(target=lambda: (done.wait(timeout), loop.call_soon_threadsafe(node.stop)), daemon=True).start()
+    threading.Thread(target=lambda: (strategy.done.wait(timeout), loop.call_soon_threadsafe(node.stop)),
+                     daemon=True).start()
     try:
         node.run()
     finally:
         node.dispose()
-    if strategy.rejects or len(strategy.latencies) != ORDERS:
+    if strategy.rejects or len(strategy.latencies) != strategy.total - WARMUP:
         raise SystemExit(f"bench failed: {len(strategy.latencies)} fills timed, rejects {strategy.rejects[:3]}")
     return strategy.latencies
+
+
+def node_latencies(running: RunningSimulator, timeout: float = 60.0) -> list[float]:
+    common = dict(
+        api_key="bench-key",
+        api_secret="bench-secret",
+        account_type=BinanceAccountType.SPOT,
+        base_url_http=running.http_url,
+        base_url_ws=running.ws_url,
+        instrument_provider=InstrumentProviderConfig(load_ids=frozenset([str(BTCUSDT)])),
+    )
+    config = bench_node_config("BINANCE", BinanceDataClientConfig(**common, update_instruments_interval_mins=None),
+                               BinanceExecClientConfig(**common, max_retries=0), timeout_connection=10.0)
+    factories = (BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)
+    return ping_pong_latencies(config, factories, PingPongStrategy(BTCUSDT, QTY, ORDERS + WARMUP), timeout)
 
 
 async def rest_latencies(running: RunningSimulator) -> tuple[list[float], list[float]]:
