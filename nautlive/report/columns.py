@@ -53,11 +53,9 @@ class FillKind(msgspec.Struct, frozen=True):
     session: str
 
 
-class Piece(msgspec.Struct, frozen=True):
-    """The fills of one byte range of one log (or of its cache); `kind` indexes this piece's own `kinds`."""
+class _FillColumns(msgspec.Struct, frozen=True, kw_only=True):
+    """The numeric columns of fills (PIECE_DTYPES), parallel numpy arrays."""
 
-    source: int
-    kinds: list[tuple[str, ...]]
     kind: np.ndarray
     ts: np.ndarray
     notional: np.ndarray
@@ -67,13 +65,20 @@ class Piece(msgspec.Struct, frozen=True):
     ask: np.ndarray
     alert: np.ndarray
     offset: np.ndarray
-    malformed: int
 
     def __len__(self) -> int:
         return len(self.offset)
 
 
-class DriftColumns(msgspec.Struct, frozen=True):
+class Piece(_FillColumns, frozen=True):
+    """The fills of one byte range of one log (or of its cache); `kind` indexes this piece's own `kinds`."""
+
+    source: int
+    kinds: list[tuple[str, ...]]
+    malformed: int
+
+
+class DriftColumns(_FillColumns, frozen=True):
     """Fills as parallel numpy arrays (see PIECE_DTYPES); `kind` indexes `kinds`.
 
     `source` (index into `paths`) and `offset` let the report re-read a few full lines.
@@ -82,21 +87,9 @@ class DriftColumns(msgspec.Struct, frozen=True):
 
     paths: list[str]
     kinds: list[FillKind]
-    kind: np.ndarray
-    ts: np.ndarray
-    notional: np.ndarray
-    drift_bps: np.ndarray
-    fee_quote: np.ndarray
-    bid: np.ndarray
-    ask: np.ndarray
-    alert: np.ndarray
     source: np.ndarray
-    offset: np.ndarray
     malformed: int
     fills_in_logs: int = 0
-
-    def __len__(self) -> int:
-        return len(self.drift_bps)
 
 
 class Codes(dict):
