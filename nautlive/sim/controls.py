@@ -74,11 +74,6 @@ async def _stall(request: web.Request) -> web.Response:
     return json_response({"stalled": True})
 
 
-async def _clear_stall(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].clear_stall()
-    return json_response({"stalled": False})
-
-
 async def _set_quote(request: web.Request) -> web.Response:
     query = request.query
     try:
@@ -101,36 +96,6 @@ async def _state(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     counts = {"connections": len(hub.connections), "connections_opened": hub.opened}
     return json_response({**request.app[SIM_KEY].state(), **counts})
-
-
-async def _ack_delay(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
-    return _with_seconds(request, sim.delay_order_acks, lambda: {"ack_delay": sim.ack_delay_seconds})
-
-
-async def _clear_ack_delay(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].clear_ack_delay()
-    return json_response({"ack_delay": 0.0})
-
-
-async def _balance_delay(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
-    return _with_seconds(request, sim.delay_balance_updates, lambda: {"balance_delay": sim.balance_delay_seconds})
-
-
-async def _clear_balance_delay(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].clear_balance_delay()
-    return json_response({"balance_delay": 0.0})
-
-
-async def _silence(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].silence_user_stream()
-    return json_response({"user_stream_silent": True})
-
-
-async def _clear_silence(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].clear_user_stream_silence()
-    return json_response({"user_stream_silent": False})
 
 
 async def _restart(request: web.Request) -> web.Response:
@@ -164,12 +129,29 @@ def _order_answer(sim: BinanceSimulator, result: Any) -> web.Response:
     return json_response(order_with_fills(sim)(result))
 
 
-def _with_seconds(request: web.Request, apply: Callable[[float], None], body: Callable[[], Any]) -> web.Response:
-    try:
-        apply(float(request.query["seconds"]))
-    except (KeyError, ValueError):
-        return json_response({"error": SECONDS_ERROR}, 400)
-    return json_response(body())
+def _calls(method: Callable[[BinanceSimulator], object], answer: dict[str, Any]) -> Handler:
+    """A handler that calls the simulator's `method` and answers `answer`."""
+
+    async def handler(request: web.Request) -> web.Response:
+        method(request.app[SIM_KEY])
+        return json_response(answer)
+
+    return handler
+
+
+def _sets_seconds(method: Callable[[BinanceSimulator, float], None],
+                  answer: Callable[[BinanceSimulator], dict[str, Any]]) -> Handler:
+    """A handler that calls the simulator's `method` with the query's `seconds` and answers `answer(sim)`."""
+
+    async def handler(request: web.Request) -> web.Response:
+        sim = request.app[SIM_KEY]
+        try:
+            method(sim, float(request.query["seconds"]))
+        except (KeyError, ValueError):
+            return json_response({"error": SECONDS_ERROR}, 400)
+        return json_response(answer(sim))
+
+    return handler
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -180,13 +162,17 @@ CONTROLS: list[tuple[str, str, Handler]] = [
     ("POST", "/__sim/drop", _drop),
     ("POST", "/__sim/reject_next", _reject_next),
     ("POST", "/__sim/stall", _stall),
-    ("DELETE", "/__sim/stall", _clear_stall),
-    ("POST", "/__sim/ack_delay", _ack_delay),
-    ("DELETE", "/__sim/ack_delay", _clear_ack_delay),
-    ("POST", "/__sim/balance_delay", _balance_delay),
-    ("DELETE", "/__sim/balance_delay", _clear_balance_delay),
-    ("POST", "/__sim/user_stream_silent", _silence),
-    ("DELETE", "/__sim/user_stream_silent", _clear_silence),
+    ("DELETE", "/__sim/stall", _calls(BinanceSimulator.clear_stall, {"stalled": False})),
+    ("POST", "/__sim/ack_delay",
+     _sets_seconds(BinanceSimulator.delay_order_acks, lambda sim: {"ack_delay": sim.ack_delay_seconds})),
+    ("DELETE", "/__sim/ack_delay", _calls(BinanceSimulator.clear_ack_delay, {"ack_delay": 0.0})),
+    ("POST", "/__sim/balance_delay",
+     _sets_seconds(BinanceSimulator.delay_balance_updates, lambda sim: {"balance_delay": sim.balance_delay_seconds})),
+    ("DELETE", "/__sim/balance_delay", _calls(BinanceSimulator.clear_balance_delay, {"balance_delay": 0.0})),
+    ("POST", "/__sim/user_stream_silent",
+     _calls(BinanceSimulator.silence_user_stream, {"user_stream_silent": True})),
+    ("DELETE", "/__sim/user_stream_silent",
+     _calls(BinanceSimulator.clear_user_stream_silence, {"user_stream_silent": False})),
     ("POST", "/__sim/restart", _restart),
     ("POST", "/__sim/order", _external_order),
     ("POST", "/__sim/fill_open", _fill_open),
