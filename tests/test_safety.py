@@ -16,26 +16,25 @@ KEY = "KEYq8Zt3unique"
 OTHER_KEY = "KEYw2Rm7another"
 
 
-def binance(directory: Path, name: str, key: str = KEY, extra: str = "", lock_dir: Path | None = None):
+def write_profile(directory: Path, name: str, head: str, section: str, lock_dir: Path | None):
+    """DIRECTORY/NAME.yaml written (the venue's lines, the live section with `lock_dir`, the adapter's section), loaded."""
     directory.mkdir(parents=True, exist_ok=True)
     live = f"live:\n  lock_dir: {lock_dir}\n" if lock_dir else ""
     path = directory / f"{name}.yaml"
-    path.write_text(
-        "venue: BINANCE\nadapter: binance\ninstruments: [BTCUSDT.BINANCE]\nquote_currency: USDT\n"
-        f"catalog: none.yaml\n{live}binance:\n  api_key: {key}\n  api_secret: s3cr3t-value\n{extra}"
-    )
+    path.write_text(f"{head}catalog: none.yaml\n{live}{section}")
     return load_profile(profile=path)
+
+
+def binance(directory: Path, name: str, key: str = KEY, extra: str = "", lock_dir: Path | None = None):
+    return write_profile(directory, name,
+                         "venue: BINANCE\nadapter: binance\ninstruments: [BTCUSDT.BINANCE]\nquote_currency: USDT\n",
+                         f"binance:\n  api_key: {key}\n  api_secret: s3cr3t-value\n{extra}", lock_dir)
 
 
 def ibkr(directory: Path, name: str, account: str, port: int = 4002, lock_dir: Path | None = None):
-    directory.mkdir(parents=True, exist_ok=True)
-    live = f"live:\n  lock_dir: {lock_dir}\n" if lock_dir else ""
-    path = directory / f"{name}.yaml"
-    path.write_text(
-        "venue: INTERACTIVE_BROKERS\nadapter: ibkr\ninstruments: [AAPL.NASDAQ]\nquote_currency: USD\n"
-        f"catalog: none.yaml\n{live}ibkr:\n  port: {port}\n  account_id: {account}\n"
-    )
-    return load_profile(profile=path)
+    return write_profile(directory, name,
+                         "venue: INTERACTIVE_BROKERS\nadapter: ibkr\ninstruments: [AAPL.NASDAQ]\nquote_currency: USD\n",
+                         f"ibkr:\n  port: {port}\n  account_id: {account}\n", lock_dir)
 
 
 @pytest.fixture(autouse=True)
