@@ -97,6 +97,13 @@ def write_log(path, lines: list[str], end: str = "\n"):
     return path
 
 
+def json_report(*logs: Path) -> dict:
+    """What `drift-report --log LOG... --json` prints, once it exited 0 with nothing on stderr."""
+    result = runner.invoke(app, ["drift-report", *(arg for log in logs for arg in ("--log", str(log))), "--json"])
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    return json.loads(result.stdout)
+
+
 def expected_stats(fills: dict[str, np.ndarray], rows: np.ndarray) -> dict:
     drift, notional, fee = fills["drift"][rows], fills["notional"][rows], fills["fee_quote"][rows]
     known = ~np.isnan(drift)
@@ -198,10 +205,7 @@ def test_filters(generated, options, selected):
 
 def test_cli_json_equals_library(generated):
     _, path = generated
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == report.report_json(report.summarise(report.read_drift_log([path])))
-    assert result.stderr == ""
+    assert json_report(path) == report.report_json(report.summarise(report.read_drift_log([path])))
 
 
 def test_cli_tables_without_terminal(generated):
@@ -270,9 +274,7 @@ def test_mixed_venues_are_reported_separately(tmp_path):
 def test_several_logs_are_one_report(generated, tmp_path):
     fills, path = generated
     other = write_log(tmp_path / "other.log", log_lines(generated_fills(200, seed=9)))
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--log", str(other), "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["venues"][0]["overall"]["fills"] == len(fills["qty"]) + 200
+    assert json_report(path, other)["venues"][0]["overall"]["fills"] == len(fills["qty"]) + 200
 
 
 # ---------------------------------------------------------------- bad input
@@ -283,8 +285,7 @@ def test_truncated_last_line_is_ignored_silently(tmp_path):
     path = write_log(tmp_path / "drift.log", lines[:-1] + [lines[-1][: len(lines[-1]) // 2]], end="")
     columns = report.read_drift_log([path])
     assert (len(columns), columns.malformed) == (49, 0)
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
-    assert result.exit_code == 0 and result.stderr == ""
+    json_report(path)  # no warning
 
 
 def test_malformed_lines_are_skipped_and_counted_in_one_warning(tmp_path):
@@ -542,9 +543,7 @@ def test_fees_are_added_in_the_quote_currency_only(tmp_path):
         fee_line("SELL", "10", trade_id="1002", fee_currency="USDT", fee_quote="10", recovered=True),
     ]
     path = write_log(tmp_path / "drift.log", lines)
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
-    assert (result.exit_code, result.stderr) == (0, "")
-    out = json.loads(result.stdout)
+    out = json_report(path)
     overall = out["venues"][0]["overall"]
     assert (overall["fees"], overall["fills_unknown_fee"], out["fills_unknown_fee"]) == (44.5, 0, 0)
     sides = {g["side"]: g["stats"]["fees"] for g in out["venues"][0]["by_instrument_side"]}
@@ -560,9 +559,7 @@ def test_a_line_of_an_older_writer_has_an_unknown_fee(tmp_path):
         fee_line("SELL", None, trade_id="1003", fee_currency=None, fee_quote=None),  # the writer knew no fee
     ]
     path = write_log(tmp_path / "drift.log", lines)
-    result = runner.invoke(app, ["drift-report", "--log", str(path), "--json"])
-    assert (result.exit_code, result.stderr) == (0, "")
-    out = json.loads(result.stdout)
+    out = json_report(path)
     overall = out["venues"][0]["overall"]
     assert (overall["fills"], overall["fees"], overall["fills_unknown_fee"]) == (4, 44.5, 2)
     assert (out["fills"], out["fills_unknown_fee"]) == (4, 2)
