@@ -32,7 +32,7 @@ Binance's own status and {"code", "msg"}.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,14 +41,13 @@ from aiohttp import web
 
 from nautlive.sim.hub import Hub
 from nautlive.sim.rest import order_with_fills
+from nautlive.sim.serving import Handler, json_response
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.sim.wire import BinanceReject
 
 SIM_KEY = web.AppKey("sim", BinanceSimulator)
 HUB_KEY = web.AppKey("hub", Hub)
 SECONDS_ERROR = "seconds: expected a non-negative number of seconds"
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _drop(request: web.Request) -> web.Response:
@@ -152,10 +151,6 @@ def _sets_seconds(method: Callable[[BinanceSimulator, float], None],
         return json_response(answer(sim))
 
     return handler
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
 
 
 CONTROLS: list[tuple[str, str, Handler]] = [

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from aiohttp import WSMsgType, web
 
 from nautlive.render import line
-from nautlive.sim.controls import HUB_KEY, SIM_KEY, add_controls, json_response
+from nautlive.sim.controls import HUB_KEY, SIM_KEY, add_controls
 from nautlive.sim.feed import Recorded
 from nautlive.sim.hub import Connection, Hub
 from nautlive.sim.rest import answer
-from nautlive.sim.serving import ServingThread, listen_error, run_until_signal
+from nautlive.sim.serving import ServingThread, json_response, listen_error, run_until_signal
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.sim.wire import INVALID_LISTEN_KEY, BinanceReject
 

@@ -1,5 +1,5 @@
-"""What the Binance and TWS simulators' servers share: the listen error, serving in the foreground until a signal,
-and serving on a daemon thread for tests and benchmarks.
+"""What the Binance and TWS simulators' servers share: JSON answers of the control endpoints, the listen error,
+serving in the foreground until a signal, and serving on a daemon thread for tests and benchmarks.
 
 A server here is `serve(stop, on_ready)`: it serves until the asyncio.Event `stop` is set and calls
 `on_ready(*ports)` once it listens.
@@ -14,9 +14,17 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
+import msgspec
+from aiohttp import web
+
 from nautlive.errors import RuntimeFailure
 
 Server = Callable[[asyncio.Event, Callable[..., None]], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
 
 
 def listen_error(host: str, port: int, exc: OSError) -> RuntimeFailure:

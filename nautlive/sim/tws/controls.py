@@ -18,21 +18,15 @@ A bad parameter answers HTTP 400 {"error": "..."}.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from nautlive.sim.serving import Handler, json_response
 from nautlive.sim.tws.venue import TwsSimulator
 
 SIM_KEY = web.AppKey("tws_sim", TwsSimulator)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
 
 
 def state(sim: TwsSimulator) -> dict:
