@@ -146,7 +146,11 @@ LADDER_LEVELS = 20
 
 
 def ladder(bid, ask, tick, top_qty, levels: int = LADDER_LEVELS) -> tuple[list[tuple], list[tuple]]:  # noqa: ANN001
-    """A book around a synthetic touch: `levels` levels a tick apart on each side, each half the top size deeper than
-    the one before (top_qty, 1.5 top_qty, 2 top_qty, ...), so a large order pays for its size."""
-    sizes = [top_qty + top_qty * k / 2 for k in range(levels)]
-    return ([(bid - tick * k, q) for k, q in enumerate(sizes)], [(ask + tick * k, q) for k, q in enumerate(sizes)])
+    """A book around a synthetic touch: `top_qty` at the touch, then `levels - 1` levels a tick apart on each side
+    holding 1, 2 or 3 times `top_qty` by the level's price (fixed per price), so a large order pays for its size and a
+    move of the touch changes only a few levels (not a whole new book)."""
+
+    def level(price, k: int):  # noqa: ANN001, ANN202
+        return price, top_qty if k == 0 else top_qty * (1 + int(price // tick) % 3)
+
+    return ([level(bid - tick * k, k) for k in range(levels)], [level(ask + tick * k, k) for k in range(levels)])

@@ -60,16 +60,14 @@ def test_depth_sync_follows_binance_recipe():
     assert not sync.gap and sync.book.bids == {}
 
 
-def test_ladder_deepens_away_from_the_touch():
+def test_ladder_holds_the_touch_size_then_sizes_fixed_per_price_so_a_move_changes_few_levels():
     from nautlive.book import ladder
 
     bids, asks = ladder(D("100"), D("100.1"), D("0.1"), D("2"), levels=3)
-    assert bids == [(D("100"), D("2")), (D("99.9"), D("3")), (D("99.8"), D("4"))]
-    assert asks[0] == (D("100.1"), D("2")) and asks[2] == (D("100.3"), D("4"))
-
-
-def test_replace_reports_only_what_differs():
-    b = book()
-    changes = b.replace([(D("100"), D("1")), (D("99"), D("7"))], [(D("101"), D("1"))])
-    assert sorted(changes) == sorted([("bid", D("98"), 0), ("bid", D("99"), D("7")),
-                                      ("ask", D("102"), 0), ("ask", D("103"), 0)])
+    # the touch holds the top size; ticks 999, 998 hold 1 and 3 x it, 1002, 1003 hold 1 and 2 x
+    assert bids == [(D("100"), D("2")), (D("99.9"), D("2")), (D("99.8"), D("6"))]
+    assert asks == [(D("100.1"), D("2")), (D("100.2"), D("2")), (D("100.3"), D("4"))]
+    book = L2Book()
+    book.replace(*ladder(D("100"), D("100.1"), D("0.1"), D("2")))
+    moved = book.replace(*ladder(D("100.1"), D("100.2"), D("0.1"), D("2")))  # one tick up
+    assert len(moved) <= 6

@@ -18,7 +18,7 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from nautlive.book import DepthSync, L2Book, vwap
+from nautlive.book import DepthSync, L2Book, ladder, vwap
 from nautlive.catalog import load_catalog
 from nautlive.sim.binance import BinanceSimulator, build_simulator
 from nautlive.sim.feed import Recorded, read_recording
@@ -193,16 +193,32 @@ def test_quote_order_qty_walks_in_lot_steps_and_expires_past_the_book(recording)
     assert answer(sim, "POST", "/api/v3/order", both).code == -1106
 
 
+def pinned_asks(n: int) -> list[tuple[D, D]]:
+    """The first `n` asks of the ladder a pin of 60000.00 / 60000.01 with 0.1 a side makes (book.ladder)."""
+    return [(px, q) for px, q in ladder(D("60000.00"), D("60000.01"), D("0.01"), D("0.1"))[1][:n]]
+
+
+def walk_levels(levels: list[tuple[D, D]], quantity: D) -> list[tuple[D, D]]:
+    fills, left = [], quantity
+    for px, q in levels:
+        if left <= 0:
+            break
+        fills.append((px, min(q, left)))
+        left -= min(q, left)
+    return fills
+
+
 def test_marketable_limit_takes_levels_up_to_its_price_and_rests_the_rest():
     sim = build_simulator(["BTCUSDT"], {"USDT": D(1_000_000)}, catalog_path=CATALOG)
     sim.set_quote("BTCUSDT", bid=D("60000.00"), ask=D("60000.01"), bid_qty=D("0.1"), ask_qty=D("0.1"))
     order = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.03"), "GTC", "O-lim")
-    assert [(f.price, f.qty, f.is_maker) for f in sim.fills] == [
-        (D("60000.01"), D("0.1"), False), (D("60000.02"), D("0.15"), False), (D("60000.03"), D("0.2"), False)]
-    assert order.status == "PARTIALLY_FILLED" and order.executed_qty == D("0.45")
-    assert sim.locked["USDT"] == D("0.55") * D("60000.03")
+    levels = pinned_asks(3)  # the ladder's first three asks: up to the limit price
+    assert [(f.price, f.qty, f.is_maker) for f in sim.fills] == [(px, q, False) for px, q in levels]
+    taken = sum(q for _, q in levels)
+    assert order.status == "PARTIALLY_FILLED" and order.executed_qty == taken
+    assert sim.locked["USDT"] == (1 - taken) * D("60000.03")
     sim.cancel_order("BTCUSDT", None, "O-lim")
-    assert sim.locked["USDT"] == 0 and sim.free["USDT"] == 1_000_000 - (D("6000.001") + D("9000.003") + D("12000.006"))
+    assert sim.locked["USDT"] == 0 and sim.free["USDT"] == 1_000_000 - sum(px * q for px, q in levels)
     ioc = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.01"), "IOC")
     assert ioc.status == "EXPIRED" and ioc.executed_qty == D("0.1") and sim.locked["USDT"] == 0
     fok = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.01"), "FOK")
@@ -363,8 +379,8 @@ def test_order_parameters_in_a_form_body():
         with urllib.request.urlopen(request, timeout=5) as response:
             order = json.loads(response.read())
         logged = running.call(lambda: sim.request_log[-1])
-    assert order["status"] == "FILLED" and decimal_fills(order["fills"]) == [
-        (D("60000.01"), D("0.1")), (D("60000.02"), D("0.15")), (D("60000.03"), D("0.05"))]
+    expected = walk_levels(pinned_asks(5), D("0.3"))
+    assert order["status"] == "FILLED" and decimal_fills(order["fills"]) == expected and len(expected) > 1
     assert logged["signed"] and not logged["api_key"] and logged["params"]["quantity"] == "0.3"
 
 
