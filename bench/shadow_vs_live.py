@@ -7,13 +7,14 @@ and targets, its IOC market order walking the book nautlive.depth builds from th
 
 Alignment: the simulator is wrapped in-process (no change to nautlive/sim) to note the last book line (bookTicker,
 depth diff, snapshot; trades leave the book alone) it had applied when the order arrived, and the ask levels the
-order walked. SHADOW's schedule then fires on the last bookTicker line at least shadow.latency_ms (50) before that
-line, and its latency is set to the exact gap (50 ms or more: bookTickers can be 100 ms apart): the shadow order,
-held that long in data time, meets the book right after the same recorded line. The bench checks that SHADOW's fills
-are that book walked for its size. A second SHADOW run keeps the profile's 50 ms and is scheduled 50 ms before the
+order walked. SHADOW's schedule then fires on the last bookTicker line before that line that quotes the bid and ask
+the live node had at submit (so both measure from the same mid), and its latency is set to the exact gap: the shadow
+order, held that long in data time, meets the book right after the same recorded line. The bench checks that
+SHADOW's fills are that book walked for its size. A second SHADOW run keeps the profile's 50 ms and is scheduled 50 ms before the
 line (the brief's first recipe): it meets the first line at or after the next bookTicker + 50 ms, a few ms later.
 
-Figures: each run's notional-weighted mean drift (sum notional x drift_bps / sum notional), the per-fill mean, and
+The JSON figure is the run with the profile's 50 ms against LIVE (what a user's shadow session would say); the
+aligned run shows the two pipelines agree exactly on the same book. Figures: each run's notional-weighted mean drift (sum notional x drift_bps / sum notional), the per-fill mean, and
 the top-of-book model (the whole order at the ask at submit vs the mid at submit: what SHADOW reported before the L2
 book). Goal: |shadow - live| <= 1 bps.
 
@@ -98,10 +99,14 @@ def run_live(directory: Path, running) -> list[dict]:  # noqa: ANN001
     return read_log(directory / "live.log")
 
 
-def shadow_timing(recording: list[Recorded], met: Recorded) -> tuple[int, float]:
-    """(schedule time, latency in ms): the last bookTicker line at least LATENCY_MS before `met`, and the gap to it
-    (+0.5 ns, so the sandbox's int(latency_ms * 1e6) is the gap exactly, not one ns short)."""
-    at_ns = max(r.ts_ns for r in recording if r.quote is not None and r.ts_ns <= met.ts_ns - LATENCY_MS * 1e6)
+def shadow_timing(recording: list[Recorded], met: Recorded, live: list[dict]) -> tuple[int, float]:
+    """(schedule time, latency in ms): the last bookTicker line before `met` quoting the bid and ask the live node had
+    at submit (the same mid to measure from), else the last one at least LATENCY_MS before `met`; and the gap to
+    `met` (+0.5 ns, so the sandbox's int(latency_ms * 1e6) is the gap exactly, not one ns short)."""
+    bid, ask = Decimal(live[0]["bid_at_submit"]), Decimal(live[0]["ask_at_submit"])
+    quotes = [r for r in recording if r.quote is not None and r.ts_ns <= met.ts_ns]
+    seen = [r.ts_ns for r in quotes if (r.quote.bid, r.quote.ask) == (bid, ask)]
+    at_ns = seen[-1] if seen else max(r.ts_ns for r in quotes if r.ts_ns <= met.ts_ns - LATENCY_MS * 1e6)
     return at_ns, (met.ts_ns - at_ns + 0.5) / 1e6
 
 
@@ -198,12 +203,13 @@ def main() -> None:
         directory = Path(tmp)
         (directory / "targets.json").write_text(json.dumps({"weights": {ETH: WEIGHT}}))
         live_records, met, asks = live_on_sim(directory, recording)
-        at_ns, latency_ms = shadow_timing(recording, met)
+        at_ns, latency_ms = shadow_timing(recording, met, live_records)
         aligned = run_shadow(directory, "shadow-aligned", at_ns, latency_ms)
         plain = run_shadow(directory, "shadow-50ms", met.ts_ns - int(LATENCY_MS * 1e6), LATENCY_MS)
     columns = {"live on the sim": figures(live_records), "shadow, aligned": figures(aligned, met),
                f"shadow, {LATENCY_MS:g} ms": figures(plain, met)}
     live, shadow = columns["live on the sim"], columns["shadow, aligned"]
+    profile_run = columns[f"shadow, {LATENCY_MS:g} ms"]
     same_book = fills_of(aligned) == walk(asks, shadow["qty"])
     print(f"recording {RECORDING.name}: the live order met the sim's book after the line at {met.ts_ns} ns "
           f"({(met.ts_ns - recording[0].ts_ns) / 1e9:.3f} s into the replay)")
@@ -212,12 +218,14 @@ def main() -> None:
     print(f"shadow, {LATENCY_MS:g} ms: the profile's latency, scheduled {LATENCY_MS:g} ms before that line "
           "(it meets the first line at or after the next bookTicker + latency)")
     print_table(columns)
-    diff = shadow["weighted"] - live["weighted"]
-    print(f"shadow (aligned) - live, notional-weighted mean drift: {diff:+.4f} bps (goal: within {GOAL_BPS:g} bps); "
-          f"the top-of-book model says {shadow['top']:.4f} bps for an order that cost {live['weighted']:.4f}")
+    aligned_diff = shadow["weighted"] - live["weighted"]
+    diff = profile_run["weighted"] - live["weighted"]
+    print(f"shadow (aligned) - live: {aligned_diff:+.4f} bps; shadow with the profile's {LATENCY_MS:g} ms - live, "
+          f"notional-weighted mean drift: {diff:+.4f} bps (goal: within {GOAL_BPS:g} bps); the top-of-book model "
+          f"says {shadow['top']:.4f} bps for an order that cost {live['weighted']:.4f}")
     print(json.dumps({"name": NAME, "value": round(abs(diff), 4), "unit": "bps", "baseline": "live on the sim",
                       "baseline_value": round(live["weighted"], 4),
-                      "ratio": round(shadow["weighted"] / live["weighted"], 4),
+                      "ratio": round(profile_run["weighted"] / live["weighted"], 4),
                       "goal": f"|shadow - live| <= {GOAL_BPS:g} bps", "met": abs(diff) <= GOAL_BPS}))
 
 
