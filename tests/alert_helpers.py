@@ -85,7 +85,7 @@ def record(bps: float = 31.2, alert: bool = True) -> DriftRecord:
 def report(**kw) -> SimpleNamespace:  # noqa: ANN003 - a RebalanceReport's fields
     orders = [{"client_order_id": "O-1", "instrument": BTC, "side": "BUY", "quantity": "0.5"}]
     return SimpleNamespace(**{"target_hash": "ab7e", "orders": orders, "rejected": [], "unfilled": [], "skipped": [],
-                              "refused": None, **kw})
+                              "refused": None, "expired": [], **kw})
 
 
 def mismatch(severity: str) -> SimpleNamespace:

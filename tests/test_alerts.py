@@ -140,6 +140,14 @@ def test_a_refused_url_is_reported_once_a_slow_one_blocks_nothing_and_close_is_b
     assert SECRET not in "\n".join(lines)
 
 
+def test_a_rebalance_whose_order_the_book_filled_in_part_is_a_warning_saying_so():
+    expired = [{"client_order_id": "O-1", "instrument": BTC, "side": "BUY", "filled": "0.3", "expired": "0.2"}]
+    event = events.rebalance(report(expired=expired), 3, {})
+    assert event.kind == "rebalance" and event.level == "warning"
+    assert f"{BTC} BUY: the book filled 0.3, 0.2 expired" in event.body
+    assert events.rebalance(report(), 1, {}).level == "success"
+
+
 def test_per_kind_throttle_sends_the_first_and_digests_the_rest():
     throttle = Throttle(60)
     drift = [events.drift(record(bps), Decimal(25)) for bps in (30, 40, 50)]

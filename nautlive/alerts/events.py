@@ -68,9 +68,11 @@ def drift(record, threshold: Decimal) -> AlertEvent:  # noqa: ANN001 - a DriftRe
 
 def rebalance(report, fills: int, residuals: dict[str, tuple[Decimal, Decimal]]) -> AlertEvent:  # noqa: ANN001
     """A finished rebalance; residuals: instrument -> (weight now, target)."""
-    clean = not (report.rejected or report.unfilled or report.refused)
+    clean = not (report.rejected or report.unfilled or report.refused or report.expired)
     rows = "; ".join(f"{iid} {w:.4f} (target {t:.4f}, {w - t:+.4f})" for iid, (w, t) in residuals.items())
     refused = f"\nrefused: {report.refused}" if report.refused else ""
+    refused += "".join(f"\n{e['instrument']} {e['side']}: the book filled {e['filled']}, {e['expired']} expired"
+                       for e in report.expired)
     return AlertEvent(
         "rebalance", "success" if clean else "warning",
         f"rebalance {report.target_hash} done: {len(report.orders)} orders, {fills} fills",
