@@ -27,6 +27,7 @@ class BacktestSummary(msgspec.Struct):
     orders: int
     fills: int
     rejected: int
+    expired: int  # market orders the visible book filled only in part (the rest expired, as on Binance)
     fees: str
     turnover: str
     nav_start: str
@@ -251,6 +252,7 @@ def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> Back
         orders=sum(len(r.orders) for r in strategy.reports),
         fills=len(records),
         rejected=sum(len(r.rejected) for r in strategy.reports),
+        expired=sum(len(r.expired) for r in strategy.reports),
         fees=_text(fees),
         turnover=_text(sum((Decimal(r.notional) for r in records), Decimal(0))),
         nav_start=_text(start),

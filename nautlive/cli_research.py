@@ -96,8 +96,9 @@ def backtest(
              f"max drawdown {summary.max_drawdown:.2%}, tracking error {summary.tracking_error:.2%}")
         line(f"wrote {out}/fills.jsonl, {out}/summary.json and {out}/equity.csv" + (f"; {html}" if html else ""))
         return
-    line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected;"
-         f" fees {summary.fees}, turnover {summary.turnover}; NAV {summary.nav_start} -> {summary.nav_end};"
+    expired = f", {summary.expired} filled in part (the book too thin, the rest expired)" if summary.expired else ""
+    line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected"
+         f"{expired}; fees {summary.fees}, turnover {summary.turnover}; NAV {summary.nav_start} -> {summary.nav_end};"
          f" lowest cash {summary.min_cash}")
     line(f"wrote {out}/fills.jsonl and {out}/summary.json")
 

@@ -133,3 +133,25 @@ def test_bad_schedule(tmp_path, content, reason):
     err = run_bad(tmp_path, *data_args("btcusdt_20240808.gz"), "--targets", targets, "--schedule",
                   str(tmp_path / "s.json"))
     assert reason in err
+
+
+def test_an_order_larger_than_the_recorded_book_fills_what_is_there_and_the_summary_says_so(tmp_path):
+    import gzip
+
+    import yaml
+
+    lines = gzip.decompress(shared_file("binance", "market", "ethusdt_20240808.gz").read_bytes()).splitlines()[:200]
+    head = tmp_path / "ethusdt_head.gz"
+    head.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))  # before the recorded snapshot: a thin book
+    targets = write_json(tmp_path / "t.json", {"weights": {ETH: 0.9}})
+    profile = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())  # 2M USDT, one unsplit order
+    profile["shadow"]["starting_balances"] = {"USDT": "2000000"}
+    profile["rebalance"].update(max_order_notional=None, max_turnover=None)
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(profile))
+    result = runner.invoke(app, ["backtest", "--profile", str(tmp_path / "big.yaml"),
+                                 "--catalog", str(REPO / "artifacts" / "catalog" / "binance.yaml"),
+                                 "--data", str(head), "--targets", targets, "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["expired"] >= 1 and summary["fills"] >= 1
+    assert Decimal(summary["final_weights"][ETH]["weight"]) < Decimal("0.9") - Decimal("0.01")
