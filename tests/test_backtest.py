@@ -5,6 +5,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from nautlive.catalog import load_catalog
@@ -136,10 +137,6 @@ def test_bad_schedule(tmp_path, content, reason):
 
 
 def test_an_order_larger_than_the_recorded_book_fills_what_is_there_and_the_summary_says_so(tmp_path):
-    import gzip
-
-    import yaml
-
     lines = gzip.decompress(shared_file("binance", "market", "ethusdt_20240808.gz").read_bytes()).splitlines()[:200]
     head = tmp_path / "ethusdt_head.gz"
     head.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))  # before the recorded snapshot: a thin book
