@@ -129,13 +129,12 @@ def run_shadow(directory: Path, name: str, at_ns: int, latency_ms: float) -> lis
 
 
 def walk(asks: list[tuple[Decimal, Decimal]], quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
-    fills, left = [], quantity
-    for px, qty in asks:
-        if left <= 0:
-            break
-        fills.append((px, min(qty, left)))
-        left -= min(qty, left)
-    return fills
+    """The captured asks walked by a BUY of `quantity` (nautlive.book's walk, the model both sides use)."""
+    from nautlive.book import L2Book
+
+    book = L2Book()
+    book.apply([], asks)
+    return book.walk("BUY", quantity)
 
 
 def fills_of(records: list[dict]) -> list[tuple[Decimal, Decimal]]:
