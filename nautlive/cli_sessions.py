@@ -24,7 +24,8 @@ from nautlive.cli import (
 
 FeedOpt = Annotated[
     str | None,
-    typer.Option("--feed", help="venue | synthetic | replay:PATH[,PATH] (default: venue with keys, else synthetic)."),
+    typer.Option("--feed", help="venue | synthetic | replay:PATH[,PATH] (default: venue; without keys, its public "
+                                "market data: no signed call)."),
 ]
 DriftLogOpt = Annotated[Path | None, typer.Option("--drift-log", help="Drift log (default: the profile's).")]
 OnceOpt = Annotated[bool, typer.Option("--once", help="Apply the current targets, wait for fills, print, exit.")]
