@@ -100,6 +100,20 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             self.cancels_asked.add(order.client_order_id)
             self.cancel_order(order)
 
+    def resend_cancels(self, client_order_ids) -> None:  # noqa: ANN001
+        """Cancel these again, straight to the execution engine: a cancel sent before the venue acknowledged the order
+        was dropped by the adapter (no venue order id yet), and the order still shows PENDING_CANCEL."""
+        from nautilus_trader.core.uuid import UUID4
+        from nautilus_trader.execution.messages import CancelOrder
+
+        for coid in client_order_ids:
+            order = self.cache.order(coid)
+            if order is None or order.is_closed or order.venue_order_id is None:
+                continue
+            command = CancelOrder(self.trader_id, self.id, order.instrument_id, order.client_order_id,
+                                  order.venue_order_id, UUID4(), self.clock.timestamp_ns())
+            self.msgbus.send(endpoint="ExecEngine.execute", msg=command)
+
     def _inject_dummy_instruments(self) -> None:
         """Put catalog-built instruments in the cache for those the venue did not provide (offline feeds)."""
         from nautlive.catalog import spec_to_instrument

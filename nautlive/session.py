@@ -187,7 +187,7 @@ async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, 
     before = len(strategy.drift.records)
     timeout = profile.live.stop_timeout
     fates = await (venue.settle(working, strategy.drift, done, timeout, started) if venue is not None
-                   else _until_closed(working, done, timeout))
+                   else _until_closed(working, done, timeout, strategy.resend_cancels))
     stopped = {c: (cached(c).status_string().lower().replace("canceled", "cancelled") if f == "done" else
                    f.replace("canceled", "cancelled")) for c, f in fates.items()}
     holder["stopped_orders"] = stopped
@@ -204,12 +204,19 @@ async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, 
                           f"of {', '.join(unknown)}: check the venue")
 
 
-async def _until_closed(orders: dict[str, str], done, timeout: float) -> dict[str, str]:  # noqa: ANN001
-    """Wait for the engine to see each order closed: "done", or "unknown" at the deadline."""
+async def _until_closed(orders: dict[str, str], done, timeout: float, resend) -> dict[str, str]:  # noqa: ANN001
+    """Wait for the engine to see each order closed: "done", or "unknown" at the deadline. Every second the cancels
+    of the orders still open are sent again (`resend`): one sent before the venue's ack is lost."""
+    from nautilus_trader.model.identifiers import ClientOrderId
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    again = loop.time() + 1.0
     while not all(map(done, orders)) and loop.time() < deadline:
         await asyncio.sleep(0.2)
+        if loop.time() >= again:
+            resend([ClientOrderId(c) for c in orders if not done(c)])
+            again = loop.time() + 1.0
     return {c: "done" if done(c) else "unknown" for c in orders}
 
 

@@ -239,6 +239,31 @@ def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
     assert {o["status"] for o in state(tws)["orders"]} == {"Cancelled"}
 
 
+def test_a_stop_before_the_gateway_acknowledged_the_orders_still_cancels_them(ib_dir, tws):
+    """SIGTERM while the gateway has not yet told the client about its orders: the first cancel has no order id to
+    go by and is dropped by the adapter; the stop sends it again once the ack is in."""
+    import signal
+
+    control(tws, "POST", "/__sim/market_closed")
+    tws.call(tws.sim.delay_acks, 1.5)
+    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
+                             "targets.json", "--drift-log", "drift.log", "--arm", "--json", "--duration", "60"],
+                            cwd=ib_dir, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 45
+        while len(placed(tws)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # the acks are 1.5 s away
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads(out)
+    assert "orders at stop: 2 cancelled" in summary["reason"], summary["reason"]
+    assert {o["status"] for o in state(tws)["orders"]} == {"Cancelled"}
+
+
 def test_executions_missed_after_a_kill_are_recovered_once(ib_dir, tws):
     """Orders wait for the open, the session is killed (-9), the market opens and fills them: the next session logs
     those executions, by IB execution id, once."""

@@ -54,6 +54,7 @@ class TwsSimulator:
         self.connections_opened = 0
         self.requests: list[dict] = []
         self.pending_reject: str | None = None
+        self.ack_delay = 0.0  # seconds before an accepted order's openOrder/orderStatus go out (delay_acks)
         self.stalled = False
         self.stall_until: float | None = None
         self.restored_pending = False
@@ -73,6 +74,11 @@ class TwsSimulator:
 
     def reject_next(self, reason: str) -> None:
         self.pending_reject = reason
+
+    def delay_acks(self, seconds: float) -> None:
+        """The venue accepts an order at once but tells its client `seconds` later (a slow gateway): until then the
+        client knows no order id to cancel by."""
+        self.ack_delay = seconds
 
     def stall(self, seconds: float | None) -> None:
         """No answer to anything (handshake included) for `seconds`, or until cleared."""
@@ -262,7 +268,10 @@ class TwsSimulator:
             peer.send(msg.error(placed.order_id, 201, f"Order rejected - reason:{reason}"))
             return
         order = self.account.accept(placed, con_id, peer.client_id or 0)
-        self._send_order(peer, order)
+        if self.ack_delay:
+            asyncio.get_running_loop().call_later(self.ack_delay, self._send_order, peer, order)
+        else:
+            self._send_order(peer, order)
         self._try_fill(order)
         self._push_account()
 
