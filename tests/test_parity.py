@@ -14,7 +14,7 @@ from nautlive.strategy import NautilusRebalanceStrategy
 
 from .conftest import REPO, shared_file
 
-PLUMBING = {"__init__", "on_start", "on_stop", "cancel_unfinished_orders", "_inject_dummy_instruments",
+PLUMBING = {"__init__", "on_start", "on_stop", "cancel_unfinished_orders", "resend_cancels", "_inject_dummy_instruments",
             "_reconcile_at_startup", "_check_stuck_orders", "_mid"}
 # Hooks the base class calls around its planning: when to plan (after reading the venue), whether to send (budgets),
 # which refusals to plan again, how to wait, and where an inferred fill's real trades come from. None sizes an order.
