@@ -215,24 +215,30 @@ def test_a_fractional_quantity_never_reaches_the_venue(ib_dir, tws):
     assert "catalog 0.001 vs venue 1 (BLOCKING)" in error_line(proc.stderr) and placed(tws) == []
 
 
-def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
-    """Orders waiting for the open when SIGTERM comes: cancelled, confirmed by the gateway, named in the summary."""
+def sigterm_once_two_orders_are_placed(directory: Path, running: RunningTws) -> tuple[int, str, str]:
+    """A LIVE session stopped by SIGTERM as soon as the venue has both its orders: (exit code, stdout, stderr)."""
     import signal
 
-    control(tws, "POST", "/__sim/market_closed")
     proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
                              "targets.json", "--drift-log", "drift.log", "--arm", "--json", "--duration", "60"],
-                            cwd=ib_dir, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
+                            cwd=directory, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 45
-        while len(placed(tws)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while len(placed(running)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err[-3000:]
+    return proc.returncode, out, err
+
+
+def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
+    """Orders waiting for the open when SIGTERM comes: cancelled, confirmed by the gateway, named in the summary."""
+    control(tws, "POST", "/__sim/market_closed")
+    code, out, err = sigterm_once_two_orders_are_placed(ib_dir, tws)
+    assert code == 0, err[-3000:]
     summary = json.loads(out)
     assert "orders at stop: 2 cancelled" in summary["reason"]
     assert set(summary["stopped_orders"].values()) == {"cancelled"}
@@ -242,23 +248,10 @@ def test_a_stop_waits_for_the_gateway_to_confirm_each_cancel(ib_dir, tws):
 def test_a_stop_before_the_gateway_acknowledged_the_orders_still_cancels_them(ib_dir, tws):
     """SIGTERM while the gateway has not yet told the client about its orders: the first cancel has no order id to
     go by and is dropped by the adapter; the stop sends it again once the ack is in."""
-    import signal
-
     control(tws, "POST", "/__sim/market_closed")
     tws.call(tws.sim.delay_acks, 1.5)
-    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
-                             "targets.json", "--drift-log", "drift.log", "--arm", "--json", "--duration", "60"],
-                            cwd=ib_dir, env={k: v for k, v in os.environ.items() if k != "NAUTLIVE_ARM"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 45
-        while len(placed(tws)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)  # the acks are 1.5 s away
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err[-3000:]
+    code, out, err = sigterm_once_two_orders_are_placed(ib_dir, tws)  # the acks are 1.5 s away
+    assert code == 0, err[-3000:]
     summary = json.loads(out)
     assert "orders at stop: 2 cancelled" in summary["reason"], summary["reason"]
     assert {o["status"] for o in state(tws)["orders"]} == {"Cancelled"}
