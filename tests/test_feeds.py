@@ -183,6 +183,19 @@ def test_broken_book_ticker_json_names_the_line(tmp_path, instruments):
         read_recorded(path, instruments)
 
 
+@pytest.mark.parametrize(("marker", "broken", "what"), [
+    ("@depth@100ms", ('"u":', '"u":"x",'), "a depthUpdate message"),
+    ('{"lastUpdateId"', ('"lastUpdateId":', '"lastUpdateId":"x",'), "a depth snapshot"),
+])
+def test_broken_depth_line_or_snapshot_names_the_line(tmp_path, instruments, marker, broken, what):
+    lines = head_lines(20)
+    row = next(i for i, line in enumerate(lines) if marker in line)
+    lines[row] = lines[row].replace(*broken, 1)
+    path = write_recording(tmp_path, lines)
+    with pytest.raises(ConfigError, match=rf"line {row + 1}: expected {what}"):
+        read_recorded(path, instruments)
+
+
 def test_unknown_kind_is_a_config_error(instruments):
     with pytest.raises(ConfigError, match="kinds"):
         read_recorded(REPO / "whatever.gz", instruments, kinds=("bars",))
