@@ -133,7 +133,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         ),
         loop=loop,
     )
-    if options.feed.kind != "venue" or keyless(profile, options):
+    if options.feed.kind != "venue" or is_keyless(profile, options.mode, options.feed):
         from nautlive.catalog import spec_to_instrument
 
         for iid in profile.instruments:
@@ -299,7 +299,7 @@ def _clients(profile: VenueProfile, options: SessionOptions):
         factories["SANDBOX"] = (None, SandboxLiveExecClientFactory)
     venue_data = options.feed.kind == "venue"
     venue_exec = options.mode == "live"
-    if venue_data and keyless(profile, options):
+    if venue_data and is_keyless(profile, options.mode, options.feed):
         from nautlive.venues.binance_public import PublicDataClientFactory, PublicFeedConfig, public_urls
 
         http_url, ws_url = public_urls(profile)
@@ -316,12 +316,8 @@ def _clients(profile: VenueProfile, options: SessionOptions):
     return data, execs, factories
 
 
-def keyless(profile: VenueProfile, options: SessionOptions) -> bool:
-    """SHADOW on Binance's feed without keys: the venue's public market data, no signed call (binance_public.py)."""
-    return is_keyless(profile, options.mode, options.feed)
-
-
 def is_keyless(profile: VenueProfile, mode: str, feed: Feed) -> bool:
+    """SHADOW on Binance's feed without keys: the venue's public market data, no signed call (binance_public.py)."""
     return mode == "shadow" and feed.kind == "venue" and profile.adapter == "binance" and not profile.has_keys()
 
 

@@ -43,10 +43,10 @@ class ShadowSandboxExecutionClient(SandboxExecutionClient):
     Trades are kept from the exchange: on an L1 book each would replace the top of book with the trade's size.
     """
 
-    def __init__(self, loop, portfolio, msgbus, cache, clock, config: SandboxExecutionClientConfig) -> None:  # noqa: ANN001
+    def __init__(self, loop, portfolio, msgbus, cache, clock, config: ShadowExecClientConfig) -> None:  # noqa: ANN001
         super().__init__(loop=loop, portfolio=portfolio, msgbus=msgbus, cache=cache, clock=clock, config=config)
         self._l1 = config.book_type == "L1_MBP"
-        self._latency_ns = int(getattr(config, "latency_ms", 0.0) * 1_000_000)
+        self._latency_ns = int(config.latency_ms * 1_000_000)
         self._data_ns = 0
         self._held: list[tuple[int, object]] = []  # (release at data time, command), in submit order
 

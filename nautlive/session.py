@@ -62,7 +62,7 @@ def _symbols(profile: VenueProfile) -> list[str]:
 
 async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
     loop = asyncio.get_running_loop()
-    public_specs = {} if engine.keyless(profile, options) else None  # filled before the node starts
+    public_specs = {} if engine.is_keyless(profile, options.mode, options.feed) else None  # filled before start
     node, strategy = engine.build(profile, options, loop, public_specs)
     holder.update(node=node, strategy=strategy)
     # What exists now (Nautilus's modules, the node, its caches) lives as long as the session: out of the collector's
