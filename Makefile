@@ -1,4 +1,4 @@
-PY ?= python3
+# PY=/path/to/python3.12 picks the interpreter; otherwise scripts/find-python looks for a Python >= 3.12.
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+		echo "removing $(VENV): made with a Python older than 3.12"; rm -rf $(VENV); fi
+	@python=$$(PY="$(PY)" scripts/find-python) || exit 1; [ -x $(BIN)/python ] || $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,ib]"
 	touch $(STAMP)

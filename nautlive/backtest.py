@@ -125,7 +125,7 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
 def backtest_engine(profile: VenueProfile, run: PreparedRun):  # noqa: ANN201
     """new_engine with the recorded ticks and book loaded: market orders walk the L2 book, as in shadow."""
     engine = new_engine(profile, run.instruments, book=True)
-    engine.add_data(run.ticks, sort=False)
+    engine.add_data(run.ticks, sort=True)  # already merged by ts_init; 1.222+ refuses to run unsorted data
     return engine
 
 

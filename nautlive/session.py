@@ -317,6 +317,9 @@ def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
         try:
             outcome = asyncio.run(_run(profile, options, holder, alerts))
+            # Both read the node's cache, which dispose() empties (Nautilus >= 1.225).
+            result = _result(profile, options, outcome, holder["strategy"], holder)
+            alerts.ended(result)
         finally:
             node = holder.get("node")
             strategy = holder.get("strategy")
@@ -327,8 +330,6 @@ def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult
             if holder.get("rest") is not None:
                 asyncio.run(holder["rest"].close())
             gc.unfreeze()  # the node's objects can be collected again
-        result = _result(profile, options, outcome, holder["strategy"], holder)
-        alerts.ended(result)
     return result
 
 

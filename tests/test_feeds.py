@@ -303,6 +303,7 @@ deadline = threading.Timer(60, lambda: loop.call_soon_threadsafe(node.stop))
 deadline.start()
 node.run()
 deadline.cancel()
+cached = node.kernel.cache.quote_tick(BTC)  # before dispose(), which empties the cache
 node.dispose()
 q = counter.quotes
 print(json.dumps({
@@ -310,7 +311,7 @@ print(json.dumps({
     "ids": sorted({str(t.instrument_id) for t in q}),
     "precisions": sorted({t.bid_price.precision for t in q} | {t.ask_size.precision for t in q}),
     "first": [str(q[0].bid_price), str(q[0].ask_price), str(q[0].bid_size), q[0].ts_init] if q else None,
-    "cached_bid": str(node.kernel.cache.quote_tick(BTC).bid_price) if q else None,
+    "cached_bid": str(cached.bid_price) if q else None,
 }))
 sys.exit(0)
 """

@@ -200,6 +200,7 @@ def spec_from_symbol_info(info: dict) -> InstrumentSpec:
 
 def _client_settings(profile) -> dict:  # noqa: ANN001
     from nautilus_trader.adapters.binance import BinanceAccountType
+    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
     from nautilus_trader.config import InstrumentProviderConfig
 
     settings = profile.binance
@@ -214,7 +215,7 @@ def _client_settings(profile) -> dict:  # noqa: ANN001
         account_type=BinanceAccountType.SPOT,
         base_url_http=settings.base_url_http.rstrip("/") if settings.base_url_http else None,
         base_url_ws=settings.base_url_ws.rstrip("/") if settings.base_url_ws else None,
-        testnet=settings.testnet,
+        environment=BinanceEnvironment.TESTNET if settings.testnet else BinanceEnvironment.LIVE,
         instrument_provider=InstrumentProviderConfig(load_ids=frozenset(profile.instruments)),
     )
 
