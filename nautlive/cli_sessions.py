@@ -118,12 +118,14 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
 
 
 def _session_notes(result) -> str:  # noqa: ANN001
-    """What else a session's summary line must say: coalesced targets, budgets, recovered fills, stream repairs."""
+    """What else a session's summary line must say: coalesced targets, budgets, recovered fills, stream repairs,
+    catalog fields adopted."""
     recovered = sum(1 for f in result.fills if f.get("recovered"))
     notes = [f"{result.superseded} target versions superseded" if result.superseded else "",
              f"{len(result.budget_refusals)} refused by a budget" if result.budget_refusals else "",
              f"{recovered} fills recovered from the venue" if recovered else "",
-             f"user stream re-established {result.stream_reestablished}x" if result.stream_reestablished else ""]
+             f"user stream re-established {result.stream_reestablished}x" if result.stream_reestablished else "",
+             f"{len(result.adopted)} catalog fields adopted from the venue" if result.adopted else ""]
     return "".join(f", {n}" for n in notes if n)
 
 

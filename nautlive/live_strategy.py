@@ -35,7 +35,10 @@ class LiveRebalanceConfig(RebalanceConfig, frozen=True):
     targets_path: str | None = None
     targets_venue: str | None = None  # a target naming another venue's instrument is rejected as such
     inject_catalog_instruments: bool = True
-    reconcile_policy: str = "warn"  # warn | fail | skip (offline feeds: the catalog is the venue)
+    reconcile_policy: str = "warn"  # warn | fail | strict | skip (offline feeds: the catalog is the venue)
+    reconcile_overrides: dict[str, str] = {}  # the profile's reconcile.severity
+    adopt: str | None = None  # "relaxed": the venue's relaxations written into the catalog file before trading
+    catalog_path: str | None = None
     fill_timeout_secs: float = 30.0
     taker_fee: Decimal = Decimal("0.001")
     enforce_budget: bool = True  # LIVE refuses a rebalance that would overrun a budget; SHADOW only reports it
@@ -59,6 +62,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         self.startup_error: Exception | None = None
         self.watcher = None
         self.mismatches: list = []
+        self.adopted: list = []  # the catalog fields adopted from the venue at startup (reconcile.adopt: relaxed)
         self._venue_specs = venue_specs  # callable(instruments) -> {instrument_id: InstrumentSpec}
         self._watch_stop = None
         self._watch_task = None
@@ -209,12 +213,28 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         instruments = [self.cache.instrument(i) for i in self._ids]
         venue = self._venue_specs(instruments)
         catalog = ExecutionMetadataCatalog(venue=self.config.account_venues[0], instruments=list(self._specs.values()))
-        result = compare(catalog, venue)
+        result = compare(catalog, venue, overrides=self.config.reconcile_overrides)
         self.mismatches = result.mismatches
         for m in result.mismatches:
-            self.log.warning(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} "
-                             f"({m.severity})")
+            say = self.log.info if m.severity == "INFO" else self.log.warning
+            say(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} ({m.severity})")
         enforce(result, self.config.reconcile_policy)
+        if self.config.adopt == "relaxed" and self.config.catalog_path and result.info:
+            self._adopt_relaxed(venue)
+
+    def _adopt_relaxed(self, venue) -> None:  # noqa: ANN001
+        """Write the venue's relaxations into the catalog file and trade on the catalog as it now is."""
+        import sys
+
+        from nautlive.adopt import adopt_relaxed, adopted_line
+
+        path = self.config.catalog_path
+        updated, self.adopted = adopt_relaxed(path, venue, self.config.reconcile_overrides)
+        now = updated.by_id()
+        self._specs.update({iid: now[iid] for iid in self._specs if iid in now})
+        for row in self.adopted:
+            self.log.info(adopted_line(row, path))
+            print(adopted_line(row, path), file=sys.stderr, flush=True)
 
     def _check_stuck_orders(self) -> None:
         """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""

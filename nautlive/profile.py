@@ -51,10 +51,12 @@ class RebalancePolicy(_Frozen):
 
 
 class ReconcileSettings(_Frozen):
-    """What a mismatch does at startup, and per-field severity overrides (field -> BLOCKING|WARNING)."""
+    """What a mismatch does at startup, per-field severity overrides (field -> BLOCKING|WARNING|INFO), and whether
+    the catalog follows the venue's relaxations (adopt: relaxed)."""
 
     on_mismatch: Literal["warn", "fail"] | None = None
-    severity: dict[str, Literal["BLOCKING", "WARNING"]] = {}
+    severity: dict[str, Literal["BLOCKING", "WARNING", "INFO"]] = {}
+    adopt: Literal["relaxed"] | None = None
 
 
 class BinanceSettings(_Frozen):

@@ -40,6 +40,7 @@ class SessionResult(msgspec.Struct):
     final_weights: dict[str, dict[str, str]]
     rejected_targets: list[str]
     mismatches: list[dict]
+    adopted: list[dict] = []  # catalog fields adopted from the venue at startup (reconcile.adopt: relaxed)
     superseded: int = 0  # target versions a newer one replaced before they started
     budget_refusals: list[str] = []
     stopped_orders: dict[str, str] = {}  # client order id -> its fate at the venue when the session stopped
@@ -368,6 +369,7 @@ def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, stra
         final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
         rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
         mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
+        adopted=[msgspec.to_builtins(m) for m in strategy.adopted],
         superseded=strategy.superseded,
         budget_refusals=list(strategy.budget_refusals),
         stopped_orders=holder.get("stopped_orders", {}),

@@ -31,6 +31,7 @@ def validate_profile(profile: VenueProfile, path: str | Path) -> None:
 def problems(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     """Every (dotted key, problem) of the profile, in the order the checks run."""
     yield from _ranges(profile)
+    yield from _reconcile(profile)
     yield from _live_and_risk(profile)
     yield from _connections(profile)
     yield from _instruments(profile)
@@ -78,6 +79,15 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
             yield f"shadow.starting_balances.{currency}", f"must be 0 or more, got {amount}"
     if not _finite(profile.drift_alert_bps) or profile.drift_alert_bps < 0:
         yield "drift_alert_bps", f"must be 0 or more, got {profile.drift_alert_bps}"
+
+
+def _reconcile(profile: VenueProfile) -> Iterator[tuple[str, str]]:
+    from nautlive.reconcile import FIELDS  # the fields reconcile compares (an override of another does nothing)
+
+    known = (*FIELDS, "instrument")
+    for field in profile.reconcile.severity:
+        if field not in known:
+            yield f"reconcile.severity.{field}", f"not a field reconcile compares (one of {', '.join(known)})"
 
 
 def _live_and_risk(profile: VenueProfile) -> Iterator[tuple[str, str]]:

@@ -2,13 +2,17 @@
 
 Filters map as: PRICE_FILTER -> tick_size; LOT_SIZE -> step_size, min_qty, max_qty; MARKET_LOT_SIZE -> market_max_qty;
 NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional, where they apply to market orders.
+Today's shape decodes too: `permissions: []` beside `permissionSets`, new symbol flags (ignored by the schema), and a
+filter type this Nautilus version does not know, which is dropped with a debug line naming it (never an error).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,15 +43,18 @@ class VenueSpecs(msgspec.Struct):
     unreadable: dict[str, str] = {}
 
 
+log = logging.getLogger(__name__)
+
+
 def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
-    """Decode an exchangeInfo body. A symbol whose filters this Nautilus version cannot decode is reported, not fatal."""
-    BinanceSpotExchangeInfo, BinanceSpotSymbolInfo = _exchange_info_schema()  # noqa: N806 - class names
+    """Decode an exchangeInfo body. A symbol this Nautilus version still cannot decode is reported, not fatal."""
+    BinanceSpotExchangeInfo, _ = _exchange_info_schema()  # noqa: N806 - class name
     try:
         info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
         return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
     except msgspec.ValidationError as whole_error:  # a subclass of DecodeError: catch it first
         _raise_if_error_body(body, source)
-        return _decode_per_symbol(body, source, whole_error, BinanceSpotSymbolInfo)
+        return _decode_per_symbol(body, source, whole_error)
     except msgspec.DecodeError:
         raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
 
@@ -57,7 +64,19 @@ ADAPTER_PACKAGE = "nautilus_trader.adapters.binance"
 
 @functools.cache
 def _exchange_info_schema() -> tuple[type, type]:
-    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo): NautilusTrader's own msgspec schema for exchangeInfo.
+    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo): NautilusTrader's own msgspec schema for exchangeInfo."""
+    return _schema_modules()[:2]
+
+
+@functools.cache
+def known_filter_types() -> frozenset[str]:
+    """The symbol filter types this Nautilus version decodes (1.231: up to MAX_NUM_ORDER_AMENDS)."""
+    return frozenset(t.value for t in _schema_modules()[2])
+
+
+@functools.cache
+def _schema_modules() -> tuple[type, type, type]:
+    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo, BinanceSymbolFilterType), from the adapter package.
 
     The schema sits inside the Binance adapter package, whose __init__ imports the adapter's clients, factories and
     configs: a quarter of a second that decoding never uses. When the adapter is not loaded yet, the schema modules are
@@ -65,18 +84,22 @@ def _exchange_info_schema() -> tuple[type, type]:
     sys.modules, so a later `import nautilus_trader.adapters.binance` runs in full as if this had not happened.
     """
     if ADAPTER_PACKAGE in sys.modules:
-        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-
-        return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+        return _import_schema()
     loaded_before = set(sys.modules)
     sys.modules[ADAPTER_PACKAGE] = importlib.util.module_from_spec(importlib.util.find_spec(ADAPTER_PACKAGE))
     try:
-        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+        return _import_schema()
     finally:
         for name in set(sys.modules) - loaded_before:
             if name == ADAPTER_PACKAGE or name.startswith(ADAPTER_PACKAGE + "."):
                 del sys.modules[name]
-    return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+
+
+def _import_schema() -> tuple[type, type, type]:
+    from nautilus_trader.adapters.binance.common.enums import BinanceSymbolFilterType
+    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
+
+    return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo, BinanceSymbolFilterType
 
 
 def _raise_if_error_body(body: bytes, source: str) -> None:
@@ -87,33 +110,51 @@ def _raise_if_error_body(body: bytes, source: str) -> None:
     raise RuntimeFailure(f"{source}: Binance answered an error instead of exchangeInfo: code {err.code}: {err.msg}")
 
 
-def _decode_per_symbol(body: bytes, source: str, whole_error: Exception, symbol_type: type) -> VenueSpecs:
+def _decode_per_symbol(body: bytes, source: str, whole_error: Exception) -> VenueSpecs:
+    """Each symbol on its own: as it is, else without the filters Nautilus does not know; else it is unreadable."""
     try:
         envelope = msgspec.json.decode(body, type=_Envelope)
     except msgspec.ValidationError:
         raise ConfigError(f"{source}: not an exchangeInfo body: {whole_error}") from None
+    symbol_type = _exchange_info_schema()[1]
     specs: dict[str, InstrumentSpec] = {}
     unreadable: dict[str, str] = {}
+    ignored: Counter[str] = Counter()
     for raw in envelope.symbols:
         try:
             symbol = msgspec.json.decode(raw, type=symbol_type)
-        except msgspec.ValidationError as exc:
-            name = msgspec.json.decode(raw).get("symbol", "?")
-            unreadable[name] = _describe_symbol_error(raw, exc)
-            continue
-        specs[symbol.symbol] = symbol_to_spec(symbol)
+        except msgspec.ValidationError:
+            symbol = _tolerant_symbol(msgspec.json.decode(raw), ignored, unreadable)
+        if symbol is not None:
+            specs[symbol.symbol] = symbol_to_spec(symbol)
+    for kind, count in sorted(ignored.items()):
+        log.debug(f"{source}: ignored filter type {kind} on {count} symbol(s): not known to this Nautilus version")
     return VenueSpecs(venue=VENUE, specs=specs, unreadable=unreadable)
 
 
-def _describe_symbol_error(raw: msgspec.Raw, exc: msgspec.ValidationError) -> str:
-    """Name the filter behind a decode error, e.g. "unknown filter type NEW_FILTER (filters[3])"."""
+def _tolerant_symbol(symbol: dict, ignored: Counter[str], unreadable: dict[str, str]):  # noqa: ANN202
+    """The symbol decoded without its unknown filter types (counted in `ignored`); None, noted, if still unreadable."""
+    cleaned = symbol
+    if isinstance(symbol.get("filters"), list):
+        known = known_filter_types()
+        kept, dropped = [], []
+        for f in symbol["filters"]:
+            (dropped if isinstance(f, dict) and f.get("filterType") not in known else kept).append(f)
+        ignored.update(str(f.get("filterType")) for f in dropped)
+        cleaned = {**symbol, "filters": kept}
+    if "permissions" not in cleaned:  # "will be empty and will be removed in a future release" (Binance, 2024-04)
+        cleaned = {**cleaned, "permissions": []}
+    try:
+        return msgspec.convert(cleaned, _exchange_info_schema()[1])
+    except msgspec.ValidationError as exc:
+        unreadable[str(symbol.get("symbol", "?"))] = _describe_symbol_error(cleaned, exc)
+        return None
+
+
+def _describe_symbol_error(symbol: dict, exc: msgspec.ValidationError) -> str:
+    """Name what could not be read, e.g. "Expected `str`, got `int` at filters[1].tickSize"."""
     message, _, where = str(exc).partition(" - at `")
-    where = where.rstrip("`")
-    if "filters[" in where:
-        index = int(where.split("filters[")[1].split("]")[0])
-        filter_type = msgspec.json.decode(raw)["filters"][index].get("filterType")
-        return f"filter {filter_type} not known to this Nautilus version ({message} at {where.removeprefix('$.')})"
-    return f"{message} at {where.removeprefix('$.') or 'symbol'}"
+    return f"{message} at {where.rstrip('`').removeprefix('$.') or 'symbol'}"
 
 
 def symbol_to_spec(symbol) -> InstrumentSpec:  # noqa: ANN001 - BinanceSpotSymbolInfo, imported lazily
