@@ -62,6 +62,18 @@ def write(info: dict, path: Path) -> Path:
     return path
 
 
+def capture(path: Path, changes: dict[tuple[str, str], dict] | None = None) -> Path:
+    """Write a 2026-style capture with {(symbol, filter type): {field: value}} changed."""
+    info = load_2026()
+    for (name, filter_type), values in (changes or {}).items():
+        set_filter(info, name, filter_type, **values)
+    return write(info, path)
+
+
+MARKET_MAX_UP = {("BTCUSDT", "MARKET_LOT_SIZE"): {"maxQty": "180.64469744"}}  # the 2023 value 7% higher
+MIN_NOTIONAL_DOUBLED = {("BTCUSDT", "NOTIONAL"): {"minNotional": "10.00000000"}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="SYMBOL.FILTER.FIELD=VALUE")
