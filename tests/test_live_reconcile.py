@@ -1,0 +1,96 @@
+"""LIVE against the loopback venue serving a 2026-style exchangeInfo: the shipped profile trades through a relaxation,
+refuses a doubled minimum notional before any order, adopts relaxations when told, and `on_mismatch: fail` still
+refuses a WARNING row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nautlive.catalog import load_catalog
+from nautlive.sim.binance import build_simulator
+from nautlive.sim.server import start_in_thread
+from tests import exchange_info_2026 as info26
+from tests.conftest import REPO
+from tests.live_helpers import BAND, CATALOG, TARGETS, D, error_line, order_posts, run_live, weights_at_venue, write_targets
+
+pytestmark = pytest.mark.slow
+KEYS = {"NAUTLIVE_TEST_KEY": "k", "NAUTLIVE_TEST_SECRET": "s"}
+
+
+def venue_serving(tmp_path: Path, changes: dict):  # noqa: ANN201
+    capture = info26.capture(tmp_path / "info-2026.json", changes)
+    sim = build_simulator(["BTCUSDT", "ETHUSDT"], {"USDT": D(100_000)}, exchange_info_path=capture)
+    return start_in_thread(sim, quote_interval=0.05)
+
+
+def shipped_profile(tmp_path: Path, running, **reconcile) -> Path:  # noqa: ANN001
+    """profiles/binance.yaml as shipped, pointed at the simulator, with a catalog of its own (a copy of the shipped)."""
+    profile = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_bytes(CATALOG.read_bytes())
+    profile["catalog"] = str(catalog)
+    profile["live"] = {"lock_dir": str(tmp_path / "locks"), "connect_timeout": 5, "fill_timeout": 10,
+                       "stop_timeout": 3}
+    profile["binance"].update(base_url_http=running.http_url, base_url_ws=running.ws_url, testnet=False,
+                              api_key="${NAUTLIVE_TEST_KEY}", api_secret="${NAUTLIVE_TEST_SECRET}")
+    if reconcile:
+        profile["reconcile"] = reconcile
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    write_targets(tmp_path, TARGETS)
+    return catalog
+
+
+def test_the_shipped_profile_trades_through_a_relaxed_venue(tmp_path):
+    with venue_serving(tmp_path, info26.MARKET_MAX_UP) as running:
+        catalog = shipped_profile(tmp_path, running)
+        result = run_live(tmp_path, running, "--arm", "--once", "--summary", "summary.json", **KEYS)
+        posts, weights = order_posts(running), weights_at_venue(running)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["mismatches"] == [{"instrument": "BTCUSDT.BINANCE", "field": "market_max_qty",
+                                      "catalog": "168.82682004", "venue": "180.64469744", "severity": "INFO"}]
+    assert summary["adopted"] == [] and catalog.read_bytes() == CATALOG.read_bytes()
+    assert len(posts) == 2
+    for iid, weight in weights.items():
+        assert abs(weight - D(str(TARGETS[iid]))) <= BAND, (iid, weight)
+
+
+def test_a_doubled_min_notional_refuses_before_any_order(tmp_path):
+    with venue_serving(tmp_path, info26.MIN_NOTIONAL_DOUBLED) as running:
+        shipped_profile(tmp_path, running)
+        result = run_live(tmp_path, running, "--arm", "--once", **KEYS)
+        posts = order_posts(running)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "BTCUSDT.BINANCE min_notional: catalog 5 vs venue 10 (BLOCKING): nothing traded" in error_line(result.stderr)
+    assert posts == []
+
+
+def test_adopt_relaxed_writes_the_catalog_before_trading(tmp_path):
+    with venue_serving(tmp_path, info26.MARKET_MAX_UP) as running:
+        catalog = shipped_profile(tmp_path, running, adopt="relaxed")
+        result = run_live(tmp_path, running, "--arm", "--once", "--summary", "summary.json", **KEYS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = f"adopted BTCUSDT.BINANCE market_max_qty: 168.82682004 -> 180.64469744 into {catalog}"
+    assert result.stderr.count(line) >= 1
+    assert "1 catalog fields adopted from the venue" in result.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["adopted"] == [
+        {"instrument": "BTCUSDT.BINANCE", "field": "market_max_qty", "catalog": "168.82682004",
+         "venue": "180.64469744", "severity": "INFO"}]
+    assert load_catalog(catalog).get("BTCUSDT.BINANCE").market_max_qty == D("180.64469744")
+    assert (tmp_path / "catalog.yaml.bak").read_bytes() == CATALOG.read_bytes()
+
+
+def test_on_mismatch_fail_still_refuses_a_warning_row(tmp_path):
+    """tickSize "0.01" where Binance sends "0.01000000": the same tick, but Nautilus's price precision 2, not 8."""
+    changes = {("BTCUSDT", "PRICE_FILTER"): {"tickSize": "0.01"}}
+    with venue_serving(tmp_path, changes) as running:
+        shipped_profile(tmp_path, running, on_mismatch="fail")
+        result = run_live(tmp_path, running, "--arm", "--once", **KEYS)
+        posts = order_posts(running)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "BTCUSDT.BINANCE price_precision: catalog 8 vs venue 2 (WARNING)" in error_line(result.stderr)
+    assert posts == []
