@@ -15,7 +15,17 @@ from nautlive.sim.binance import build_simulator
 from nautlive.sim.server import start_in_thread
 from tests import exchange_info_2026 as info26
 from tests.conftest import REPO
-from tests.live_helpers import BAND, CATALOG, TARGETS, D, error_line, order_posts, run_live, weights_at_venue, write_targets
+from tests.live_helpers import (
+    BAND,
+    CATALOG,
+    TARGETS,
+    D,
+    error_line,
+    order_posts,
+    run_live,
+    weights_at_venue,
+    write_targets,
+)
 
 pytestmark = pytest.mark.slow
 KEYS = {"NAUTLIVE_TEST_KEY": "k", "NAUTLIVE_TEST_SECRET": "s"}
