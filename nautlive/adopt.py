@@ -9,6 +9,7 @@ change. A BLOCKING row is never adopted (reconcile.relaxed_catalog decides what 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,6 +40,19 @@ def adopt_relaxed(
                 raise ConfigError(f"{path}: cannot write the adopted catalog: {exc.strerror or exc}: nothing "
                                   "adopted") from None
     return updated, taken
+
+
+def adopt_into_session(path: str, venue_specs: Mapping[str, InstrumentSpec], overrides: Mapping[str, Severity],
+                       specs: dict[str, InstrumentSpec], log) -> list[Mismatch]:  # noqa: ANN001 - Nautilus's Logger
+    """A session's startup: adopt into the catalog file, trade on the catalog as it now is (`specs`, the session's
+    records by instrument id, updated in place), and say each adopted field on stderr and in the session's log."""
+    updated, taken = adopt_relaxed(path, venue_specs, overrides)
+    now = updated.by_id()
+    specs.update({iid: now[iid] for iid in specs if iid in now})
+    for row in taken:
+        log.info(adopted_line(row, path))
+        print(adopted_line(row, path), file=sys.stderr, flush=True)
+    return taken
 
 
 def backup_path(path: Path) -> Path:

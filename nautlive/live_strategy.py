@@ -220,21 +220,10 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             say(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} ({m.severity})")
         enforce(result, self.config.reconcile_policy)
         if self.config.adopt == "relaxed" and self.config.catalog_path and result.info:
-            self._adopt_relaxed(venue)
+            from nautlive.adopt import adopt_into_session
 
-    def _adopt_relaxed(self, venue) -> None:  # noqa: ANN001
-        """Write the venue's relaxations into the catalog file and trade on the catalog as it now is."""
-        import sys
-
-        from nautlive.adopt import adopt_relaxed, adopted_line
-
-        path = self.config.catalog_path
-        updated, self.adopted = adopt_relaxed(path, venue, self.config.reconcile_overrides)
-        now = updated.by_id()
-        self._specs.update({iid: now[iid] for iid in self._specs if iid in now})
-        for row in self.adopted:
-            self.log.info(adopted_line(row, path))
-            print(adopted_line(row, path), file=sys.stderr, flush=True)
+            self.adopted = adopt_into_session(self.config.catalog_path, venue, self.config.reconcile_overrides,
+                                              self._specs, self.log)
 
     def _check_stuck_orders(self) -> None:
         """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""
