@@ -240,13 +240,13 @@ def _cash_offset(profile: VenueProfile, options: SessionOptions) -> Decimal:
 
 
 def reconcile_policy(profile: VenueProfile, mode: Mode, feed_kind: str) -> str:
-    """skip | warn | fail | strict. LIVE refuses a BLOCKING mismatch whatever the profile says; its
-    `reconcile.on_mismatch: fail` refuses warnings too. SHADOW follows the profile (default warn)."""
+    """skip | warn | fail | strict. BLOCKING rows refuse (fail) unless a SHADOW profile says `on_mismatch: warn`;
+    `on_mismatch: fail` refuses WARNING rows too (strict); INFO rows never refuse. LIVE ignores `warn`."""
     if feed_kind != "venue":
         return "skip"  # offline feeds trade the catalog's own instruments
-    if mode == "live":
-        return "strict" if profile.reconcile.on_mismatch == "fail" else "fail"
-    return profile.reconcile.on_mismatch or "warn"
+    if profile.reconcile.on_mismatch == "fail":
+        return "strict"
+    return "warn" if mode == "shadow" and profile.reconcile.on_mismatch == "warn" else "fail"
 
 
 def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202

@@ -104,3 +104,29 @@ def test_on_mismatch_fail_still_refuses_a_warning_row(tmp_path):
     assert result.returncode == 3, result.stderr[-3000:]
     assert "BTCUSDT.BINANCE price_precision: catalog 8 vs venue 2 (WARNING)" in error_line(result.stderr)
     assert posts == []
+
+
+def test_keyless_shadow_adopts_relaxed_before_trading(tmp_path):
+    """The same startup path in SHADOW on the venue's public data (no keys, no user stream)."""
+    import subprocess
+    import sys
+
+    from tests.live_helpers import live_env
+
+    with venue_serving(tmp_path, info26.MARKET_MAX_UP) as running:
+        catalog = shipped_profile(tmp_path, running, adopt="relaxed")
+        profile = yaml.safe_load((tmp_path / "profile.yaml").read_text())
+        profile["binance"].update(api_key="", api_secret="")
+        (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+        done = subprocess.run([sys.executable, "-m", "nautlive", "shadow", "--profile", "profile.yaml", "--targets",
+                               "targets.json", "--drift-log", "drift.log", "--once", "--json"], cwd=tmp_path,
+                              env=live_env(running), capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert [(m["field"], m["severity"]) for m in summary["mismatches"]] == [("market_max_qty", "INFO")]
+    assert [(m["instrument"], m["field"], m["venue"]) for m in summary["adopted"]] == [
+        ("BTCUSDT.BINANCE", "market_max_qty", "180.64469744")]
+    assert f"adopted BTCUSDT.BINANCE market_max_qty: 168.82682004 -> 180.64469744 into {catalog}" in done.stderr
+    assert load_catalog(catalog).get("BTCUSDT.BINANCE").market_max_qty == D("180.64469744")
+    assert (tmp_path / "catalog.yaml.bak").read_bytes() == CATALOG.read_bytes()
+    assert summary["fills"]

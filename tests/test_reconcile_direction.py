@@ -145,3 +145,14 @@ def _profile(**reconcile):  # noqa: ANN202
     from types import SimpleNamespace
 
     return SimpleNamespace(reconcile=ReconcileSettings(**reconcile))
+
+
+@pytest.mark.parametrize(("on_mismatch", "live", "shadow"), [
+    (None, "fail", "fail"),  # the shipped profiles: BLOCKING refuses in both modes
+    ("fail", "strict", "strict"),  # opt-in: WARNING rows refuse too
+    ("warn", "fail", "warn"),  # LIVE refuses BLOCKING whatever the profile says
+])
+def test_what_refuses_per_mode(on_mismatch, live, shadow):
+    profile = _profile(on_mismatch=on_mismatch)
+    assert (reconcile_policy(profile, "live", "venue"), reconcile_policy(profile, "shadow", "venue")) == (live, shadow)
+    assert reconcile_policy(profile, "shadow", "synthetic") == "skip"
