@@ -351,6 +351,8 @@ def _venue_clients(profile: VenueProfile):
     from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
 
     from nautlive.venues.binance import data_client_config, exec_client_config
+    from nautlive.venues.binance_schema import tolerate_unknown_types_in_the_adapter
 
+    tolerate_unknown_types_in_the_adapter()  # a filter type Binance adds must not stop the instrument loading
     return ("BINANCE", data_client_config(profile), exec_client_config(profile),
             BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)

@@ -106,3 +106,36 @@ def test_the_simulator_serves_the_2026_capture(tmp_path):
     assert btc["permissions"] == [] and btc["amendAllowed"] is True and "permissionSets" in btc
     assert specs_from_exchange_info(body).specs["BTCUSDT"] == read_exchange_info_file(capture).specs["BTCUSDT"]
     assert sim.rules["BTCUSDT"].market_lot.maximum == D("168.82682004")  # the filters it enforces, read as before
+
+
+def test_the_adapters_decoder_drops_what_it_does_not_know(caplog):
+    """What Nautilus's instrument provider decodes a session's exchangeInfo with (tolerate_unknown_types_in_the_adapter):
+    the adapter's own struct, every symbol, nothing it cannot read."""
+    import logging
+
+    from nautlive.venues.binance_schema import decode_exchange_info, schema
+
+    info = info26.load_2026()
+    info["exchangeFilters"] = [{"filterType": "EXCHANGE_MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 20}]
+    info["rateLimits"].append({"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 1, "limit": 300})
+    for symbol in info["symbols"][:3]:
+        symbol["filters"].append({"filterType": "MAX_NUM_ORDER_PEGS", "maxNumOrderPegs": 3})
+    with caplog.at_level(logging.DEBUG, logger="nautlive"):
+        decoded = decode_exchange_info(json.dumps(info).encode(), "test")
+    assert isinstance(decoded, schema().exchange_info) and len(decoded.symbols) == len(info["symbols"])
+    assert decoded.exchangeFilters == [] and len(decoded.rateLimits) == len(info["rateLimits"]) - 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "test: ignored exchange filter type EXCHANGE_MAX_NUM_ORDER_LISTS (1x): not known to this Nautilus version",
+        "test: ignored filter type MAX_NUM_ORDER_PEGS on 3 symbol(s): not known to this Nautilus version",
+        "test: ignored rate limit type CONNECTIONS (1x): not known to this Nautilus version"]
+
+
+def test_the_adapters_decoder_keeps_the_schemas_error_for_what_is_not_exchange_info():
+    import msgspec
+
+    from nautlive.venues.binance_schema import decode_exchange_info
+
+    with pytest.raises(msgspec.ValidationError):
+        decode_exchange_info(b'{"code": -1121, "msg": "Invalid symbol."}')
+    with pytest.raises(msgspec.DecodeError):
+        decode_exchange_info(b'{"symbols": [')

@@ -130,3 +130,23 @@ def test_keyless_shadow_adopts_relaxed_before_trading(tmp_path):
     assert load_catalog(catalog).get("BTCUSDT.BINANCE").market_max_qty == D("180.64469744")
     assert (tmp_path / "catalog.yaml.bak").read_bytes() == CATALOG.read_bytes()
     assert summary["fills"]
+
+
+def test_a_session_loads_instruments_past_a_filter_type_nautilus_does_not_know(tmp_path):
+    """Nautilus's adapter decodes exchangeInfo whole: one unknown filter type used to load zero instruments and end
+    the session ("venue not ready"). SHADOW with keys loads them through the adapter, as LIVE does."""
+    import subprocess
+    import sys
+
+    from tests.live_helpers import live_env
+
+    changes = {(name, "MAX_NUM_ORDER_PEGS"): {"maxNumOrderPegs": 3} for name in ("BTCUSDT", "ETHUSDT")}
+    with venue_serving(tmp_path, changes) as running:
+        shipped_profile(tmp_path, running)
+        done = subprocess.run([sys.executable, "-m", "nautlive", "shadow", "--profile", "profile.yaml", "--targets",
+                               "targets.json", "--drift-log", "drift.log", "--once", "--feed", "venue", "--json"],
+                              cwd=tmp_path, env={**live_env(running), **KEYS}, capture_output=True, text=True,
+                              timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["mismatches"] == [] and len(summary["fills"]) == 2

@@ -9,10 +9,6 @@ filter type this Nautilus version does not know, which is dropped with a debug l
 from __future__ import annotations
 
 import functools
-import importlib.util
-import logging
-import sys
-from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +16,7 @@ import msgspec
 
 from nautlive.catalog import InstrumentSpec
 from nautlive.errors import ConfigError, RuntimeFailure
+from nautlive.venues.binance_schema import Ignored, schema, tolerant_symbol
 
 VENUE = "BINANCE"
 
@@ -43,63 +40,16 @@ class VenueSpecs(msgspec.Struct):
     unreadable: dict[str, str] = {}
 
 
-log = logging.getLogger(__name__)
-
-
 def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
     """Decode an exchangeInfo body. A symbol this Nautilus version still cannot decode is reported, not fatal."""
-    BinanceSpotExchangeInfo, _ = _exchange_info_schema()  # noqa: N806 - class name
     try:
-        info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
+        info = msgspec.json.decode(body, type=schema().exchange_info)
         return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
     except msgspec.ValidationError as whole_error:  # a subclass of DecodeError: catch it first
         _raise_if_error_body(body, source)
         return _decode_per_symbol(body, source, whole_error)
     except msgspec.DecodeError:
         raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
-
-
-ADAPTER_PACKAGE = "nautilus_trader.adapters.binance"
-
-
-@functools.cache
-def _exchange_info_schema() -> tuple[type, type]:
-    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo): NautilusTrader's own msgspec schema for exchangeInfo."""
-    return _schema_modules()[:2]
-
-
-@functools.cache
-def known_filter_types() -> frozenset[str]:
-    """The symbol filter types this Nautilus version decodes (1.231: up to MAX_NUM_ORDER_AMENDS)."""
-    return frozenset(t.value for t in _schema_modules()[2])
-
-
-@functools.cache
-def _schema_modules() -> tuple[type, type, type]:
-    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo, BinanceSymbolFilterType), from the adapter package.
-
-    The schema sits inside the Binance adapter package, whose __init__ imports the adapter's clients, factories and
-    configs: a quarter of a second that decoding never uses. When the adapter is not loaded yet, the schema modules are
-    loaded under the package without running its __init__, and every module loaded under it is then dropped from
-    sys.modules, so a later `import nautilus_trader.adapters.binance` runs in full as if this had not happened.
-    """
-    if ADAPTER_PACKAGE in sys.modules:
-        return _import_schema()
-    loaded_before = set(sys.modules)
-    sys.modules[ADAPTER_PACKAGE] = importlib.util.module_from_spec(importlib.util.find_spec(ADAPTER_PACKAGE))
-    try:
-        return _import_schema()
-    finally:
-        for name in set(sys.modules) - loaded_before:
-            if name == ADAPTER_PACKAGE or name.startswith(ADAPTER_PACKAGE + "."):
-                del sys.modules[name]
-
-
-def _import_schema() -> tuple[type, type, type]:
-    from nautilus_trader.adapters.binance.common.enums import BinanceSymbolFilterType
-    from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-
-    return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo, BinanceSymbolFilterType
 
 
 def _raise_if_error_body(body: bytes, source: str) -> None:
@@ -111,50 +61,24 @@ def _raise_if_error_body(body: bytes, source: str) -> None:
 
 
 def _decode_per_symbol(body: bytes, source: str, whole_error: Exception) -> VenueSpecs:
-    """Each symbol on its own: as it is, else without the filters Nautilus does not know; else it is unreadable."""
+    """Each symbol on its own: as it is, else without the types Nautilus does not know; else it is unreadable."""
     try:
         envelope = msgspec.json.decode(body, type=_Envelope)
     except msgspec.ValidationError:
         raise ConfigError(f"{source}: not an exchangeInfo body: {whole_error}") from None
-    symbol_type = _exchange_info_schema()[1]
+    symbol_type = schema().symbol_info
     specs: dict[str, InstrumentSpec] = {}
     unreadable: dict[str, str] = {}
-    ignored: Counter[str] = Counter()
+    ignored = Ignored()
     for raw in envelope.symbols:
         try:
             symbol = msgspec.json.decode(raw, type=symbol_type)
         except msgspec.ValidationError:
-            symbol = _tolerant_symbol(msgspec.json.decode(raw), ignored, unreadable)
+            symbol = tolerant_symbol(msgspec.json.decode(raw), ignored, unreadable)
         if symbol is not None:
             specs[symbol.symbol] = symbol_to_spec(symbol)
-    for kind, count in sorted(ignored.items()):
-        log.debug(f"{source}: ignored filter type {kind} on {count} symbol(s): not known to this Nautilus version")
+    ignored.say(source)
     return VenueSpecs(venue=VENUE, specs=specs, unreadable=unreadable)
-
-
-def _tolerant_symbol(symbol: dict, ignored: Counter[str], unreadable: dict[str, str]):  # noqa: ANN202
-    """The symbol decoded without its unknown filter types (counted in `ignored`); None, noted, if still unreadable."""
-    cleaned = symbol
-    if isinstance(symbol.get("filters"), list):
-        known = known_filter_types()
-        kept, dropped = [], []
-        for f in symbol["filters"]:
-            (dropped if isinstance(f, dict) and f.get("filterType") not in known else kept).append(f)
-        ignored.update(str(f.get("filterType")) for f in dropped)
-        cleaned = {**symbol, "filters": kept}
-    if "permissions" not in cleaned:  # "will be empty and will be removed in a future release" (Binance, 2024-04)
-        cleaned = {**cleaned, "permissions": []}
-    try:
-        return msgspec.convert(cleaned, _exchange_info_schema()[1])
-    except msgspec.ValidationError as exc:
-        unreadable[str(symbol.get("symbol", "?"))] = _describe_symbol_error(cleaned, exc)
-        return None
-
-
-def _describe_symbol_error(symbol: dict, exc: msgspec.ValidationError) -> str:
-    """Name what could not be read, e.g. "Expected `str`, got `int` at filters[1].tickSize"."""
-    message, _, where = str(exc).partition(" - at `")
-    return f"{message} at {where.rstrip('`').removeprefix('$.') or 'symbol'}"
 
 
 def symbol_to_spec(symbol) -> InstrumentSpec:  # noqa: ANN001 - BinanceSpotSymbolInfo, imported lazily
@@ -236,7 +160,7 @@ def _precision(text: str | None) -> int | None:
 
 def spec_from_symbol_info(info: dict) -> InstrumentSpec:
     """The spec of a Nautilus Binance instrument, from the raw exchangeInfo symbol it keeps in `info`."""
-    return symbol_to_spec(msgspec.convert(info, _exchange_info_schema()[1], strict=False))
+    return symbol_to_spec(msgspec.convert(info, schema().symbol_info, strict=False))
 
 
 def _client_settings(profile) -> dict:  # noqa: ANN001
