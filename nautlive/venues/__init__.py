@@ -8,6 +8,18 @@ from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
 
 
+def check_live_keys(profile: VenueProfile) -> None:
+    """LIVE needs keys the venue's user stream accepts (Binance: Ed25519); a ConfigError (exit 2) otherwise."""
+    if profile.adapter == "binance":
+        from nautlive.venues.binance_keys import require_ed25519
+
+        settings = profile.binance
+        if settings is None or not settings.api_key:
+            raise ConfigError(f"{profile.source or profile.name}: binance.api_key: LIVE needs the API key (set it in "
+                              "the environment)")
+        require_ed25519(settings.api_secret, f"{profile.source or profile.name}: binance.api_secret")
+
+
 def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None):
     """The venue's specs for a profile: from a captured file when given, else asked of the venue itself."""
     if profile.adapter == "ibkr":
