@@ -404,9 +404,9 @@ def run_from_cli(
     feed = parse_feed(feed_text, profile, speed, seed)
     targets = str(targets or profile.targets)
     if mode == "live":
-        from nautlive.venues import check_live_keys
+        from nautlive.venues import check_live_settings
 
-        check_live_keys(profile)
+        check_live_settings(profile)
         require_armed(arm)
         refuse_if_killed(profile.live.kill_switch)
         if feed.kind != "venue":

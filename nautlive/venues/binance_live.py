@@ -179,7 +179,8 @@ class LiveVenue:
         self.log = log
         self.stream_reestablished = 0
         self.stream_lost = ""
-        self._subscription: str | None = None
+        self._subscribed_once = False
+        self._seen_recovery = None
         self._missing = 0
         self.down_since: float | None = None
         self._last_report = 0.0
@@ -249,7 +250,6 @@ class LiveVenue:
                 f"could not reconnect: {type(exc).__name__}: {exc}")
             self.log.error(f"User stream lost: {self.stream_lost}")
             raise StreamLost(self.stream_lost) from None
-        self._subscription = ws.subscription_id
         self.stream_reestablished += 1
         self.log.warning("User stream re-established with a new WS API session")
 
@@ -277,16 +277,18 @@ class LiveVenue:
                 return
 
     async def _check_stream(self) -> None:
-        """Notice the adapter re-subscribing by itself, and a stream it gave up on (or lost for two checks)."""
+        """Notice the adapter re-subscribing by itself after a reconnect, and a stream it gave up on (or that has had
+        no subscription for two checks): then log on and subscribe again, or end the session if the venue refuses."""
         ws = self.exec_client._ws_client
-        current = ws.subscription_id
-        if current is not None:
-            if self._subscription is not None and current != self._subscription:
-                self.stream_reestablished += 1
-                self.log.warning("User stream re-established by the adapter (new WS API subscription)")
-            self._subscription, self._missing = current, 0
+        recovery = ws._reconnect_task  # the adapter's re-logon after a reconnect (a new task each time)
+        if recovery is not None and recovery is not self._seen_recovery and recovery.done() and ws.subscription_id:
+            self._seen_recovery = recovery
+            self.stream_reestablished += 1
+            self.log.warning("User stream re-established by the adapter after a reconnect (new WS API session)")
+        if ws.subscription_id is not None:
+            self._subscribed_once, self._missing = True, 0
             return
-        if self._subscription is None and not ws._is_recovery_failed:
+        if not (self._subscribed_once or ws._is_recovery_failed):
             return  # never subscribed yet: the start-up deadline covers that
         self._missing += 1
         if ws._is_recovery_failed or self._missing >= 2:
