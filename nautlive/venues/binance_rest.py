@@ -7,8 +7,6 @@ ever carries a signed URL.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import urllib.parse
 from decimal import Decimal
@@ -17,9 +15,9 @@ from typing import Any
 import msgspec
 
 from nautlive.errors import RuntimeFailure
+from nautlive.venues.binance_keys import signer
+from nautlive.venues.binance_urls import endpoints
 
-MAINNET_HTTP = "https://api.binance.com"
-TESTNET_HTTP = "https://testnet.binance.vision"
 # Transient answers worth a retry after a backoff (rate limits, the venue busy or timing out); anything else is final.
 TRANSIENT_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
 
@@ -88,8 +86,13 @@ class _Account(msgspec.Struct):
     balances: list[Balance]
 
 
-def default_base_url(testnet: bool) -> str:
-    return TESTNET_HTTP if testnet else MAINNET_HTTP
+class ApiRestrictions(msgspec.Struct, frozen=True):
+    """What the key may do (GET /sapi/v1/account/apiRestrictions)."""
+
+    ipRestrict: bool = False  # noqa: N815 - Binance's field names
+    enableWithdrawals: bool = False  # noqa: N815
+    enableSpotAndMarginTrading: bool = False  # noqa: N815
+    enableReading: bool = True  # noqa: N815
 
 
 def unreachable_hint(base_url: str) -> str:
@@ -116,15 +119,14 @@ class BinanceRest:
     def __init__(self, base_url: str, api_key: str, api_secret: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
-        self._secret = api_secret.encode()
+        self._sign = signer(api_secret) if api_secret else None
         self._timeout = timeout
         self._session = None
 
     @classmethod
     def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
         settings = profile.binance
-        base = settings.base_url_http or default_base_url(settings.testnet)
-        return cls(base, settings.api_key or "", settings.api_secret or "",
+        return cls(endpoints(settings).http, settings.api_key or "", settings.api_secret or "",
                    timeout if timeout is not None else profile.live.connect_timeout)
 
     async def close(self) -> None:
@@ -177,8 +179,9 @@ class BinanceRest:
                                      signed=False)
         return msgspec.json.encode(answer)
 
-    async def keepalive(self, listen_key: str) -> None:
-        await self._request("PUT", "/api/v3/userDataStream", {"listenKey": listen_key}, signed=False)
+    async def api_restrictions(self) -> ApiRestrictions:
+        return msgspec.convert(await self._signed("GET", "/sapi/v1/account/apiRestrictions"), ApiRestrictions,
+                               strict=False)
 
     async def _signed(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
         return await self._request(method, path, dict(params or {}), signed=True)
@@ -190,7 +193,7 @@ class BinanceRest:
             params["timestamp"] = str(int(time.time() * 1000))
             params["recvWindow"] = "5000"
             query = urllib.parse.urlencode(params)
-            params["signature"] = hmac.new(self._secret, query.encode(), hashlib.sha256).hexdigest()
+            params["signature"] = self._sign(query) if self._sign else ""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
