@@ -12,6 +12,7 @@ import yaml
 
 from nautlive.catalog import load_catalog
 from nautlive.sim.binance import build_simulator
+from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import start_in_thread
 from tests import exchange_info_2026 as info26
 from tests.conftest import REPO
@@ -28,7 +29,7 @@ from tests.live_helpers import (
 )
 
 pytestmark = pytest.mark.slow
-KEYS = {"NAUTLIVE_TEST_KEY": "k", "NAUTLIVE_TEST_SECRET": "s"}
+KEYS = {"NAUTLIVE_TEST_KEY": SIM_API_KEY, "NAUTLIVE_TEST_SECRET": SIM_PRIVATE_KEY}  # the simulator's throwaway key
 
 
 def venue_serving(tmp_path: Path, changes: dict):  # noqa: ANN201
@@ -45,7 +46,8 @@ def shipped_profile(tmp_path: Path, running, **reconcile) -> Path:  # noqa: ANN0
     profile["catalog"] = str(catalog)
     profile["live"] = {"lock_dir": str(tmp_path / "locks"), "connect_timeout": 5, "fill_timeout": 10,
                        "stop_timeout": 3}
-    profile["binance"].update(base_url_http=running.http_url, base_url_ws=running.ws_url, testnet=False,
+    profile["binance"].update(base_url_http=running.http_url, base_url_ws=running.ws_url,
+                              base_url_ws_api=f"{running.ws_url}/ws-api/v3",
                               api_key="${NAUTLIVE_TEST_KEY}", api_secret="${NAUTLIVE_TEST_SECRET}")
     if reconcile:
         profile["reconcile"] = reconcile
