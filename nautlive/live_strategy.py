@@ -224,6 +224,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
 
             self.adopted = adopt_into_session(self.config.catalog_path, venue, self.config.reconcile_overrides,
                                               self._specs, self.log)
+            _rebuild_catalog_instruments(self, {m.instrument for m in self.adopted})
 
     def _check_stuck_orders(self) -> None:
         """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""
@@ -245,3 +246,15 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         # trigger it (an instrument the feed never serves, a replay that has ended).
         self._try_start()
         self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_stuck_orders)
+
+
+def _rebuild_catalog_instruments(strategy: LiveRebalanceStrategy, instrument_ids: set[str]) -> None:
+    """Instruments built from the catalog (keyless SHADOW: no venue `info`) built again from the adopted records,
+    through the data engine, so the cache, the risk engine and the sandbox's exchange all trade on what was adopted."""
+    from nautlive.catalog import spec_to_instrument
+
+    for iid in sorted(instrument_ids):
+        cached = strategy.cache.instrument(InstrumentId.from_str(iid))
+        if cached is not None and not cached.info:
+            instrument = spec_to_instrument(strategy._specs[iid], taker_fee=strategy.config.taker_fee)
+            strategy.msgbus.send(endpoint="DataEngine.process", msg=instrument)

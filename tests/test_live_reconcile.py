@@ -152,3 +152,27 @@ def test_a_session_loads_instruments_past_a_filter_type_nautilus_does_not_know(t
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["mismatches"] == [] and len(summary["fills"]) == 2
+
+
+def test_keyless_shadow_trades_on_what_it_adopted(tmp_path):
+    """Keyless SHADOW builds its instruments from the catalog: after adopting a lower minimum notional (5 -> 1) the
+    instruments follow, so a 3 USDT order the adopted catalog allows is filled, not denied by the old minimum."""
+    import subprocess
+    import sys
+
+    from tests.live_helpers import live_env
+
+    with venue_serving(tmp_path, {("BTCUSDT", "NOTIONAL"): {"minNotional": "1.00000000"}}) as running:
+        shipped_profile(tmp_path, running, adopt="relaxed")
+        profile = yaml.safe_load((tmp_path / "profile.yaml").read_text())
+        profile["binance"].update(api_key="", api_secret="")
+        profile["rebalance"]["band"] = "0"
+        (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+        write_targets(tmp_path, {"BTCUSDT.BINANCE": 0.00003})  # about 3 USDT of 100,000
+        done = subprocess.run([sys.executable, "-m", "nautlive", "shadow", "--profile", "profile.yaml", "--targets",
+                               "targets.json", "--drift-log", "drift.log", "--once", "--json"], cwd=tmp_path,
+                              env=live_env(running), capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert [(m["field"], m["venue"]) for m in summary["adopted"]] == [("min_notional", "1")]
+    assert len(summary["fills"]) == 1 and D("1") < D(summary["fills"][0]["notional"]) < D("5")
