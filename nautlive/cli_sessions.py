@@ -76,7 +76,7 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
         print(f"waiting for the target file {target_file}: nothing trades until it appears", file=sys.stderr,
               flush=True)
     result = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
-                             panel=is_terminal() and not json_out and not once)
+                          panel=is_terminal() and not json_out and not once, summary=summary)
     _render_session(result, json_out, summary)
     if result.exit_code == 130:
         print("interrupted", file=sys.stderr, flush=True)  # Ctrl-C is the user's choice, not an error

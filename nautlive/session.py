@@ -394,13 +394,18 @@ def run_from_cli(
     log_level: str,
     arm: bool,
     panel: bool,
+    summary: str | Path | None = None,
 ) -> SessionResult:
-    """Check everything a session needs before a node exists, then run it."""
+    """Check everything a session needs before a node exists (LIVE: before any venue call), then run it."""
+    from contextlib import ExitStack
+
     from nautlive.safety import AccountLock, refuse_if_killed, require_armed
     from nautlive.signals import read_targets
+    from nautlive.writable import check_session_outputs
 
     feed = parse_feed(feed_text, profile, speed, seed)
     targets = str(targets or profile.targets)
+    drift_log = str(drift_log or profile.drift_log)
     if mode == "live":
         require_armed(arm)
         refuse_if_killed(profile.live.kill_switch)
@@ -408,26 +413,27 @@ def run_from_cli(
             raise ConfigError("live trading uses the venue's own market data: --feed must be venue")
     if once:
         read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
-    if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
-        from nautlive.venues.ibkr import check_gateway, exec_client_config
+    with ExitStack() as held:
+        if mode == "live":
+            check_session_outputs(drift_log, summary)  # exit 2 naming the file, before any venue call
+            held.enter_context(AccountLock(profile))
+        if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
+            from nautlive.venues.ibkr import check_gateway, exec_client_config
 
-        exec_client_config(profile)  # the account must be known before connecting
-        check_gateway(profile)  # the handshake answered and the account managed, before any node or order
-    options = SessionOptions(
-        mode=mode,
-        feed=feed,
-        targets=targets,
-        drift_log=str(drift_log or profile.drift_log),
-        once=once,
-        duration=duration,
-        session=session_id(mode),
-        log_level=log_level,
-        fill_timeout=profile.live.fill_timeout,
-        connect_timeout=profile.live.connect_timeout,
-        kill_switch=profile.live.kill_switch if mode == "live" else None,
-        panel=panel,
-    )
-    if mode == "live":
-        with AccountLock(profile):
-            return run_session(profile, options)
-    return run_session(profile, options)
+            exec_client_config(profile)  # the account must be known before connecting
+            check_gateway(profile)  # the handshake answered and the account managed, before any node or order
+        options = SessionOptions(
+            mode=mode,
+            feed=feed,
+            targets=targets,
+            drift_log=drift_log,
+            once=once,
+            duration=duration,
+            session=session_id(mode),
+            log_level=log_level,
+            fill_timeout=profile.live.fill_timeout,
+            connect_timeout=profile.live.connect_timeout,
+            kill_switch=profile.live.kill_switch if mode == "live" else None,
+            panel=panel,
+        )
+        return run_session(profile, options)
