@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import gc
 import os
-import signal
 import sys
 from collections import Counter
 from decimal import Decimal
@@ -61,7 +60,18 @@ def _symbols(profile: VenueProfile) -> list[str]:
 
 
 async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
+    from nautlive.stop_signals import install
+
     loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+    outcome = _Stop()
+
+    def finish(code: int, reason: str) -> None:
+        if not finished.is_set():
+            outcome.exit_code, outcome.reason = code, reason
+            finished.set()
+
+    install(loop, finish)  # from here on, every stop signal leaves the same trail
     public_specs = {} if engine.is_keyless(profile, options.mode, options.feed) else None  # filled before start
     node, strategy = engine.build(profile, options, loop, public_specs)
     holder.update(node=node, strategy=strategy)
@@ -76,14 +86,6 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
             public_specs.update((await fetch_public_specs(public_urls(profile)[0], _symbols(profile))).specs)
         except NautliveError as exc:
             return _Stop(exc.exit_code, f"{exc}: nothing traded")
-    finished = asyncio.Event()
-    outcome = _Stop()
-
-    def finish(code: int, reason: str) -> None:
-        if not finished.is_set():
-            outcome.exit_code, outcome.reason = code, reason
-            finished.set()
-
     started = _now()
     venue = None
     if options.mode == "live" and profile.adapter == "binance":
@@ -102,9 +104,8 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
                           strategy._specs, profile.quote_currency, strategy.log)
         strategy.venue = venue
         holder["venue"] = venue
-
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
-        loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
+    if finished.is_set():  # stopped while starting: the node never ran
+        return _Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
     run_task = asyncio.create_task(node.run_async())
     watchers = [asyncio.create_task(_startup(strategy, options, finish))]
     if options.duration is not None:
