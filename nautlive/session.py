@@ -97,6 +97,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     started = _now()
     venue = None
     if options.mode == "live" and profile.adapter == "binance":
+        from nautlive.venues.binance_guard import guard_node
         from nautlive.venues.binance_live import LiveVenue, prepare_account
         from nautlive.venues.binance_rest import BinanceRest
 
@@ -112,6 +113,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
                           strategy._specs, profile.quote_currency, strategy.log)
         strategy.venue = venue
         holder["venue"] = venue
+        guard_node(node, rest.base_url, finish)  # Nautilus's REST calls too: Retry-After, weight, a ban stops
     if finished.is_set():  # stopped while starting: the node never ran
         return _Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
     run_task = asyncio.create_task(node.run_async())

@@ -20,6 +20,8 @@ Faults, each a method here and an endpoint under /__sim/:
   set_quote / release_quote         pin the touch, the book a ladder around it (a crossing pin fills resting
                                     orders) / let it move again
   drop_connections()                close every WebSocket (the adapter reconnects)
+  limits.rate_limit_next / limits.limit_weight  HTTP 429 or 418 with Retry-After on the next requests / a
+                                    REQUEST_WEIGHT limit per window (nautlive.sim.limits; the server applies them)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from nautlive.sim.exchange import SpotExchange
+from nautlive.sim.limits import RequestLimits
 from nautlive.sim.rules import fmt8
 from nautlive.sim.wire import (
     INVALID_LISTEN_KEY,
@@ -67,6 +70,7 @@ class BinanceSimulator(SpotExchange):
         self.on_drop: Callable[[], int] = lambda: 0
         self.on_deferred: Callable[[float], None] = lambda seconds: None
         self._next_external_id = 1
+        self.limits = RequestLimits(self.header, self._clock)  # 429/418 faults and the used weight of REST calls
 
     # -- the user data stream's listen keys --------------------------------------------------------------------
 
@@ -194,6 +198,7 @@ class BinanceSimulator(SpotExchange):
             "user_stream_silent": self.user_stream_silent,
             "deferred_events": len(self.deferred),
             "restarts": self.restarts,
+            "limits": self.limits.state(),
             "listen_keys": sorted(self.listen_keys),
             "requests": list(self.request_log),
         }
