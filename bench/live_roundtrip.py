@@ -43,6 +43,7 @@ from nautilus_trader.model.identifiers import InstrumentId, TraderId
 from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.sim.binance import build_simulator
+from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import RunningSimulator, start_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,15 +143,15 @@ def ping_pong_latencies(config: TradingNodeConfig, factories: tuple[type, type],
 
 def node_latencies(running: RunningSimulator, timeout: float = 60.0) -> list[float]:
     common = dict(
-        api_key="bench-key",
-        api_secret="bench-secret",
+        api_key=SIM_API_KEY,
+        api_secret=SIM_PRIVATE_KEY,  # Ed25519: the simulator, as Binance, takes no other key for the user stream
         account_type=BinanceAccountType.SPOT,
         base_url_http=running.http_url,
-        base_url_ws=running.ws_url,
         instrument_provider=InstrumentProviderConfig(load_ids=frozenset([str(BTCUSDT)])),
     )
-    config = bench_node_config("BINANCE", BinanceDataClientConfig(**common, update_instruments_interval_mins=None),
-                               BinanceExecClientConfig(**common, max_retries=0), timeout_connection=10.0)
+    data = BinanceDataClientConfig(**common, base_url_ws=running.ws_url, update_instruments_interval_mins=None)
+    execution = BinanceExecClientConfig(**common, base_url_ws=f"{running.ws_url}/ws-api/v3", max_retries=0)
+    config = bench_node_config("BINANCE", data, execution, timeout_connection=10.0)
     factories = (BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)
     return ping_pong_latencies(config, factories, PingPongStrategy(BTCUSDT, QTY, ORDERS + WARMUP), timeout)
 

@@ -58,11 +58,23 @@ class ReconcileSettings(_Frozen):
 
 
 class BinanceSettings(_Frozen):
+    """Keys and endpoints. `api_secret` is the Ed25519 private key (unencrypted PKCS#8 PEM, from the environment) or,
+    for public data and REST only, an HMAC secret; `api_secret_file` names a file holding that PEM instead (chmod 600).
+    `base_url_ws` is the market streams' base, `base_url_ws_api` the WebSocket API (user stream) URL; unset, both
+    follow `environment` (live, testnet or demo) as Nautilus's adapter defines them."""
+
     api_key: str | None = None
     api_secret: str | None = None
+    api_secret_file: str | None = None
     base_url_http: str | None = None
     base_url_ws: str | None = None
-    testnet: bool = False
+    base_url_ws_api: str | None = None
+    environment: Literal["live", "testnet", "demo"] = "live"
+    testnet: bool = False  # the 1.221-era switch, kept for old profiles: true means environment: testnet
+
+    @property
+    def env(self) -> str:
+        return "testnet" if self.testnet else self.environment
 
 
 class IbkrSettings(_Frozen):
@@ -87,6 +99,8 @@ class LiveSettings(_Frozen):
     recover_hours: float = 24.0  # how far back a restart looks for the previous session's orders and fills
     # Orders already open at the venue when a session starts: fail (exit, touch nothing), cancel them, or keep them.
     open_orders: Literal["fail", "cancel", "keep"] = "fail"
+    # A Binance key that can withdraw funds is refused in LIVE (exit 4) unless this says the risk is accepted.
+    allow_withdrawal_keys: bool = False
 
 
 class RiskSettings(_Frozen):
@@ -188,6 +202,7 @@ def load_profile(venue: str | None = None, profile: str | Path | None = None) ->
             loaded = msgspec.convert(resolved, VenueProfile, strict=False)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"{path}: {describe_validation_error(exc, VenueProfile)}") from None
+        loaded = _with_secret_file(loaded, path)
         from nautlive.validate import validate_profile
 
         validate_profile(loaded, path)
@@ -217,6 +232,21 @@ def _targets_section(raw: dict, path: Path) -> dict:
         except (TypeError, ValueError):
             raise ConfigError(f"{path}: targets.settle_ms: expected milliseconds (a number), got {value!r}") from None
     return resolved
+
+
+def _with_secret_file(profile: VenueProfile, path: Path) -> VenueProfile:
+    """binance.api_secret_file read into binance.api_secret (remembered as a secret, never shown)."""
+    settings = profile.binance
+    if settings is None or settings.api_secret_file is None:
+        return profile
+    if settings.api_secret:
+        raise ConfigError(f"{path}: binance: set api_secret or api_secret_file, not both")
+    from nautlive.venues.binance_keys import read_secret_file
+
+    secret = read_secret_file(settings.api_secret_file, f"{path}: binance.api_secret_file")
+    _SECRET_VALUES.setdefault(secret, "binance.api_secret_file")
+    _SECRET_VALUES.setdefault(secret.strip(), "binance.api_secret_file")
+    return msgspec.structs.replace(profile, binance=msgspec.structs.replace(settings, api_secret=secret))
 
 
 def scrub(text: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from nautlive.errors import ConfigError, SafetyRefusal
-from nautlive.venues.binance_rest import default_base_url
+from nautlive.venues.binance_urls import endpoints
 from nautlive.writable import ensure_folder, os_problem
 
 if TYPE_CHECKING:
@@ -57,8 +57,7 @@ def account_key(profile: VenueProfile) -> str:
         ib = profile.ibkr or IbkrSettings()
         return f"ibkr|{ib.host.strip().lower()}|{ib.port}|{ib.account_id or ''}"
     settings = profile.binance
-    testnet = bool(settings and settings.testnet)
-    endpoint = (settings.base_url_http if settings else None) or default_base_url(testnet)
+    endpoint = endpoints(settings).http
     key_hash = hashlib.sha256(((settings.api_key if settings else None) or "").encode()).hexdigest()[:16]
     return f"binance|{endpoint.strip().rstrip('/').lower()}|{key_hash}"
 

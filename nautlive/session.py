@@ -98,12 +98,13 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     venue = None
     if options.mode == "live" and profile.adapter == "binance":
         from nautlive.venues.binance_guard import guard_node
-        from nautlive.venues.binance_live import LiveVenue, prepare_account
+        from nautlive.venues.binance_live import LiveVenue, check_key, prepare_account
         from nautlive.venues.binance_rest import BinanceRest
 
         rest = BinanceRest.for_profile(profile)
         holder["rest"] = rest
         try:
+            await check_key(rest, profile, _say)
             start = await prepare_account(rest, list(profile.instruments), profile.live.open_orders, strategy.drift,
                                           _recover_since(profile, options), profile.quote_currency, _say)
         except NautliveError as exc:
@@ -240,8 +241,9 @@ async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: 
     while strategy.startup is None:
         if asyncio.get_running_loop().time() > deadline:
             loaded = len(strategy.cache.instruments())
+            problem = strategy.venue.connection_problem() if strategy.venue is not None else ""
             finish(1, f"venue not ready within {options.connect_timeout:.0f} s ({loaded} instruments loaded, "
-                      "no account or no answer; see the log above): nothing traded")
+                      f"{problem or 'no account or no answer; see the log above'}): nothing traded")
             return
         await asyncio.sleep(0.05)
     if strategy.startup_error is not None:
@@ -387,6 +389,9 @@ def run_from_cli(
     targets = str(targets or profile.targets)
     drift_log = str(drift_log or profile.drift_log)
     if mode == "live":
+        from nautlive.venues import check_live_settings
+
+        check_live_settings(profile)
         require_armed(arm)
         refuse_if_killed(profile.live.kill_switch)
         if feed.kind != "venue":

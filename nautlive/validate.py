@@ -19,7 +19,7 @@ from nautlive.profile import RiskSettings, VenueProfile
 ADAPTER_VENUES = {"binance": "BINANCE", "ibkr": "INTERACTIVE_BROKERS"}
 # SYMBOL.VENUE: the symbol may hold dots or slashes (EUR/USD.IDEALPRO, BRK.B.NYSE); the venue is the last part.
 _INSTRUMENT_ID = re.compile(r"^(?P<symbol>\S+)\.(?P<venue>[A-Z][A-Z0-9_]*)$")
-_URL_SCHEMES = {"base_url_http": ("http", "https"), "base_url_ws": ("ws", "wss")}
+_URL_SCHEMES = {"base_url_http": ("http", "https"), "base_url_ws": ("ws", "wss"), "base_url_ws_api": ("ws", "wss")}
 
 
 def validate_profile(profile: VenueProfile, path: str | Path) -> None:
@@ -33,6 +33,7 @@ def problems(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     yield from _ranges(profile)
     yield from _live_and_risk(profile)
     yield from _connections(profile)
+    yield from _binance_secret(profile)
     yield from _instruments(profile)
     yield from _quote_currency(profile)
     yield from _alerts(profile)
@@ -105,8 +106,23 @@ def _connections(profile: VenueProfile) -> Iterator[tuple[str, str]]:
                 problem = _url_problem(url, schemes)
                 if problem:
                     yield f"binance.{field}", problem
+    if profile.binance is not None and profile.binance.testnet and profile.binance.environment != "live":
+        yield "binance.testnet", "set environment: testnet (or demo) and drop testnet: true, not both"
     if profile.ibkr is not None and not 1 <= profile.ibkr.port <= 65535:
         yield "ibkr.port", f"must be a TCP port in 1..65535, got {profile.ibkr.port}"
+
+
+def _binance_secret(profile: VenueProfile) -> Iterator[tuple[str, str]]:
+    """A PEM that cannot be the private key (encrypted, public, damaged) is refused in every mode."""
+    secret = profile.binance.api_secret if profile.binance else None
+    if secret:
+        from nautlive.venues.binance_keys import ed25519_private_key
+
+        try:
+            ed25519_private_key(secret, "binance.api_secret")
+        except ConfigError as exc:
+            key, _, problem = str(exc).partition(": ")
+            yield key, problem
 
 
 def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:

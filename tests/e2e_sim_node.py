@@ -37,6 +37,7 @@ from nautilus_trader.model.identifiers import InstrumentId, TraderId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.sim.binance import build_simulator
+from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import RunningSimulator, start_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,11 +111,10 @@ class ScenarioStrategy(Strategy):
 
 def node_config(running: RunningSimulator) -> TradingNodeConfig:
     common = dict(
-        api_key="sim-key",
-        api_secret="sim-secret",
+        api_key=SIM_API_KEY,
+        api_secret=SIM_PRIVATE_KEY,
         account_type=BinanceAccountType.SPOT,
         base_url_http=running.http_url,
-        base_url_ws=running.ws_url,
         instrument_provider=InstrumentProviderConfig(load_ids=frozenset(["BTCUSDT.BINANCE", "ETHUSDT.BINANCE"])),
     )
     return TradingNodeConfig(
@@ -124,8 +124,9 @@ def node_config(running: RunningSimulator) -> TradingNodeConfig:
         # bypass: let an order below NOTIONAL reach the venue, to see the venue's own reject
         risk_engine=LiveRiskEngineConfig(bypass=True, graceful_shutdown_on_exception=True),
         exec_engine=LiveExecEngineConfig(reconciliation=True, graceful_shutdown_on_exception=True),
-        data_clients={"BINANCE": BinanceDataClientConfig(**common)},
-        exec_clients={"BINANCE": BinanceExecClientConfig(**common)},
+        data_clients={"BINANCE": BinanceDataClientConfig(base_url_ws=running.ws_url, **common)},
+        # the exec client's base_url_ws is the WebSocket API URL (the user stream since Nautilus 1.223)
+        exec_clients={"BINANCE": BinanceExecClientConfig(base_url_ws=f"{running.ws_url}/ws-api/v3", **common)},
         timeout_connection=10.0,
         timeout_reconciliation=5.0,
         timeout_portfolio=5.0,

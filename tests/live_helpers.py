@@ -60,6 +60,25 @@ def session_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def ed25519_key_pair() -> tuple[str, str]:
+    """(private key PKCS#8 PEM, public key PEM) of a new Ed25519 key."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
+    public = key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def register_new_key(running: RunningSimulator, api_key: str) -> str:
+    """A new Ed25519 key the venue knows for `api_key`, as Binance does once its public half is registered; returns
+    the private key PEM."""
+    private, public = ed25519_key_pair()
+    running.sim.keys.add_ed25519(api_key, public)
+    return private
+
+
 def write_targets(directory: Path, weights: dict[str, float]) -> None:
     temporary = directory / "targets.json.tmp"
     temporary.write_text(json.dumps({"as_of": "2026-11-24T12:00:00Z", "weights": weights}))

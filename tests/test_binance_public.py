@@ -28,14 +28,12 @@ from nautlive.sim.binance import build_simulator
 from nautlive.sim.server import RunningSimulator, start_in_thread
 from nautlive.venues.binance_public import (
     LOST,
-    MAINNET_WS,
-    TESTNET_WS,
     PublicDataClientFactory,
     PublicFeedConfig,
     fetch_public_specs,
     public_urls,
 )
-from nautlive.venues.binance_rest import MAINNET_HTTP, TESTNET_HTTP
+from nautlive.venues.binance_urls import DEFAULTS
 from tests.conftest import REPO
 from tests.live_helpers import CATALOG, start_venue, state
 
@@ -366,13 +364,18 @@ def profile(binance: BinanceSettings | None) -> VenueProfile:
                         binance=binance)
 
 
+LIVE, TESTNET, DEMO = DEFAULTS["live"], DEFAULTS["testnet"], DEFAULTS["demo"]
+
+
 @pytest.mark.parametrize("settings, expected", [
-    (None, (MAINNET_HTTP, MAINNET_WS)),
+    (None, (LIVE.http, LIVE.ws)),
     (BinanceSettings(), ("https://api.binance.com", "wss://stream.binance.com:9443")),
-    (BinanceSettings(testnet=True), (TESTNET_HTTP, TESTNET_WS)),
+    (BinanceSettings(testnet=True), (TESTNET.http, TESTNET.ws)),
+    (BinanceSettings(environment="testnet"), (TESTNET.http, TESTNET.ws)),
+    (BinanceSettings(environment="demo"), ("https://demo-api.binance.com", "wss://demo-stream.binance.com")),
     (BinanceSettings(base_url_http="http://127.0.0.1:8765/", base_url_ws="ws://127.0.0.1:8765", testnet=True),
      ("http://127.0.0.1:8765", "ws://127.0.0.1:8765")),
-    (BinanceSettings(base_url_http="http://127.0.0.1:8765"), ("http://127.0.0.1:8765", MAINNET_WS)),
+    (BinanceSettings(base_url_http="http://127.0.0.1:8765"), ("http://127.0.0.1:8765", LIVE.ws)),
 ])
 def test_public_urls(settings, expected):
     assert public_urls(profile(settings)) == expected

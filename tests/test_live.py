@@ -27,6 +27,7 @@ from tests.live_helpers import (
     finish,
     live_env,
     order_posts,
+    register_new_key,
     run_live,
     start_live,
     start_venue,
@@ -79,7 +80,9 @@ def test_once_trades_to_target_then_a_rerun_sends_nothing(venue, session_dir):
 
 
 def test_keys_never_appear_in_any_output(venue, session_dir):
-    key, secret = "KEYzq7Xw1unique", "SECRETr9Vb3unique"
+    key = "KEYzq7Xw1unique"
+    secret = register_new_key(venue, key)
+    body = secret.splitlines()[1]  # the key material itself, without the PEM's armour lines
     result = run_live(session_dir, venue, "--arm", "--once", "--log-level", "INFO", "--summary", "summary.json",
                       NAUTLIVE_SIM_KEY=key, NAUTLIVE_SIM_SECRET=secret)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -89,7 +92,7 @@ def test_keys_never_appear_in_any_output(venue, session_dir):
                "summary": (session_dir / "summary.json").read_text()}
     outputs.update({str(p): p.read_text(errors="replace") for p in session_dir.rglob("*") if p.is_file()})
     for name, text in outputs.items():
-        assert key not in text and secret not in text, f"a key leaked into {name}"
+        assert key not in text and body not in text, f"a key leaked into {name}"
 
 
 # -- safety rails ------------------------------------------------------------------------------------------------

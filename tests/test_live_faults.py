@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nautlive.sim.keys import SIM_PRIVATE_KEY
 from tests.live_helpers import (
     TARGETS,
     D,
@@ -372,7 +373,7 @@ def test_a_copied_profile_in_another_folder_cannot_trade_the_same_account(venue,
     assert second.returncode == 4, second.stderr[-3000:]
     line = error_line(second.stderr)
     assert "one session per account" in line and str(session_dir / "profile.yaml") in line
-    assert "sim-key" not in second.stderr and "sim-secret" not in second.stderr
+    assert "sim-key" not in second.stderr and SIM_PRIVATE_KEY not in second.stderr
     assert len(order_posts(venue)) == 2  # only the first session's orders
 
 

@@ -61,6 +61,7 @@ BINANCE_PROFILES = [p for p in SHIPPED if yaml.safe_load(p.read_text())["adapter
 def test_live_refuses_a_blocking_mismatch_for_every_shipped_binance_profile(path, tmp_path):
     """The simulator serves the 2022 capture (BTCUSDT min_notional 10 against the catalog's 5): exit 3, no order."""
     from nautlive.sim.binance import build_simulator
+    from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
     from nautlive.sim.server import start_in_thread
 
     sim = build_simulator(["BTCUSDT", "ETHUSDT"], {"USDT": D(100_000)}, exchange_info_path=shared_file(*INFO_2022))
@@ -68,11 +69,13 @@ def test_live_refuses_a_blocking_mismatch_for_every_shipped_binance_profile(path
     profile["catalog"] = str(CATALOG)
     profile["live"] = {"lock_dir": str(tmp_path / "locks"), "connect_timeout": 5}
     with start_in_thread(sim, quote_interval=0.05) as running:
-        profile["binance"].update(base_url_http=running.http_url, base_url_ws=running.ws_url, testnet=False,
+        profile["binance"].update(base_url_http=running.http_url, base_url_ws=running.ws_url,
+                                  base_url_ws_api=f"{running.ws_url}/ws-api/v3",
                                   api_key="${NAUTLIVE_TEST_KEY}", api_secret="${NAUTLIVE_TEST_SECRET}")
         (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
         (tmp_path / "targets.json").write_text(json.dumps({"BTCUSDT.BINANCE": 0.3, "ETHUSDT.BINANCE": 0.2}))
-        result = run_live(tmp_path, running, "--arm", "--once", NAUTLIVE_TEST_KEY="k", NAUTLIVE_TEST_SECRET="s")
+        result = run_live(tmp_path, running, "--arm", "--once", NAUTLIVE_TEST_KEY=SIM_API_KEY,
+                          NAUTLIVE_TEST_SECRET=SIM_PRIVATE_KEY)
         posts = order_posts(running)
     assert result.returncode == 3, result.stderr[-3000:]
     line = error_line(result.stderr)

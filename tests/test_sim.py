@@ -21,10 +21,13 @@ from nautlive.cli import app
 from nautlive.errors import ConfigError
 from nautlive.sim.binance import BinanceReject, BinanceSimulator, build_simulator, parse_balances
 from nautlive.sim.feed import Quote, read_recording
+from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.rest import answer
 from nautlive.sim.rules import read_exchange_info
 from nautlive.sim.server import start_in_thread
+from nautlive.venues.binance_ws_api import logon_params
 from tests.conftest import REPO, shared_file
+from tests.ws_api_client import next_event, user_stream, ws_api_call
 
 CAPTURE = ("binance", "exchange_info", "binance_spot_exchange_info_2023-09-08.json")
 CATALOG = REPO / "artifacts" / "catalog" / "binance.yaml"
@@ -281,18 +284,21 @@ def test_silent_user_stream_drops_events_and_still_executes(sim):
     assert [e.get("c") for e in events] == ["O-loud", "O-loud", None]  # the silent order's events are gone
 
 
-def test_restart_forgets_listen_keys_and_keeps_the_account(sim):
-    key = sim.create_listen_key()["listenKey"]
+def test_restart_drops_connections_and_keeps_the_account(sim):
     sim.place_limit_order("BTCUSDT", "BUY", D("0.1"), D("60000"), "GTC", "O-rest")
     before = {k: sim.state()[k] for k in ("balances", "orders", "fills")}
-    assert sim.restart() == {"listen_keys_forgotten": 1, "dropped": 0}
-    gone = BinanceReject(-1125, "This listenKey does not exist.")
-    assert answer(sim, "PUT", "/api/v3/userDataStream", {"listenKey": key}) == gone and gone.status == 400
-    assert answer(sim, "DELETE", "/api/v3/userDataStream", {"listenKey": key}) == gone
-    assert sim.refuses_stream(key) and not sim.refuses_stream("btcusdt@bookTicker")
+    assert sim.restart() == {"dropped": 0}
     assert {k: sim.state()[k] for k in ("balances", "orders", "fills")} == before
-    fresh = sim.create_listen_key()["listenKey"]
-    assert answer(sim, "PUT", "/api/v3/userDataStream", {"listenKey": fresh}) == {} and not sim.refuses_stream(fresh)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_the_retired_rest_listen_key_answers_410_gone(sim, method):
+    """Binance removed POST/PUT/DELETE /api/v3/userDataStream on 2026-02-20 (CHANGELOG 2026-01-21)."""
+    from nautlive.sim.rest import Gone
+
+    gone = answer(sim, method, "/api/v3/userDataStream", {"listenKey": "x"})
+    assert isinstance(gone, Gone) and gone.status == 410 and "410 Gone" in gone.html
+    assert sim.refuses_stream("a" * 60) and not sim.refuses_stream("btcusdt@bookTicker")
 
 
 def test_external_order_is_placed_like_a_rest_order(sim):
@@ -388,11 +394,7 @@ def test_server_fault_endpoints_over_http(sim):
                 async with client.request(method, running.http_url + path, **kwargs) as response:
                     return response.status, await response.json()
 
-            async def next_event(ws) -> dict:
-                return json.loads((await asyncio.wait_for(ws.receive(), 5)).data)["data"]
-
-            key = (await call("POST", "/api/v3/userDataStream"))[1]["listenKey"]
-            user = await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
+            user = await user_stream(client, running.ws_url)
 
             # ack delay: executed and pushed at once, answered late
             seen["ack_delay"] = await call("POST", "/__sim/ack_delay?seconds=0.5")
@@ -439,21 +441,19 @@ def test_server_fault_endpoints_over_http(sim):
             seen["fill_unknown"] = await call("POST", "/__sim/fill_open?clientOrderId=web_1")
             seen["bad_seconds"] = (await call("POST", "/__sim/balance_delay?seconds=-1"))[0]
 
-            # restart: keys forgotten, connections dropped, account kept
+            # restart: connections dropped (the subscription with them), account kept; a new session works
             balances = (await call("GET", "/api/v3/account"))[1]["balances"]
             seen["restart"] = await call("POST", "/__sim/restart")
             seen["closed"] = (await asyncio.wait_for(user.receive(), 5)).type
-            seen["keepalive"] = await call("PUT", f"/api/v3/userDataStream?listenKey={key}")
+            async with client.put(running.http_url + "/api/v3/userDataStream?listenKey=x") as response:
+                seen["keepalive"] = response.status, response.content_type
             try:
-                await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
-                seen["reconnect"] = "accepted"
+                await client.ws_connect(f"{running.ws_url}/stream?streams={'k' * 60}")
+                seen["listen_key_stream"] = "accepted"
             except aiohttp.WSServerHandshakeError as exc:
-                seen["reconnect"] = exc.status
+                seen["listen_key_stream"] = exc.status
             seen["same_balances"] = (await call("GET", "/api/v3/account"))[1]["balances"] == balances
-            fresh = (await call("POST", "/api/v3/userDataStream"))[1]["listenKey"]
-            again = await client.ws_connect(f"{running.ws_url}/stream?streams={fresh}")
-            await again.send_str(json.dumps({"method": "SUBSCRIBE", "params": [key], "id": 3}))
-            seen["subscribe_old"] = json.loads((await asyncio.wait_for(again.receive(), 5)).data)
+            again = await user_stream(client, running.ws_url)
             await call("POST", order_path + "BUY")
             seen["fresh_event"] = [(await next_event(again)).get("x") for _ in range(3)]
             return seen
@@ -477,11 +477,10 @@ def test_server_fault_endpoints_over_http(sim):
     assert status == 200 and filled["status"] == "FILLED" and filled["fills"][0]["price"] == "60000.00000000"
     assert seen["fill_unknown"] == (400, {"code": -2013, "msg": "Order does not exist."})
     assert seen["bad_seconds"] == 400
-    assert seen["restart"] == (200, {"listen_keys_forgotten": 1, "dropped": 1})
+    assert seen["restart"] == (200, {"dropped": 1})
     assert seen["closed"] in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-    assert seen["keepalive"] == (400, {"code": -1125, "msg": "This listenKey does not exist."})
-    assert seen["reconnect"] == 400 and seen["same_balances"]
-    assert seen["subscribe_old"]["error"]["code"] == 2 and seen["subscribe_old"]["id"] == 3
+    assert seen["keepalive"] == (410, "text/html")
+    assert seen["listen_key_stream"] == 400 and seen["same_balances"]
     assert seen["fresh_event"] == ["NEW", "TRADE", None], seen
 
 
@@ -543,8 +542,9 @@ def test_websocket_streams_user_events_and_drop(sim):
     async def session(running) -> dict:
         seen: dict = {}
         async with aiohttp.ClientSession() as client:
-            key = (await (await client.post(running.http_url + "/api/v3/userDataStream")).json())["listenKey"]
-            user = await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
+            user = await client.ws_connect(f"{running.ws_url}/ws-api/v3")
+            await ws_api_call(user, "session.logon", logon_params(SIM_API_KEY, SIM_PRIVATE_KEY), "logon")
+            seen["subscribed"] = await ws_api_call(user, "userDataStream.subscribe", {}, "sub")
             market = await client.ws_connect(f"{running.ws_url}/stream?streams=btcusdt@bookTicker")
             await market.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@bookTicker"], "id": 7}))
             streams = set()
@@ -557,6 +557,7 @@ def test_websocket_streams_user_events_and_drop(sim):
             seen["streams"] = streams
             await client.post(running.http_url + "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01")
             seen["user"] = [json.loads((await asyncio.wait_for(user.receive(), 5)).data) for _ in range(3)]
+            seen["status"] = await ws_api_call(user, "session.status", {}, "status")
             await client.post(running.http_url + "/__sim/drop")
             seen["closed"] = (await asyncio.wait_for(market.receive(), 5)).type
             return seen
@@ -565,10 +566,13 @@ def test_websocket_streams_user_events_and_drop(sim):
         seen = asyncio.run(asyncio.wait_for(session(running), 20))
     assert seen["ack"] == {"result": None, "id": 7}
     assert seen["streams"] == {"btcusdt@bookTicker", "ethusdt@bookTicker"}
-    assert [(m["data"]["e"], m["data"].get("x")) for m in seen["user"]] == [
+    assert seen["subscribed"] == {"id": "sub", "status": 200, "result": {"subscriptionId": 0}}
+    assert [(m["event"]["e"], m["event"].get("x")) for m in seen["user"]] == [
         ("executionReport", "NEW"), ("executionReport", "TRADE"), ("outboundAccountPosition", None)
     ]
-    assert all(m["stream"] == sim.state()["listen_keys"][0] for m in seen["user"])
+    assert all(m["subscriptionId"] == 0 for m in seen["user"])
+    status = seen["status"]["result"]
+    assert status["apiKey"] == SIM_API_KEY and status["userDataStream"] is True
     assert seen["closed"] in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
 
 
@@ -587,7 +591,7 @@ def test_cli_sim_serves_until_sigterm_then_exits_0(repo_cwd):
         expected = [{"asset": a, "free": f"{D(v):.8f}", "locked": "0.00000000"}
                     for a, v in (("BTC", "0.5"), ("ETH", "2"), ("USDT", "5000"))]
         assert http(base, "GET", "/api/v3/account")[1]["balances"] == expected
-        assert http(base, "POST", "/__sim/restart") == (200, {"listen_keys_forgotten": 0, "dropped": 0})
+        assert http(base, "POST", "/__sim/restart") == (200, {"dropped": 0})
         assert http(base, "GET", "/api/v3/account")[1]["balances"] == expected  # a restart keeps the account
         proc.terminate()
         assert proc.wait(timeout=10) == 0

@@ -26,6 +26,7 @@ from nautlive.sim.rest import answer
 from nautlive.sim.rules import symbol_from_spec
 from nautlive.sim.server import RunningSimulator, start_in_thread
 from tests.conftest import REPO, shared_file
+from tests.ws_api_client import next_event, user_stream
 
 CATALOG = REPO / "artifacts" / "catalog" / "binance.yaml"
 RECORDING = ("binance", "market", "btcusdt_20240808.gz")
@@ -142,14 +143,13 @@ def test_order_larger_than_the_book_fills_what_it_can_and_expires(raw_lines, rec
                 async with client.request(method, running.http_url + path) as response:
                     return await response.json()
 
-            key = (await call("POST", "/api/v3/userDataStream"))["listenKey"]
-            user = await client.ws_connect(f"{running.ws_url}/stream?streams={key}")
+            user = await user_stream(client, running.ws_url)
             running.call(replay, sim, [item for item in recording if item.ts_ns <= until])
             order = await call("POST", "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=40"
                                        "&newClientOrderId=O-big&newOrderRespType=FULL")
             events = []
             while not events or events[-1]["e"] != "outboundAccountPosition":
-                events.append(json.loads((await asyncio.wait_for(user.receive(), 5)).data)["data"])
+                events.append(await next_event(user))
             queried = await call("GET", "/api/v3/order?symbol=BTCUSDT&origClientOrderId=O-big")
             account = await call("GET", "/api/v3/account")
             return {"order": order, "events": events, "queried": queried, "account": account}

@@ -14,8 +14,18 @@ Binance's own status and {"code", "msg"}.
   DELETE /__sim/balance_delay                                                    -> {"balance_delay": 0.0}
   POST   /__sim/user_stream_silent            no user-stream events (dropped, not queued) -> {"user_stream_silent": true}
   DELETE /__sim/user_stream_silent                                               -> {"user_stream_silent": false}
-  POST   /__sim/restart                       listen keys forgotten, WebSockets dropped, account kept
-                                                                  -> {"listen_keys_forgotten": n, "dropped": m}
+  POST   /__sim/restart                       every WebSocket dropped (WS API sessions with them), account kept
+                                                                               -> {"dropped": n}
+  POST   /__sim/ws_api/drop                   close the WebSocket API sockets only (the adapter reconnects, logs on
+                                              and subscribes again)            -> {"dropped": n}
+  POST   /__sim/ws_api/refuse_logon?count=N&code=C&msg=M  refuse the next N session.logon (default 1, -2015)
+                                                                               -> {"logon_refusals": n}
+  POST   /__sim/ws_api/terminate              end every user-stream subscription with eventStreamTerminated
+                                                                               -> {"terminated": n}
+  POST   /__sim/api_restrictions  JSON {"enableWithdrawals": true, "ipRestrict": false, ...}  the key's rights
+                                              (GET /sapi/v1/account/apiRestrictions)  -> the flags
+  POST   /__sim/keys  JSON {"api_key", "ed25519_public_key": PEM | "hmac_secret": S}  one more key the venue
+                                              knows (it ships knowing profiles/binance-sim.yaml's) -> {"api_key"}
   POST   /__sim/order   JSON {"symbol", "side", "type": "LIMIT"|"MARKET", "quantity", "price", "clientOrderId",
                         "timeInForce"}        an order behind the client's back, as POST /api/v3/order places it
                                               (clientOrderId default web_<n>)  -> the order JSON with "fills"
@@ -33,8 +43,9 @@ Binance's own status and {"code", "msg"}.
                                               Retry-After. Every REST answer carries X-MBX-USED-WEIGHT-1M (or -<S>S)
                                                                                -> {"limit": W, "window": S, ...}
   GET    /__sim/state                         balances, orders, fills, books (touch, update_id, levels), faults,
-                                              listen keys, request log (each call with "signed" and "api_key"),
-                                              connections
+                                              request log (each call with "signed" and "api_key"; WebSocket
+                                              API requests with method "WS" and the API method as path),
+                                              connections, WS API sessions
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ from nautlive.sim.rest import order_with_fills
 from nautlive.sim.serving import Handler, json_response
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.sim.wire import BinanceReject
+from nautlive.sim.ws_api import ApiConnection, terminated
 
 SIM_KEY = web.AppKey("sim", BinanceSimulator)
 HUB_KEY = web.AppKey("hub", Hub)
@@ -119,8 +131,64 @@ async def _weight_limit(request: web.Request) -> web.Response:
 
 async def _state(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    counts = {"connections": len(hub.connections), "connections_opened": hub.opened}
-    return json_response({**request.app[SIM_KEY].state(), **counts})
+    counts = {"connections": len(hub.connections), "connections_opened": hub.opened,
+              "ws_api_opened": hub.opened_kinds.get(ApiConnection.__name__, 0)}
+    sessions = [{"api_key": c.api_key, "key_type": c.key_type, "subscriptions": sorted(c.subscriptions)}
+                for c in hub.connections if isinstance(c, ApiConnection)]
+    return json_response({**request.app[SIM_KEY].state(), **counts, "ws_api": sessions})
+
+
+async def _drop_ws_api(request: web.Request) -> web.Response:
+    return json_response({"dropped": await request.app[HUB_KEY].close_all(only=ApiConnection)})
+
+
+async def _refuse_logon(request: web.Request) -> web.Response:
+    sim, query = request.app[SIM_KEY], request.query
+    try:
+        count, code = int(query.get("count", "1")), int(query.get("code", "-2015"))
+    except ValueError:
+        return json_response({"error": "count and code: expected integers"}, 400)
+    sim.refuse_logons(count, code, query.get("msg", "Invalid API-key, IP, or permissions for action."))
+    return json_response({"logon_refusals": len(sim.logon_refusals)})
+
+
+async def _terminate_streams(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    return json_response({"terminated": hub.end_user_streams(lambda subscription: terminated(hub, subscription))})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _set_restrictions(request: web.Request) -> web.Response:
+    flags = await _json_object(request)
+    if flags is None or not all(isinstance(v, bool) for v in flags.values()):
+        return json_response({"error": 'expected a JSON object of booleans like {"enableWithdrawals": true}'}, 400)
+    try:
+        return json_response(request.app[SIM_KEY].set_restrictions(flags))
+    except ValueError as exc:
+        return json_response({"error": str(exc)}, 400)
+
+
+async def _add_key(request: web.Request) -> web.Response:
+    spec, keys = await _json_object(request), request.app[SIM_KEY].keys
+    api_key = spec.get("api_key") if spec else None
+    try:
+        if isinstance(api_key, str) and isinstance(spec.get("ed25519_public_key"), str):
+            keys.add_ed25519(api_key, spec["ed25519_public_key"])
+        elif isinstance(api_key, str) and isinstance(spec.get("hmac_secret"), str):
+            keys.add_hmac(api_key, spec["hmac_secret"])
+        else:
+            raise ValueError
+    except ValueError:
+        return json_response({"error": 'expected {"api_key": K, "ed25519_public_key": PEM} or {"api_key": K, '
+                                       '"hmac_secret": S}'}, 400)
+    return json_response({"api_key": api_key})
 
 
 async def _restart(request: web.Request) -> web.Response:
@@ -129,11 +197,8 @@ async def _restart(request: web.Request) -> web.Response:
 
 async def _external_order(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
-    try:
-        spec = msgspec.json.decode(await request.read())
-    except msgspec.DecodeError:
-        spec = None
-    if not isinstance(spec, dict):
+    spec = await _json_object(request)
+    if spec is None:
         return json_response({"error": 'expected a JSON object like {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", '
                                '"quantity": "0.01", "price": "60000", "clientOrderId": "web_1"}'}, 400)
     return _order_answer(sim, sim.place_external_order(spec))
@@ -195,6 +260,11 @@ CONTROLS: list[tuple[str, str, Handler]] = [
     ("DELETE", "/__sim/user_stream_silent",
      _calls(BinanceSimulator.clear_user_stream_silence, {"user_stream_silent": False})),
     ("POST", "/__sim/restart", _restart),
+    ("POST", "/__sim/ws_api/drop", _drop_ws_api),
+    ("POST", "/__sim/ws_api/refuse_logon", _refuse_logon),
+    ("POST", "/__sim/ws_api/terminate", _terminate_streams),
+    ("POST", "/__sim/api_restrictions", _set_restrictions),
+    ("POST", "/__sim/keys", _add_key),
     ("POST", "/__sim/order", _external_order),
     ("POST", "/__sim/fill_open", _fill_open),
     ("POST", "/__sim/quote", _set_quote),

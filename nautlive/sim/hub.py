@@ -1,8 +1,9 @@
 """WebSocket side of the simulator's server: connections, and the Hub that routes market and user-stream messages.
 
-Market messages go to the connections subscribed to their stream; user events go to the connections subscribed to a
-listen key the venue still knows, about 10 ms after the change (as Binance pushes them just after the REST answer).
-A stream name without "@" is a listen key: an unknown one is refused, at connect time and in SUBSCRIBE.
+Market messages go to the connections subscribed to their stream; user events go to every user-stream subscription
+of the WebSocket API connections (nautlive.sim.ws_api) as `{"subscriptionId": N, "event": ...}`, about 10 ms after
+the change (as Binance pushes them just after the REST answer). A market stream name without "@" (a retired listen
+key) is refused, at connect time and in SUBSCRIBE.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from nautlive.sim.venue import BinanceSimulator
-from nautlive.sim.wire import wrap_stream
 
 USER_EVENT_DELAY = 0.01  # Binance pushes user-stream events just after the REST answer
 CLOCK_SLACK = 0.05  # the loop's clock and the simulator's (wall) clock may disagree by this much
@@ -26,7 +26,8 @@ class Connection:
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
-        self.streams: set[str] = set()
+        self.streams: set[str] = set()  # market streams
+        self.subscriptions: set[int] = set()  # user-stream subscriptions (WebSocket API connections only)
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
 
     async def send_forever(self) -> None:
@@ -38,7 +39,7 @@ class Connection:
 
 
 class Hub:
-    """Routes market messages to the connections subscribed to them, and user events to the listenKey connections.
+    """Routes market messages to the connections subscribed to them, and user events to the user-stream subscriptions.
 
     The simulator calls `publish_*` from any thread; delivery always happens on the server's loop.
     """
@@ -48,6 +49,7 @@ class Hub:
         self.event_delay = event_delay
         self.connections: set[Connection] = set()
         self.opened = 0
+        self.opened_kinds: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._user_events: asyncio.Queue[tuple[float, int, dict[str, Any]]] = asyncio.Queue()
         sim.on_market = self.publish_market
@@ -77,13 +79,42 @@ class Hub:
         if remaining is not None and remaining < CLOCK_SLACK:
             self._call_later(remaining + 0.001)
 
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self.opened += 1
+        self.opened_kinds[type(conn).__name__] = self.opened_kinds.get(type(conn).__name__, 0) + 1
+
+    async def serve(self, conn: Connection, answer: Callable[[str], list[str]]) -> None:
+        """Serve one prepared WebSocket until it closes: each text frame's replies, and whatever is routed to it."""
+        self.add(conn)
+        sender = asyncio.create_task(conn.send_forever())
+        try:
+            async for message in conn.ws:
+                if message.type == WSMsgType.TEXT:
+                    for reply in answer(message.data):
+                        conn.outbox.put_nowait(reply)
+        finally:
+            self.connections.discard(conn)
+            sender.cancel()
+
     def drop_all(self) -> int:
         self._soon(lambda: asyncio.ensure_future(self.close_all()))
         return len(self.connections)
 
-    async def close_all(self, _app: web.Application | None = None) -> None:
-        closing = [c.ws.close(code=WSCloseCode.GOING_AWAY) for c in list(self.connections)]
-        await asyncio.gather(*closing, return_exceptions=True)
+    async def close_all(self, _app: web.Application | None = None, only: type | None = None) -> int:
+        chosen = [c for c in list(self.connections) if only is None or isinstance(c, only)]
+        await asyncio.gather(*(c.ws.close(code=WSCloseCode.GOING_AWAY) for c in chosen), return_exceptions=True)
+        return len(chosen)
+
+    def end_user_streams(self, message: Callable[[int], str]) -> int:
+        """End every user-stream subscription, telling each with `message(subscription_id)` (eventStreamTerminated)."""
+        ended = 0
+        for conn in self.connections:
+            for subscription in sorted(conn.subscriptions):
+                conn.outbox.put_nowait(message(subscription))
+                ended += 1
+            conn.subscriptions.clear()
+        return ended
 
     async def push_user_events(self) -> None:
         assert self.loop is not None
@@ -93,8 +124,8 @@ class Hub:
             if restarts != self.sim.restarts:  # in flight when the venue restarted: lost with it
                 continue
             for conn in self.connections:
-                for key in conn.streams & self.sim.listen_keys:
-                    conn.outbox.put_nowait(wrap_stream(key, event))
+                for subscription in sorted(conn.subscriptions):
+                    conn.outbox.put_nowait(json.dumps({"subscriptionId": subscription, "event": event}))
 
     def subscribe(self, conn: Connection, streams: Sequence[str]) -> None:
         """Add streams to a connection; a market stream of a known symbol starts quoting that symbol."""
@@ -114,7 +145,7 @@ class Hub:
         if method == "SUBSCRIBE":
             refused = [stream for stream in params if self.sim.refuses_stream(stream)]
             if refused:
-                error = {"code": 2, "msg": f"Invalid request: unknown listenKey {refused[0]!r}"}
+                error = {"code": 2, "msg": f"Invalid request: unknown stream {refused[0]!r}"}
                 return json.dumps({"error": error, "id": request_id})
             self.subscribe(conn, params)
             return json.dumps({"result": None, "id": request_id})

@@ -2,6 +2,10 @@
 
 Parameters come in the query string (as the adapter sends them) or a form body, as Binance accepts both (the query
 string wins when both name one); signatures, timestamps and recvWindow are accepted unchecked.
+
+The REST listen key (`POST/PUT/DELETE /api/v3/userDataStream`) was retired on 2026-02-20 07:00 UTC (Binance's
+CHANGELOG of 2026-01-21); those requests get the `410 Gone` HTML page users report from Binance's edge. The user
+stream lives on the WebSocket API (nautlive.sim.ws_api).
 """
 
 from __future__ import annotations
@@ -17,11 +21,26 @@ from nautlive.sim.wire import BinanceReject, Rejected, fill_json, illegal_chars,
 
 Params = Mapping[str, str]
 NOT_FOUND = BinanceReject(-1099, "Not found, unauthenticated, or unauthorized.", status=404)
+RETIRED_PATHS = frozenset({"/api/v3/userDataStream"})
+GONE_HTML = "<html>\r\n<head><title>410 Gone</title></head>\r\n<body>\r\n<center><h1>410 Gone</h1></center>\r\n</body>\r\n</html>\r\n"
+
+
+class Gone:
+    """The answer to a retired endpoint: HTTP 410 with an HTML body, not Binance's JSON error shape."""
+
+    status = 410
+    html = GONE_HTML
+
+
+GONE = Gone()
 
 
 def answer(sim: BinanceSimulator, method: str, path: str, params: Params) -> Any:
     """The JSON-ready body for one request, or the BinanceReject to send instead."""
-    route = ROUTES.get((method, "/" + path.lstrip("/")))
+    path = "/" + path.lstrip("/")
+    if path in RETIRED_PATHS:
+        return GONE
+    route = ROUTES.get((method, path))
     if route is None:
         return NOT_FOUND
     try:
@@ -125,9 +144,7 @@ ROUTES: dict[tuple[str, str], Callable[[BinanceSimulator, Params], Any]] = {
     ("GET", "/api/v3/exchangeInfo"): _exchange_info,
     ("GET", "/sapi/v1/asset/tradeFee"): lambda sim, p: sim.trade_fees(p.get("symbol")),
     ("GET", "/api/v3/account"): lambda sim, p: sim.account(),
-    ("POST", "/api/v3/userDataStream"): lambda sim, p: sim.create_listen_key(),
-    ("PUT", "/api/v3/userDataStream"): lambda sim, p: sim.keepalive_listen_key(p.get("listenKey")),
-    ("DELETE", "/api/v3/userDataStream"): lambda sim, p: sim.close_listen_key(p.get("listenKey")),
+    ("GET", "/sapi/v1/account/apiRestrictions"): lambda sim, p: sim.api_restrictions(),
     ("GET", "/api/v3/order"): _query_order,
     ("POST", "/api/v3/order"): _place_order,
     ("DELETE", "/api/v3/order"): _cancel_order,

@@ -1,10 +1,10 @@
 """The aiohttp server around a BinanceSimulator: REST, combined WebSocket streams, the user stream, /__sim/ controls.
 
-One port serves everything, as the Nautilus adapter expects of `base_url_http` and `base_url_ws`:
-`/api/v3/...` and `/sapi/...` (REST, nautlive.sim.rest), `/stream?streams=a/b` (market streams, or a listenKey for
-the user stream; nautlive.sim.hub), and `/__sim/...` (fault controls for tests, listed in nautlive.sim.controls).
-A WebSocket whose streams name a listen key the venue does not know (e.g. after /__sim/restart) is refused at the
-handshake with HTTP 400 and Binance's -1125 body.
+One port serves everything a profile points at (`base_url_http`, `base_url_ws`, `base_url_ws_api`):
+`/api/v3/...` and `/sapi/...` (REST, nautlive.sim.rest), `/stream?streams=a/b` (market streams; nautlive.sim.hub),
+`/ws-api/v3` (the WebSocket API and the user data stream on it; nautlive.sim.ws_api), and `/__sim/...` (fault
+controls for tests, listed in nautlive.sim.controls). A market stream named like a listen key (no "@") is refused at
+the handshake with HTTP 400 and Binance's -1125 body: the REST listen key was retired on 2026-02-20.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from nautlive.render import line
 from nautlive.sim.controls import HUB_KEY, SIM_KEY, add_controls
 from nautlive.sim.feed import Recorded
 from nautlive.sim.hub import Connection, Hub
-from nautlive.sim.rest import answer
+from nautlive.sim.rest import Gone, answer
 from nautlive.sim.serving import ServingThread, json_response, listen_error, run_until_signal
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.sim.wire import INVALID_LISTEN_KEY, BinanceReject
+from nautlive.sim.ws_api import PATH as WS_API_PATH
+from nautlive.sim.ws_api import serve_ws_api
 
 SHUTDOWN_TIMEOUT = 1.0
 ORDER_ROUTE = ("POST", "/api/v3/order")
@@ -37,6 +39,7 @@ def make_app(
     app[SIM_KEY] = sim
     app[HUB_KEY] = Hub(sim)
     app.router.add_get("/stream", _stream)
+    app.router.add_get(WS_API_PATH, _ws_api)
     add_controls(app)
     app.router.add_route("*", "/{tail:.*}", _rest)
     app.cleanup_ctx.append(_feeds(recordings, quote_interval))
@@ -93,7 +96,13 @@ async def _rest(request: web.Request) -> web.Response:
         await asyncio.sleep(sim.ack_delay_seconds)  # executed (and pushed on the user stream) already
     if isinstance(result, BinanceReject):
         return json_response(result.body(), result.status, headers=sim.limits.headers())
+    if isinstance(result, Gone):
+        return web.Response(status=result.status, text=result.html, content_type="text/html")
     return json_response(result, headers=sim.limits.headers())
+
+
+async def _ws_api(request: web.Request) -> web.StreamResponse:
+    return await serve_ws_api(request, request.app[HUB_KEY])
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:
@@ -105,16 +114,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = Connection(ws)
     hub.subscribe(conn, streams)
-    hub.connections.add(conn)
-    hub.opened += 1
-    sender = asyncio.create_task(conn.send_forever())
-    try:
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                conn.outbox.put_nowait(hub.control(conn, message.data))
-    finally:
-        hub.connections.discard(conn)
-        sender.cancel()
+    await hub.serve(conn, lambda text: [hub.control(conn, text)])
     return ws
 
 

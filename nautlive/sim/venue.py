@@ -1,4 +1,4 @@
-"""BinanceSimulator: the whole simulated Binance Spot venue (market, exchange, listen keys) and its faults, with no I/O.
+"""BinanceSimulator: the whole simulated Binance Spot venue (market, exchange, API keys) and its faults, with no I/O.
 
 It holds one account (balances, orders, fills), a touch and an L2 book per symbol and each symbol's real exchangeInfo filters,
 and answers as Binance does: a result, or a BinanceReject with Binance's HTTP status, code and message. Market data
@@ -14,7 +14,9 @@ Faults, each a method here and an endpoint under /__sim/:
   delay_balance_updates(s), clear_balance_delay  every outboundAccountPosition goes out s seconds late (REST
                                     /api/v3/account is up to date at once); executionReports are not delayed
   silence_user_stream(), clear_user_stream_silence()  no user-stream event is sent; they are dropped, not queued
-  restart()                         every listen key forgotten, every WebSocket dropped; balances and orders kept
+  refuse_logons(n, code, msg)       the next n WebSocket API session.logon requests are refused with code/msg
+  restart()                         every WebSocket dropped (WS API sessions and subscriptions with them), delayed
+                                    events lost; balances and orders kept
   place_external_order(spec)        an order placed "on the website", behind the client's back
   fill_open(client_order_id | order_id)  what is left of a resting LIMIT fills at its limit price (maker)
   set_quote / release_quote         pin the touch, the book a ladder around it (a crossing pin fills resting
@@ -26,19 +28,17 @@ Faults, each a method here and an endpoint under /__sim/:
 
 from __future__ import annotations
 
-import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from nautlive.sim.exchange import SpotExchange
+from nautlive.sim.keys import KeyRing
 from nautlive.sim.limits import RequestLimits
 from nautlive.sim.rules import fmt8
 from nautlive.sim.wire import (
-    INVALID_LISTEN_KEY,
     BinanceReject,
-    Rejected,
     SimOrder,
     answers,
     fill_json,
@@ -58,7 +58,15 @@ class BinanceSimulator(SpotExchange):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.listen_keys: set[str] = set()
+        self.keys = KeyRing()
+        # GET /sapi/v1/account/apiRestrictions: the key's rights (settable through /__sim/api_restrictions)
+        self.restrictions: dict[str, bool] = {
+            "ipRestrict": True, "enableReading": True, "enableWithdrawals": False, "enableInternalTransfer": False,
+            "enableMargin": False, "enableFutures": False, "permitsUniversalTransfer": False,
+            "enableVanillaOptions": False, "enableFixApiTrade": False, "enableFixReadOnly": True,
+            "enableSpotAndMarginTrading": True, "enablePortfolioMarginTrading": False,
+        }
+        self.logon_refusals: list[BinanceReject] = []
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG)
         self.stall_seconds = 0.0
         self.stalled = False
@@ -72,29 +80,9 @@ class BinanceSimulator(SpotExchange):
         self._next_external_id = 1
         self.limits = RequestLimits(self.header, self._clock)  # 429/418 faults and the used weight of REST calls
 
-    # -- the user data stream's listen keys --------------------------------------------------------------------
-
-    def create_listen_key(self) -> dict[str, str]:
-        key = secrets.token_hex(30)
-        self.listen_keys.add(key)
-        return {"listenKey": key}
-
-    @answers
-    def keepalive_listen_key(self, key: str | None) -> dict[str, Any] | BinanceReject:
-        if key not in self.listen_keys:
-            raise Rejected(INVALID_LISTEN_KEY)
-        return {}
-
-    @answers
-    def close_listen_key(self, key: str | None) -> dict[str, Any] | BinanceReject:
-        if key not in self.listen_keys:
-            raise Rejected(INVALID_LISTEN_KEY)
-        self.listen_keys.discard(key)
-        return {}
-
     def refuses_stream(self, stream: str) -> bool:
-        """A stream name without "@" is a listen key; one the venue does not know (any more) is refused."""
-        return "@" not in stream and stream not in self.listen_keys
+        """A stream name without "@" was a listen key: retired with the REST listen key (2026-02-20), so refused."""
+        return "@" not in stream
 
     # -- faults ------------------------------------------------------------------------------------------------
 
@@ -131,14 +119,30 @@ class BinanceSimulator(SpotExchange):
     def clear_user_stream_silence(self) -> None:
         self.user_stream_silent = False
 
+    def api_restrictions(self) -> dict[str, Any]:
+        return {**self.restrictions, "createTime": 1_767_225_600_000}
+
+    def set_restrictions(self, flags: Mapping[str, bool]) -> dict[str, bool]:
+        unknown = set(flags) - set(self.restrictions)
+        if unknown:
+            raise ValueError(f"unknown apiRestrictions flag(s): {', '.join(sorted(unknown))}")
+        self.restrictions.update(flags)
+        return dict(self.restrictions)
+
+    def refuse_logons(self, count: int = 1, code: int = -2015,
+                      msg: str = "Invalid API-key, IP, or permissions for action.") -> None:
+        """Refuse the next `count` session.logon requests with this error (a revoked key, a changed IP rule)."""
+        self.logon_refusals = [BinanceReject(code, msg, 401 if code == -2015 else 400)] * count
+
+    def next_logon_refusal(self) -> BinanceReject | None:
+        return self.logon_refusals.pop(0) if self.logon_refusals else None
+
     def restart(self) -> dict[str, int]:
-        """A venue restart with the same account: every listen key forgotten (keepalive and close answer -1125),
-        every WebSocket dropped, delayed events lost; balances, orders and fills kept."""
-        forgotten = len(self.listen_keys)
-        self.listen_keys.clear()
+        """A venue restart with the same account: every WebSocket dropped (WS API sessions and their user-stream
+        subscriptions with them), delayed events lost; balances, orders and fills kept."""
         self.deferred.clear()
         self.restarts += 1
-        return {"listen_keys_forgotten": forgotten, "dropped": self.drop_connections()}
+        return {"dropped": self.drop_connections()}
 
     def drop_connections(self) -> int:
         """Close every WebSocket connection (the adapter reconnects and re-subscribes); returns how many."""
@@ -199,7 +203,7 @@ class BinanceSimulator(SpotExchange):
             "deferred_events": len(self.deferred),
             "restarts": self.restarts,
             "limits": self.limits.state(),
-            "listen_keys": sorted(self.listen_keys),
+            "logon_refusals": len(self.logon_refusals),
             "requests": list(self.request_log),
         }
 

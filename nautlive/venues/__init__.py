@@ -8,6 +8,22 @@ from nautlive.errors import ConfigError
 from nautlive.profile import VenueProfile
 
 
+def check_live_settings(profile: VenueProfile) -> None:
+    """LIVE needs keys the venue's user stream accepts (Binance: Ed25519) and to know where that stream is; a
+    ConfigError (exit 2) otherwise, before any venue call."""
+    if profile.adapter == "binance":
+        from nautlive.venues.binance_keys import require_ed25519
+
+        settings, where = profile.binance, profile.source or profile.name
+        if settings is None or not settings.api_key:
+            raise ConfigError(f"{where}: binance.api_key: LIVE needs the API key (set it in the environment)")
+        if settings.base_url_ws and not settings.base_url_ws_api:
+            raise ConfigError(f"{where}: binance.base_url_ws_api: needed beside base_url_ws in LIVE: the user stream "
+                              "runs on the WebSocket API (e.g. ws://127.0.0.1:8765/ws-api/v3 for `nautlive sim`), "
+                              "not on the market streams' host")
+        require_ed25519(settings.api_secret, f"{where}: binance.api_secret")
+
+
 def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None):
     """The venue's specs for a profile: from a captured file when given, else asked of the venue itself."""
     if profile.adapter == "ibkr":

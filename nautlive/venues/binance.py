@@ -198,7 +198,7 @@ def spec_from_symbol_info(info: dict) -> InstrumentSpec:
     return symbol_to_spec(msgspec.convert(info, _exchange_info_schema()[1], strict=False))
 
 
-def _client_settings(profile) -> dict:  # noqa: ANN001
+def _client_settings(profile, base_url_ws: str | None) -> dict:  # noqa: ANN001
     from nautilus_trader.adapters.binance import BinanceAccountType
     from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
     from nautilus_trader.config import InstrumentProviderConfig
@@ -206,29 +206,33 @@ def _client_settings(profile) -> dict:  # noqa: ANN001
     settings = profile.binance
     if settings is None or not (settings.api_key and settings.api_secret):
         raise ConfigError(
-            f"profile {profile.name}: binance.api_key and binance.api_secret are needed for the venue's clients "
-            "(Binance asks for keys even for public data): set them in the environment"
+            f"profile {profile.name}: binance.api_key and binance.api_secret (or api_secret_file) are needed for the "
+            "venue's clients: set them in the environment"
         )
     return dict(
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         account_type=BinanceAccountType.SPOT,
         base_url_http=settings.base_url_http.rstrip("/") if settings.base_url_http else None,
-        base_url_ws=settings.base_url_ws.rstrip("/") if settings.base_url_ws else None,
-        environment=BinanceEnvironment.TESTNET if settings.testnet else BinanceEnvironment.LIVE,
+        base_url_ws=base_url_ws.rstrip("/") if base_url_ws else None,
+        environment=BinanceEnvironment(settings.env.upper()),
         instrument_provider=InstrumentProviderConfig(load_ids=frozenset(profile.instruments)),
     )
 
 
 def data_client_config(profile):  # noqa: ANN001, ANN201
-    """Nautilus's BinanceDataClientConfig for a profile (instruments loaded by id, not all)."""
+    """Nautilus's BinanceDataClientConfig for a profile (instruments loaded by id, not all); `base_url_ws` is the
+    market streams' base (the adapter appends /stream?streams=...)."""
     from nautilus_trader.adapters.binance import BinanceDataClientConfig
 
-    return BinanceDataClientConfig(**_client_settings(profile), update_instruments_interval_mins=None)
+    return BinanceDataClientConfig(**_client_settings(profile, profile.binance and profile.binance.base_url_ws),
+                                   update_instruments_interval_mins=None)
 
 
 def exec_client_config(profile):  # noqa: ANN001, ANN201
-    """Nautilus's BinanceExecClientConfig for a profile."""
+    """Nautilus's BinanceExecClientConfig for a profile; its `base_url_ws` is the WebSocket API URL, used verbatim
+    (session.logon and userDataStream.subscribe: the user stream since Nautilus 1.223)."""
     from nautilus_trader.adapters.binance import BinanceExecClientConfig
 
-    return BinanceExecClientConfig(**_client_settings(profile), max_retries=0)
+    return BinanceExecClientConfig(**_client_settings(profile, profile.binance and profile.binance.base_url_ws_api),
+                                   max_retries=0)

@@ -1,14 +1,17 @@
-"""LIVE on Binance keeps the venue's truth: the account before each plan, open orders and missed fills at start,
-every order's fate at stop, and a user stream that is re-established when the venue forgets it.
+"""LIVE on Binance keeps the venue's truth: the key's rights and logon before anything, the account before each
+plan, open orders and missed fills at start, every order's fate at stop, and a user stream that is re-established
+when it drops or goes quiet.
 
-The user stream is a cache: a venue restart silently drops its listen key, and a stalled venue answers late. So
-planning reads balances over REST, fills found over REST are logged by trade id (once, whichever path saw them
-first), and a stop waits until the venue confirms each order cancelled or filled.
+The user stream (a subscription on Binance's WebSocket API since the REST listen key was retired) is a cache: a
+venue restart drops it, and a stalled venue answers late. So planning reads balances over REST, fills found over REST
+are logged by trade id (once, whichever path saw them first), and a stop waits until the venue confirms each order
+cancelled or filled. A stream that cannot be re-established (the venue refuses the logon) ends the session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -18,9 +21,19 @@ import msgspec
 
 from nautlive.catalog import InstrumentSpec
 from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
-from nautlive.errors import ReconcileBlocked, RuntimeFailure
+from nautlive.errors import ReconcileBlocked, RuntimeFailure, SafetyRefusal
 from nautlive.identity import is_own_order
 from nautlive.venues.binance_rest import Balance, BinanceRest, VenueDown, VenueError, VenueOrder, VenueTrade
+from nautlive.venues.binance_urls import endpoints
+from nautlive.venues.binance_ws_api import check_logon
+
+WITHDRAWAL_RISK = ("the API key can withdraw funds (enableWithdrawals): a leaked key or a bug could empty the account. "
+                   "Create a key without withdrawals for nautlive, or set live.allow_withdrawal_keys: true to accept "
+                   "the risk")
+
+
+class StreamLost(RuntimeFailure):
+    """The user stream is gone and the venue refused to open a new one."""
 
 
 def symbol_of(instrument_id: str) -> str:
@@ -39,6 +52,33 @@ class AccountStart(msgspec.Struct):
     foreign_kept: list[str] = []
     foreign_cancelled: list[str] = []
     recovered: int = 0
+
+
+async def check_key(rest: BinanceRest, profile, say: Callable[[str], None]) -> None:  # noqa: ANN001 - VenueProfile
+    """The key's rights and the user stream's logon, before anything is traded.
+
+    A key that can withdraw is a SafetyRefusal (exit 4) unless the profile accepts the risk; a key with no IP
+    restriction is said. A venue that does not tell the rights, or refuses the WebSocket API logon, fails closed
+    (exit 1, with the venue's reason).
+    """
+    try:
+        rights = await rest.api_restrictions()
+    except VenueError as exc:
+        raise RuntimeFailure(f"cannot read the API key's rights (GET /sapi/v1/account/apiRestrictions): Binance "
+                             f"error {exc.code}: {exc.msg}") from None
+    if rights.enableWithdrawals and not profile.live.allow_withdrawal_keys:
+        raise SafetyRefusal(WITHDRAWAL_RISK)
+    if rights.enableWithdrawals:
+        say("warning: the API key can withdraw funds (live.allow_withdrawal_keys: true accepts the risk)")
+    if not rights.ipRestrict:
+        say("warning: the API key is not restricted to trusted IP addresses: restrict it in Binance's API Management")
+    settings = profile.binance
+    url = endpoints(settings).ws_api
+    try:
+        await check_logon(url, settings.api_key or "", settings.api_secret or "", profile.live.connect_timeout)
+    except VenueError as exc:
+        raise RuntimeFailure(f"{url}: the venue refused the user stream: {exc} (is the Ed25519 public key of this "
+                             "private key registered for this API key, with trading enabled?)") from None
 
 
 async def prepare_account(rest: BinanceRest, instruments: list[str], open_orders_policy: str, drift: DriftMonitor,
@@ -138,6 +178,10 @@ class LiveVenue:
         self.quote = quote
         self.log = log
         self.stream_reestablished = 0
+        self.stream_lost = ""
+        self._subscribed_once = False
+        self._seen_recovery = None
+        self._missing = 0
         self.down_since: float | None = None
         self._last_report = 0.0
         self.session_start = dt.datetime.now(dt.UTC)
@@ -190,22 +234,33 @@ class LiveVenue:
         return blocked
 
     async def reestablish_stream(self, why: str) -> None:
-        client = self.exec_client
-        self.log.warning(f"User stream looks dead: {why}; re-establishing it")
-        await client._ws_client.disconnect()
-        response = await client._http_user.create_listen_key()
-        client._listen_key = response.listenKey
-        await client._ws_client.subscribe_listen_key(response.listenKey)
+        """Log on to the WebSocket API again and subscribe, as the adapter's own connect does.
+
+        A refusal is final: `stream_lost` says why (the watch then ends the session) and StreamLost is raised.
+        """
+        ws = self.exec_client._ws_client
+        self.log.warning(f"User stream looks dead: {why}; logging on to the WebSocket API again")
+        try:
+            await ws.disconnect()
+            await ws.connect()
+            await ws.session_logon()
+            await ws.subscribe_user_data_stream()
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the session has no user stream
+            self.stream_lost = f"the venue refused a new logon: {exc}" if isinstance(exc, RuntimeError) else (
+                f"could not reconnect: {type(exc).__name__}: {exc}")
+            self.log.error(f"User stream lost: {self.stream_lost}")
+            raise StreamLost(self.stream_lost) from None
         self.stream_reestablished += 1
-        self.log.warning("User stream re-established with a new listen key")
+        self.log.warning("User stream re-established with a new WS API session")
 
     async def watch(self, interval: float, report_every: float, give_up_after: float, stop: Callable[[int, str], None]):  # noqa: ANN201
-        """Keep the listen key alive; say when the venue stops answering; end the session after `give_up_after`."""
+        """Check the venue answers and the user stream lives; say when the venue stops answering; end the session
+        after `give_up_after`, or as soon as the user stream is lost for good."""
         self._last_report = 0.0
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._beat()
+                await self.rest.balances()
             except VenueDown as exc:
                 down_for = self._down(exc, report_every)
                 if down_for >= give_up_after:
@@ -216,15 +271,37 @@ class LiveVenue:
                 self.log.error(f"Venue check failed: {type(exc).__name__}: {exc}")
                 continue
             self._up()
+            await self._check_stream()
+            if self.stream_lost:
+                stop(1, f"user stream lost: {self.stream_lost}; nautlive cannot see fills, so it stops")
+                return
 
-    async def _beat(self) -> None:
-        """One check: the listen key's keepalive (or the account before the stream exists); a forgotten key renewed."""
-        key = getattr(self.exec_client, "_listen_key", None)
-        try:
-            await (self.rest.keepalive(key) if key else self.rest.balances())
-        except VenueError as exc:
-            if exc.code == -1125:
-                await self._try(self.reestablish_stream("the venue no longer knows the listen key (restarted?)"))
+    async def _check_stream(self) -> None:
+        """Notice the adapter re-subscribing by itself after a reconnect, and a stream it gave up on (or that has had
+        no subscription for two checks): then log on and subscribe again, or end the session if the venue refuses."""
+        ws = self.exec_client._ws_client
+        recovery = ws._reconnect_task  # the adapter's re-logon after a reconnect (a new task each time)
+        if recovery is not None and recovery is not self._seen_recovery and recovery.done() and ws.subscription_id:
+            self._seen_recovery = recovery
+            self.stream_reestablished += 1
+            self.log.warning("User stream re-established by the adapter after a reconnect (new WS API session)")
+        if ws.subscription_id is not None:
+            self._subscribed_once, self._missing = True, 0
+            return
+        if not (self._subscribed_once or ws._is_recovery_failed):
+            return  # never subscribed yet: the start-up deadline covers that
+        self._missing += 1
+        if ws._is_recovery_failed or self._missing >= 2:
+            with contextlib.suppress(StreamLost):
+                await self.reestablish_stream("the adapter has no user-stream subscription"
+                                              + (" (its re-logon failed)" if ws._is_recovery_failed else ""))
+
+    def connection_problem(self) -> str:
+        """Why the exec client is not ready, for the start-up deadline's message."""
+        ws = self.exec_client._ws_client
+        if ws.subscription_id is None:
+            return "the user stream (WebSocket API) is not subscribed; the adapter's error is in the log above"
+        return ""
 
     def _down(self, exc: VenueDown, report_every: float) -> float:
         """Seconds the venue has not answered, said every `report_every`."""
@@ -241,12 +318,6 @@ class LiveVenue:
         if self.down_since is not None:
             self.log.warning(f"Venue answering again after {time.monotonic() - self.down_since:.0f} s")
             self.down_since = None
-
-    async def _try(self, coroutine) -> None:  # noqa: ANN001
-        try:
-            await coroutine
-        except (VenueDown, VenueError, Exception) as exc:  # noqa: BLE001 - retried on the next beat
-            self.log.error(f"Could not re-establish the user stream: {exc}")
 
     async def settle(self, orders: dict[str, str], drift: DriftMonitor, is_done: Callable[[str], bool],
                      timeout: float, session_start: dt.datetime) -> dict[str, str]:

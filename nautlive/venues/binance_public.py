@@ -42,10 +42,9 @@ from nautlive.book import DepthSync
 from nautlive.depth import RawScale, book_deltas, touch
 from nautlive.errors import RuntimeFailure
 from nautlive.venues.binance import VenueSpecs, specs_from_exchange_info
-from nautlive.venues.binance_rest import MAINNET_HTTP, TESTNET_HTTP, transport_failure, unreachable_hint
+from nautlive.venues.binance_rest import transport_failure, unreachable_hint
+from nautlive.venues.binance_urls import endpoints
 
-MAINNET_WS = "wss://stream.binance.com:9443"
-TESTNET_WS = "wss://stream.testnet.binance.vision"  # as Nautilus 1.221's Binance adapter has it
 STREAMS = ("bookTicker", "trade", "depth@100ms")
 LOST = "Binance public stream lost: reconnecting"
 REQUEST_TIMEOUT = 10.0  # seconds for one snapshot request
@@ -56,13 +55,9 @@ WS_CLOSE_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=2.0) if hasattr(aiohttp, "Cl
 
 
 def public_urls(profile) -> tuple[str, str]:  # noqa: ANN001 - VenueProfile
-    """(http_url, ws_url) of the profile's public market data: binance.base_url_http / base_url_ws when set (the
-    loopback sim's profile sets them), else Binance's testnet or mainnet by binance.testnet."""
-    settings = profile.binance
-    testnet = bool(settings and settings.testnet)
-    http = (settings and settings.base_url_http) or (TESTNET_HTTP if testnet else MAINNET_HTTP)
-    ws = (settings and settings.base_url_ws) or (TESTNET_WS if testnet else MAINNET_WS)
-    return http.rstrip("/"), ws.rstrip("/")
+    """(http_url, ws_url) of the profile's public market data (nautlive.venues.binance_urls)."""
+    http, ws, _ = endpoints(profile.binance)
+    return http, ws
 
 
 async def fetch_public_specs(http_url: str, symbols: list[str], timeout: float = 10.0) -> VenueSpecs:

@@ -7,8 +7,6 @@ ever carries a signed URL.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sys
 import time
 import urllib.parse
@@ -19,12 +17,12 @@ from typing import Any
 import msgspec
 
 from nautlive.errors import RuntimeFailure
+from nautlive.venues.binance_keys import signer
 from nautlive.venues.binance_limits import IpBanned, VenueDown, gate_for, weight_of
+from nautlive.venues.binance_urls import endpoints
 
 __all__ = ["Balance", "BinanceRest", "IpBanned", "VenueDown", "VenueError", "VenueOrder", "VenueTrade"]
 
-MAINNET_HTTP = "https://api.binance.com"
-TESTNET_HTTP = "https://testnet.binance.vision"
 # Transient answers worth a retry after a backoff (rate limits, the venue busy or timing out); anything else is final.
 TRANSIENT_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
 
@@ -93,8 +91,13 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def default_base_url(testnet: bool) -> str:
-    return TESTNET_HTTP if testnet else MAINNET_HTTP
+class ApiRestrictions(msgspec.Struct, frozen=True):
+    """What the key may do (GET /sapi/v1/account/apiRestrictions)."""
+
+    ipRestrict: bool = False  # noqa: N815 - Binance's field names
+    enableWithdrawals: bool = False  # noqa: N815
+    enableSpotAndMarginTrading: bool = False  # noqa: N815
+    enableReading: bool = True  # noqa: N815
 
 
 def unreachable_hint(base_url: str) -> str:
@@ -123,15 +126,14 @@ class BinanceRest:
         self.base_url = base_url.rstrip("/")
         self._say = say  # told when a request waits a second or more for the venue's request limit
         self._key = api_key
-        self._secret = api_secret.encode()
+        self._sign = signer(api_secret) if api_secret else None
         self._timeout = timeout
         self._session = None
 
     @classmethod
     def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
         settings = profile.binance
-        base = settings.base_url_http or default_base_url(settings.testnet)
-        return cls(base, settings.api_key or "", settings.api_secret or "",
+        return cls(endpoints(settings).http, settings.api_key or "", settings.api_secret or "",
                    timeout if timeout is not None else profile.live.connect_timeout, say=_stderr)
 
     async def close(self) -> None:
@@ -187,8 +189,9 @@ class BinanceRest:
             gate_for(self.base_url).configure(answer["rateLimits"])
         return msgspec.json.encode(answer)
 
-    async def keepalive(self, listen_key: str) -> None:
-        await self._request("PUT", "/api/v3/userDataStream", {"listenKey": listen_key}, signed=False)
+    async def api_restrictions(self) -> ApiRestrictions:
+        return msgspec.convert(await self._signed("GET", "/sapi/v1/account/apiRestrictions"), ApiRestrictions,
+                               strict=False)
 
     async def _signed(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
         return await self._request(method, path, dict(params or {}), signed=True)
@@ -204,7 +207,7 @@ class BinanceRest:
             params["timestamp"] = str(int(time.time() * 1000))
             params["recvWindow"] = "5000"
             query = urllib.parse.urlencode(params)
-            params["signature"] = hmac.new(self._secret, query.encode(), hashlib.sha256).hexdigest()
+            params["signature"] = self._sign(query) if self._sign else ""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
@@ -213,7 +216,7 @@ class BinanceRest:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise VenueDown(f"{self.base_url}: {transport_failure(exc, self.base_url, self._timeout)}") from None
-        gate.answered(response.status, response.headers)
+        gate.answered(response.status, response.headers, body)
         if response.status == 418:
             raise IpBanned(self.base_url, gate.until)
         try:
