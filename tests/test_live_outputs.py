@@ -6,7 +6,9 @@ against the loopback simulator, through the real adapter.
 
 from __future__ import annotations
 
+import json
 import subprocess
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,35 @@ def test_a_blocked_state_folder_refuses_before_any_venue_call(venue, session_dir
     assert error_line(result.stderr) == (f"error: state folder {folder}: a file is in the way "
                                          f"({session_dir / 'state'} is not a folder)")
     assert_nothing_sent(venue)
+
+
+def test_a_drift_log_that_fails_mid_session_stops_new_orders_and_the_next_run_recovers_the_fills(venue, session_dir):
+    from tests.fs_faults import file_size_limit
+    from tests.live_helpers import order_posts, run_live, weights_at_venue, write_targets
+
+    first = run_live(session_dir, venue, "--arm", "--once")  # two buys, logged
+    assert first.returncode == 0, first.stderr[-3000:]
+    log = session_dir / "drift.log"
+    write_targets(session_dir, {"BTCUSDT.BINANCE": 0.1, "ETHUSDT.BINANCE": 0.5})  # sell BTC, then buy ETH
+    full = run_with(session_dir, venue, "--arm", "--once", preexec=file_size_limit(log.stat().st_size))  # disk full
+    assert full.returncode == 1, full.stderr[-3000:]
+    line = error_line(full.stderr)
+    assert line.startswith("error: drift log drift.log: File too large: new orders stopped")
+    assert line.endswith("fill(s) missing from it (printed on stderr above; the next run recovers them from the venue)")
+    assert "unfilled" not in line and "Traceback" not in full.stderr
+    posts = order_posts(venue)
+    assert [(p["params"]["symbol"], p["params"]["side"]) for p in posts[2:]] == [("BTCUSDT", "SELL")]  # no ETH buy
+    sold = {str(f["id"]) for f in state(venue)["fills"] if f["orderId"] == max(o["orderId"] for o in
+                                                                                 state(venue)["orders"])}
+    kept = [json.loads(text.split(", kept: ", 1)[1]) for text in full.stderr.splitlines()
+            if text.startswith("fill not written to the drift log drift.log: File too large, kept: ")]
+    assert {k["trade_id"] for k in kept} == sold  # every fill of the sell, on stderr
+    assert f"1 rebalances, 1 orders, {len(sold)} fills" in full.stdout  # the summary has them too
+
+    again = run_live(session_dir, venue, "--arm", "--once")  # recovers the sell's fills, then buys ETH
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"recovered {len(sold)} fill(s)" in again.stderr
+    lines = [json.loads(text) for text in log.read_text().splitlines() if text.startswith('{"ts"') and
+             text.endswith("}")]
+    assert sorted(f["trade_id"] for f in lines) == sorted(str(f["id"]) for f in state(venue)["fills"])
+    assert abs(weights_at_venue(venue)["ETHUSDT.BINANCE"] - D("0.5")) < D("0.01")
