@@ -90,6 +90,7 @@ async def _rest(request: web.Request) -> web.Response:
         await asyncio.sleep(sim.stall_seconds)
     refused = sim.limits.check(request.method, request.path, params)  # 429/418: Retry-After, nothing executed
     if refused is not None:
+        sim.request_log[-1]["refused"] = refused.status
         return json_response(refused.body, refused.status, headers=refused.headers)
     result = answer(sim, request.method, request.path, params)
     if sim.ack_delay_seconds > 0 and (request.method, "/" + request.path.lstrip("/")) == ORDER_ROUTE:
