@@ -154,6 +154,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             quote_currency=profile.quote_currency,
             targets_path=None if options.schedule or options.feed.kind == "bars" else options.targets,
             targets_venue=profile.venue,
+            targets_settle_ms=profile.target_settle_ms,
             inject_catalog_instruments=options.mode == "shadow",
             reconcile_policy=reconcile_policy(profile, options.mode, options.feed.kind),
             reconcile_overrides=dict(profile.reconcile.severity),

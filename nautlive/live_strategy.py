@@ -34,6 +34,7 @@ class LiveRebalanceConfig(RebalanceConfig, frozen=True):
 
     targets_path: str | None = None
     targets_venue: str | None = None  # a target naming another venue's instrument is rejected as such
+    targets_settle_ms: float = 0.0  # a new version of the target file is read once the file was quiet this long
     inject_catalog_instruments: bool = True
     reconcile_policy: str = "warn"  # warn | fail | strict | skip (offline feeds: the catalog is the venue)
     reconcile_overrides: dict[str, str] = {}  # the profile's reconcile.severity
@@ -57,6 +58,8 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         self.ledger = ledger  # Ledger: what was traded in the rolling windows (drift log + this session)
         self.budget = budget  # callable(nav) -> Budget
         self.budget_refusals: list[str] = []
+        # Why no new order may go out any more (the drift log cannot be written); orders already sent run their course.
+        self.halted: str | None = None
         self._ledger_seen = 0
         self.startup: str | None = None
         self.startup_error: Exception | None = None
@@ -84,7 +87,8 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             from nautlive.signals import TargetWeightWatcher
 
             self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
-                                               self.config.targets_venue, self.on_targets, self.log)
+                                               self.config.targets_venue, self.on_targets, self.log,
+                                               self.config.targets_settle_ms)
             self._watch_stop = asyncio.Event()
             self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
         self._watchdog = loop.call_later(1.0, self._check_stuck_orders)
@@ -97,6 +101,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             self._watchdog.cancel()
         self.cancel_unfinished_orders()
         super().on_stop()
+
+    @property
+    def queued(self) -> bool:
+        """A target waits for the rebalance in flight (or for its first prices)."""
+        return self._pending is not None
 
     def cancel_unfinished_orders(self) -> None:
         """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
@@ -173,7 +182,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             super()._on_refused_order(client_order_id, kind, reason)
 
     def _refuse(self, intents: list) -> bool:
-        """A rebalance that would overrun the daily turnover or hourly order budget sends nothing (LIVE)."""
+        """A rebalance that would overrun the daily turnover or hourly order budget sends nothing (LIVE); after a halt
+        nothing new is sent at all."""
+        if self.halted is not None and intents:
+            self._report.refused = self.halted
+            return True
         if self.ledger is None or not intents:
             return False
         records = self.drift.records if self.drift is not None else []

@@ -73,6 +73,8 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
                        ("rebalance.max_turnover", policy.max_turnover)):
         if value is not None and (not _finite(value) or value <= 0):
             yield key, f"must be above 0 when set, got {value}"
+    if not 0 <= profile.target_settle_ms <= 60_000:
+        yield "targets.settle_ms", f"must be between 0 and 60000, got {profile.target_settle_ms:g}"
     if not 0 <= profile.shadow.latency_ms <= 60_000:
         yield "shadow.latency_ms", f"must be between 0 and 60000, got {profile.shadow.latency_ms:g}"
     for currency, amount in profile.shadow.starting_balances.items():
