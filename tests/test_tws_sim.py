@@ -46,15 +46,15 @@ def decode(message: bytes) -> list[tuple[str, tuple]]:
     wrapper = Recorder()
     size, text, rest = comm.read_msg(message)
     assert rest == b""
-    fields = comm.read_fields(text)
+    msg_id, *fields = comm.read_fields(text)  # ibapi's reader strips the message id before decoding
     iterator = iter(fields)
     decoder = Decoder(wrapper, SERVER_VERSION)
-    handler = decoder.msgId2handleInfo[int(fields[0])]
+    handler = decoder.msgId2handleInfo[int(msg_id)]
     if handler.processMeth is not None:
         handler.processMeth(decoder, iterator)
         assert list(iterator) == [], "fields left over"
     else:
-        decoder.interpret(fields)
+        decoder.interpret(fields, int(msg_id))
     return wrapper.calls
 
 
@@ -102,13 +102,13 @@ def test_execution_and_commission_carry_the_execution_id():
     assert (req_id, contract.conId, decoded.execId, decoded.shares, decoded.orderRef) == (-1, 265598,
                                                                                         "0000e1.0001.01.01", 10, "O-1:5")
     [(_, (report,))] = decode(msg.commission_report(execution))
-    assert (report.execId, report.commission, report.currency) == ("0000e1.0001.01.01", 1.0, "USD")
+    assert (report.execId, report.commissionAndFees, report.currency) == ("0000e1.0001.01.01", 1.0, "USD")
 
 
 def test_signature_messages_and_ticks_decode():
     assert decode(msg.managed_accounts(["DU1", "DU2"])) == [("managedAccounts", ("DU1,DU2",))]
     assert decode(msg.next_valid_id(101)) == [("nextValidId", (101,))]
-    assert decode(msg.error(-1, 1100, "lost")) == [("error", (-1, 1100, "lost", ""))]
+    assert decode(msg.error(-1, 1100, "lost")) == [("error", (-1, 0, 1100, "lost", ""))]  # errorTime 0 below 194
     assert decode(msg.account_summary(3, "DU1", "NetLiquidation", "100.00", "USD")) == [
         ("accountSummary", (3, "DU1", "NetLiquidation", "100.00", "USD"))]
     [(price, (req_id, tick_type, value, _)), (size, size_args)] = decode(msg.tick_price(3, 1, 190.1, D(200)))
@@ -172,12 +172,12 @@ def test_requests_nautilus_makes_at_connect_are_read():
 
 
 def test_handshake_needs_api_prefix_and_our_version_in_range():
-    assert parse_handshake(b"API\0" + comm.make_msg("v100..187"))[0] == "v100..187"
+    assert parse_handshake(b"API\0" + comm.make_initial_msg("v100..187"))[0] == "v100..187"
     assert parse_handshake(b"API\0") is None
     with pytest.raises(ProtocolError):
         parse_handshake(b"GET / HTTP/1.1\r\n")
     with pytest.raises(ProtocolError):
-        parse_handshake(b"API\0" + comm.make_msg("v100..150"))
+        parse_handshake(b"API\0" + comm.make_initial_msg("v100..150"))
 
 
 # -- the account's rules, through a socket -------------------------------------------------------------------------
@@ -189,12 +189,12 @@ class Client:
     def __init__(self, port: int, client_id: int = 7) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.buffer = b""
-        self.sock.sendall(b"API\0" + comm.make_msg("v100..187"))
+        self.sock.sendall(b"API\0" + comm.make_initial_msg("v100..187"))
         assert self.read()[0] == str(SERVER_VERSION)
         self.send(71, 2, client_id, "")
 
     def send(self, *fields: object) -> None:
-        self.sock.sendall(comm.make_msg("".join(comm.make_field(f) for f in fields)))
+        self.sock.sendall(comm.make_initial_msg("".join(comm.make_field(f) for f in fields)))
 
     def read(self) -> tuple[str, ...]:
         while True:
@@ -268,7 +268,7 @@ def test_drop_sends_1100_and_the_next_connection_hears_1102(tws):
 def test_a_stalled_venue_does_not_answer_the_handshake(tws):
     tws.call(tws.sim.stall, None)
     sock = socket.create_connection(("127.0.0.1", tws.port), timeout=0.5)
-    sock.sendall(b"API\0" + comm.make_msg("v100..187"))
+    sock.sendall(b"API\0" + comm.make_initial_msg("v100..187"))
     with pytest.raises(TimeoutError):
         sock.recv(100)
     tws.call(tws.sim.clear_stall)

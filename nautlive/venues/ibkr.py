@@ -248,7 +248,8 @@ def _ib_config_module():
         from nautilus_trader.adapters.interactive_brokers import config
     except ImportError:
         raise ConfigError(
-            "Interactive Brokers needs the ib extra: pip install 'nautilus_trader[ib]==1.221.0'"
+            "Interactive Brokers needs nautlive's ib extra: pipx install 'nautlive[ib]' "
+            "(or pip install 'nautlive[ib]' in a virtualenv)"
         ) from None
     return config
 
@@ -303,11 +304,11 @@ def _managed_accounts(host: str, port: int, client_id: int, timeout: float) -> l
     where = f"IB Gateway at {host}:{port}"
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"API\0" + comm.make_msg(f"v{MIN_CLIENT_VER}..{MAX_CLIENT_VER}"))
+            sock.sendall(b"API\0" + comm.make_initial_msg(f"v{MIN_CLIENT_VER}..{MAX_CLIENT_VER}"))
             reader = _MessageReader(sock, deadline, where)
             reader.next()  # server version and connection time
             start_api = comm.make_field(OUT.START_API) + comm.make_field(2) + comm.make_field(client_id)
-            sock.sendall(comm.make_msg(start_api + comm.make_field("")))
+            sock.sendall(comm.make_initial_msg(start_api + comm.make_field("")))
             while True:
                 fields = reader.next()
                 if fields[0] == str(IN.MANAGED_ACCTS):
@@ -362,10 +363,12 @@ def fetch_specs(profile: VenueProfile) -> VenueSpecs:
     try:
         result = outcome.get(timeout=4 * timeout)
     except queue.Empty:
+        result = TimeoutError()
+    if isinstance(result, TimeoutError):  # Nautilus's wait_until_ready re-raises its own timeout (since 1.227)
         raise RuntimeFailure(
             f"IB Gateway at {ib.host}:{ib.port}: no contract details within {4 * timeout:g} s "
             f"(API enabled? client id {ib.client_id + 100} free?)"
-        ) from None
+        )
     if isinstance(result, BaseException):
         raise RuntimeFailure(f"IB Gateway at {ib.host}:{ib.port}: contract details request failed: {result}")
     specs = {}

@@ -194,6 +194,6 @@ def exec_details_end(req_id: int) -> bytes:
 
 
 def commission_report(execution: Execution) -> bytes:
-    return frame(IN.COMMISSION_REPORT, 1, execution.exec_id, execution.commission, execution.currency,
+    return frame(IN.COMMISSION_AND_FEES_REPORT, 1, execution.exec_id, execution.commission, execution.currency,
                  UNSET_DOUBLE_TEXT, UNSET_DOUBLE_TEXT, "")
 

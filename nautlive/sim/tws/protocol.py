@@ -1,6 +1,6 @@
 """TWS socket framing: the `API\\0` handshake, length-prefixed NUL-terminated fields, and a field reader.
 
-Framing uses `ibapi.comm` (make_msg, make_field, read_msg, read_fields) on both sides, as the brief of the protocol
+Framing uses `ibapi.comm` (make_initial_msg, make_field, read_msg, read_fields) on both sides, as the brief of the protocol
 asks; nothing here knows what a message means. The server version announced decides every later field layout: it is
 SERVER_VERSION, within the vendored ibapi's client range (MIN_CLIENT_VER..MAX_CLIENT_VER).
 """
@@ -41,7 +41,7 @@ def field_text(value: object) -> str:
 
 def frame(*fields: object) -> bytes:
     """A length-prefixed message of NUL-terminated fields."""
-    return comm.make_msg("".join(comm.make_field(field_text(value)) for value in fields))
+    return comm.make_initial_msg("".join(comm.make_field(field_text(value)) for value in fields))
 
 
 def split_messages(buffer: bytes) -> tuple[list[tuple[str, ...]], bytes]:
