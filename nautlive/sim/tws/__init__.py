@@ -78,12 +78,20 @@ def build_tws_simulator(
     account: str = DEFAULT_ACCOUNT,
     balances: Mapping[str, Decimal] | None = None,
     seed: int = 0,
+    server_version: int | None = None,
 ) -> TwsSimulator:
-    """A venue quoting `instruments`: captured contract details where given, the catalog's record otherwise."""
+    """A venue quoting `instruments`: captured contract details where given, the catalog's record otherwise; it
+    negotiates up to `server_version` (default: a current IB Gateway's, 223)."""
     from nautlive.catalog import load_catalog
     from nautlive.sim.tws.account import Account
     from nautlive.sim.tws.market import Market, details_from_spec
+    from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
     from nautlive.sim.tws.venue import TwsSimulator
+
+    try:
+        version = check_venue_version(SERVER_VERSION if server_version is None else server_version)
+    except ValueError as exc:
+        raise ConfigError(f"--server-version: {exc}") from None
 
     captured = read_captures(contracts, strict=True) if contracts is not None else read_captures(shared_captures(),
                                                                                                    strict=False)
@@ -97,7 +105,7 @@ def build_tws_simulator(
         else:
             raise ConfigError(f"{catalog_path}: no record for {iid} and no captured contract details name it")
     market = Market(details, seed=seed)
-    return TwsSimulator(Account(account, dict(balances or {"USD": Decimal(100_000)}), market), market)
+    return TwsSimulator(Account(account, dict(balances or {"USD": Decimal(100_000)}), market), market, version)
 
 
 def tws_simulator_for_profile(
@@ -108,6 +116,7 @@ def tws_simulator_for_profile(
     account: str | None = None,
     balances: str | None = None,
     seed: int = 0,
+    server_version: int | None = None,
 ) -> TwsSimulator:
     """The venue an IB profile trades against: its instruments, its catalog, its account (else DU123456)."""
     from nautlive.sim.binance import parse_balances
@@ -117,4 +126,5 @@ def tws_simulator_for_profile(
     ib_account = account or (profile.ibkr.account_id if profile.ibkr else None) or DEFAULT_ACCOUNT
     return build_tws_simulator(
         list(profile.instruments), catalog or profile.catalog, contracts=contracts, account=ib_account,
-        balances=parse_balances(balances) if balances is not None else profile.starting_balances(), seed=seed)
+        balances=parse_balances(balances) if balances is not None else profile.starting_balances(), seed=seed,
+        server_version=server_version)

@@ -3,8 +3,9 @@
 Every endpoint calls one TwsSimulator method, so in-process tests can call the method itself (RunningTws.call).
 A bad parameter answers HTTP 400 {"error": "..."}.
 
-  GET    /__sim/state                       cash, positions, orders, executions, quotes, connected clients, faults,
-                                            the request log
+  GET    /__sim/state                       cash, positions, orders, executions, quotes, connected clients, every
+                                            connection since start (offered range, negotiated version, client id,
+                                            refusal), faults, the request log (each request: text or protobuf)
   POST   /__sim/drop                        error 1100 to every client and their sockets closed; the next clients
                                             to connect hear 1102                  -> {"dropped": n}
   POST   /__sim/reject_next?reason=R        the next order is answered with error 201 "Order rejected - reason:R"
@@ -44,8 +45,10 @@ def state(sim: TwsSimulator) -> dict:
         "orders": [{**msgspec.to_builtins(o), "symbol": symbol(o.con_id)} for o in account.orders.values()],
         "executions": [{**msgspec.to_builtins(e), "symbol": symbol(e.con_id)} for e in account.executions],
         "quotes": {symbol(c): msgspec.to_builtins(q) for c, q in market.quotes.items()},
-        "clients": [{"client_id": p.client_id, "market_data": len(p.market_data), "account_summary": bool(p.summaries)}
-                    for p in sim.peers],
+        "server_version": sim.server_version,
+        "clients": [{"client_id": p.client_id, "version": p.version, "market_data": len(p.market_data),
+                     "account_summary": bool(p.summaries)} for p in sim.peers],
+        "connections": sim.connections,
         "connections_opened": sim.connections_opened,
         "faults": {"market_open": account.market_open, "stalled": sim.stalled, "pending_reject": sim.pending_reject,
                    "held_quotes": sorted(symbol(c) for c in market.held), "drops": sim.drops},

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 from decimal import Decimal
 from typing import Protocol
 
 from nautlive.sim.tws import messages as msg
 from nautlive.sim.tws.account import Account
 from nautlive.sim.tws.market import Market
+from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
 from nautlive.sim.tws.records import SimOrder
 from nautlive.sim.tws.requests import PlacedOrder, Request
 
@@ -28,16 +30,19 @@ NO_DEFINITION = (200, "No security definition has been found for the request")
 NOT_SUBSCRIBED = (354, "Requested market data is not subscribed.")
 CANCELLED = (202, "Order Canceled - reason:")
 CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
+NOT_SERVED = 321  # IB's "Error validating request": the loopback venue names the request it does not serve
 
 
 class Peer(Protocol):
     client_id: int | None
+    version: int  # the negotiated server version
+    record: dict  # this connection's entry in TwsSimulator.connections
     market_data: dict[int, int]  # reqId -> conId (reqMktData)
     tick_by_tick: dict[int, int]  # reqId -> conId (reqTickByTickData, AllLast)
     summaries: set[int]  # reqAccountSummary reqIds
     positions: bool  # reqPositions subscription
 
-    def send(self, *messages: bytes) -> None: ...
+    def send(self, *messages: msg.Out) -> None: ...
 
     def close(self) -> None: ...
 
@@ -47,10 +52,13 @@ def _now() -> dt.datetime:
 
 
 class TwsSimulator:
-    def __init__(self, account: Account, market: Market) -> None:
+    def __init__(self, account: Account, market: Market, server_version: int = SERVER_VERSION) -> None:
         self.account = account
         self.market = market
+        self.server_version = check_venue_version(server_version)
         self.peers: list[Peer] = []
+        self.connections: list[dict] = []  # every connection since start: address, offered range, version, client id
+        self.not_served: set[str] = set()
         self.connections_opened = 0
         self.requests: list[dict] = []
         self.pending_reject: str | None = None
@@ -133,8 +141,15 @@ class TwsSimulator:
 
     # -- requests ------------------------------------------------------------------------------------------------------
 
+    def connection_opened(self, peer: Peer, offered: str) -> dict:
+        record = {"number": len(self.connections) + 1, "offered": offered, "version": None, "client_id": None,
+                  "closed": False}
+        self.connections.append(record)
+        return record
+
     def log_request(self, peer: Peer, request: Request) -> None:
-        entry = {"client_id": peer.client_id, "name": request.name, "req_id": request.req_id}
+        entry = {"client_id": peer.client_id, "name": request.name, "req_id": request.req_id,
+                 "protobuf": request.protobuf}
         if request.name == "placeOrder":
             order: PlacedOrder = request.values["order"]
             entry.update(order_ref=order.order_ref, action=order.action, quantity=str(order.quantity),
@@ -146,6 +161,17 @@ class TwsSimulator:
         handler = getattr(self, "_on_" + request.name, None)
         if handler is not None:
             handler(peer, request)
+        elif request.name.startswith("unsupported:"):
+            self._not_served(peer, request)
+
+    def _not_served(self, peer: Peer, request: Request) -> None:
+        """One line naming a request the venue does not serve (once per name), and an error to the client."""
+        name = request.name.removeprefix("unsupported:")
+        text = f"{name} ({'protobuf' if request.protobuf else 'text'}) is not served by the loopback TWS venue"
+        if name not in self.not_served:
+            self.not_served.add(name)
+            print(f"TWS simulator: {text}", file=sys.stderr, flush=True)
+        peer.send(msg.error(request.req_id, NOT_SERVED, text))
 
     def _on_startApi(self, peer: Peer, request: Request) -> None:  # noqa: N802 - named after the TWS request
         client_id = request.values["client_id"]
@@ -153,7 +179,7 @@ class TwsSimulator:
             peer.send(msg.error(-1, *CLIENT_ID_IN_USE))
             peer.close()
             return
-        peer.client_id = client_id
+        peer.client_id = peer.record["client_id"] = client_id
         self.peers.append(peer)
         self.connections_opened += 1
         peer.send(msg.managed_accounts([self.account.account_id]), msg.next_valid_id(self.account.last_order_id + 1))
@@ -300,7 +326,7 @@ class TwsSimulator:
         """The placing client and client 0 (TWS's master client) hear about an order."""
         return [p for p in self.peers if p.client_id in (order.client_id, 0)]
 
-    def _to_owner(self, order: SimOrder, *messages: bytes) -> None:
+    def _to_owner(self, order: SimOrder, *messages: msg.Out) -> None:
         for peer in self._owners(order):
             peer.send(*messages)
 
