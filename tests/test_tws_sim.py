@@ -146,6 +146,24 @@ def test_signature_messages_and_ticks_decode(version):
     assert name == "position" and args[2:] == (263, 190.0)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_completed_orders_and_account_updates_decode(version):
+    order = sim_order(status="Filled", filled=D(10), tif="DAY")
+    [(name, (contract, decoded, state))] = decode(msg.completed_order(order, AAPL, "20261128 09:00:01 UTC"), version)
+    assert (name, contract.conId, decoded.action, decoded.totalQuantity, decoded.orderRef) == (
+        "completedOrder", 265598, "BUY", 10, "O-1:5")
+    assert (decoded.permId, decoded.tif, state.status, state.completedTime) == (99, "DAY", "Filled",
+                                                                               "20261128 09:00:01 UTC")
+    assert decode(msg.completed_orders_end(), version) == [("completedOrdersEnd", ())]
+    assert decode(msg.account_value("NetLiquidation", "100.00", "USD", "DU1"), version) == [
+        ("updateAccountValue", ("NetLiquidation", "100.00", "USD", "DU1"))]
+    [(name, (contract, *values))] = decode(msg.portfolio_value(AAPL, D(3), 190.5, 190.0, "DU1"), version)
+    assert (name, contract.conId, contract.primaryExchange, *values) == (
+        "updatePortfolio", 265598, "NASDAQ", 3, 190.5, 571.5, 190.0, 1.5, 0.0, "DU1")
+    assert decode(msg.account_time("09:00"), version) == [("updateAccountTime", ("09:00",))]
+    assert decode(msg.account_download_end("DU1"), version) == [("accountDownloadEnd", ("DU1",))]
+
+
 # -- client -> server ------------------------------------------------------------------------------------------------
 
 

@@ -303,6 +303,39 @@ def _newer_order_fields(version: int) -> list:
     return [value for since, values in NEWER_ORDER_FIELDS if version >= since for value in values]
 
 
+def completed_order(order: SimOrder, contract: dict, completed_time: str) -> Out:
+    return Out(IN.COMPLETED_ORDER, lambda version: _completed_order_fields(order, contract, completed_time, version),
+               lambda: pb.completed_order(order, contract, completed_time))
+
+
+def _completed_order_fields(order: SimOrder, contract: dict, completed_time: str, version: int) -> list:
+    """IN.COMPLETED_ORDER, in processCompletedOrderMsg's order (no order id, no version field)."""
+    fields: list[object] = [*_contract(contract, *MSG_CONTRACT)]
+    lmt = "" if order.lmt_price is None else order.lmt_price
+    fields += [order.action, order.quantity, order.order_type, lmt, "", order.tif, "", order.account, "O", 0,
+               order.order_ref, order.perm_id, order.outside_rth, False, 0.0, ""]
+    fields += ["", "", ""]  # faGroup, faMethod, faPercentage
+    if version < sv.MIN_SERVER_VER_FA_PROFILE_DESUPPORT:
+        fields += [""]  # faProfile
+    fields += ["", "", "", "", ""]  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
+    fields += [0, "", -1]  # shortSaleSlot, designatedLocation, exemptCode
+    fields += ["", "", "", "", ""]  # startingPrice, stockRefPrice, delta, stockRangeLower, stockRangeUpper
+    fields += [UNSET_INT, False, False, "", 0, 0]  # displaySize, sweepToFill, allOrNone, minQty, ocaType, trigger
+    fields += ["", 0, "", "", False, 0]  # volatility .. referencePriceType
+    fields += ["", ""]  # trailStopPrice, trailingPercent
+    fields += ["", 0, 0, 0]  # comboLegsDescrip, comboLegsCount, orderComboLegsCount, smartComboRoutingParamsCount
+    fields += ["", "", "", ""]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement, hedgeType
+    fields += [order.account, "", False, False, ""]  # clearingAccount, clearingIntent, notHeld, deltaNeutral, algo
+    fields += [False, order.status, False, False, 0]  # solicited, status, randomizeSize/Price, conditionsSize
+    fields += [0.0, 0.0, 0.0, False, False]  # trailStopPrice, lmtPriceOffset, cashQty, dontUseAutoPrice.., isOms
+    fields += ["", order.filled, 0, False, "", False, False, 0]  # autoCancelDate .. parentPermId
+    fields += [completed_time, order.status]  # completedTime, completedStatus
+    fields += ["", "", "", "", ""]  # minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffsetAtWhole/Half
+    newer = ((sv.MIN_SERVER_VER_CUSTOMER_ACCOUNT, [""]), (sv.MIN_SERVER_VER_PROFESSIONAL_CUSTOMER, [False]),
+             (sv.MIN_SERVER_VER_SUBMITTER, [""]))
+    return fields + [value for since, values in newer if version >= since for value in values]
+
+
 def exec_details(req_id: int, execution: Execution, contract: dict) -> Out:
     """IN.EXECUTION_DATA at >= MIN_SERVER_VER_LAST_LIQUIDITY: no version field; lastLiquidity 2 (removed)."""
     exchange = contract.get("exchange") or "SMART"

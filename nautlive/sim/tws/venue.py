@@ -13,7 +13,6 @@ import asyncio
 import datetime as dt
 import sys
 from decimal import Decimal
-from typing import Protocol
 
 from nautlive.sim.tws import messages as msg
 from nautlive.sim.tws.account import Account
@@ -21,6 +20,7 @@ from nautlive.sim.tws.market import Market
 from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
 from nautlive.sim.tws.records import SimOrder
 from nautlive.sim.tws.requests import PlacedOrder, Request
+from nautlive.sim.tws.venue_account import AccountRequests, Peer
 
 FARM_OK = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data farm connection is OK:ushmds"),
            (2158, "Sec-def data farm connection is OK:secdefnj"))
@@ -33,25 +33,11 @@ CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. 
 NOT_SERVED = 321  # IB's "Error validating request": the loopback venue names the request it does not serve
 
 
-class Peer(Protocol):
-    client_id: int | None
-    version: int  # the negotiated server version
-    record: dict  # this connection's entry in TwsSimulator.connections
-    market_data: dict[int, int]  # reqId -> conId (reqMktData)
-    tick_by_tick: dict[int, int]  # reqId -> conId (reqTickByTickData, AllLast)
-    summaries: set[int]  # reqAccountSummary reqIds
-    positions: bool  # reqPositions subscription
-
-    def send(self, *messages: msg.Out) -> None: ...
-
-    def close(self) -> None: ...
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class TwsSimulator:
+class TwsSimulator(AccountRequests):
     def __init__(self, account: Account, market: Market, server_version: int = SERVER_VERSION) -> None:
         self.account = account
         self.market = market
@@ -235,27 +221,6 @@ class TwsSimulator:
     def _on_cancelTickByTickData(self, peer: Peer, request: Request) -> None:  # noqa: N802
         peer.tick_by_tick.pop(request.req_id, None)
 
-    def _on_reqAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.summaries.add(request.req_id)
-        self._send_summary(peer, request.req_id)
-        peer.send(msg.account_summary_end(request.req_id))
-
-    def _on_cancelAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.summaries.discard(request.req_id)
-
-    def _send_summary(self, peer: Peer, req_id: int) -> None:
-        account = self.account.account_id
-        peer.send(*(msg.account_summary(req_id, account, t, v, c) for t, v, c in self.account.summary()))
-
-    def _on_reqPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.positions = True
-        for con_id, (quantity, cost) in self.account.positions.items():
-            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
-        peer.send(msg.position_end())
-
-    def _on_cancelPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.positions = False
-
     def _on_reqOpenOrders(self, peer: Peer, request: Request) -> None:  # noqa: N802
         self._send_open_orders(peer, peer.client_id)
 
@@ -268,17 +233,6 @@ class TwsSimulator:
         for order in self.account.open_orders(client_id):
             self._send_order(peer, order)
         peer.send(msg.open_order_end())
-
-    def _on_reqExecutions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        wanted = request.values
-        for execution in self.account.executions:
-            if wanted.get("account") and wanted["account"] != execution.account:
-                continue
-            contract = self.market.contract(execution.con_id)
-            if wanted.get("symbol") and wanted["symbol"] != contract.get("symbol"):
-                continue
-            peer.send(msg.exec_details(request.req_id, execution, contract), msg.commission_report(execution))
-        peer.send(msg.exec_details_end(request.req_id))
 
     def _on_placeOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
         placed: PlacedOrder = request.values["order"]
@@ -347,16 +301,6 @@ class TwsSimulator:
                        msg.open_order(order, contract), msg.commission_report(execution))
         self._push_account()
         self._push_position(order.con_id)
-
-    def _push_account(self) -> None:
-        for peer in self.peers:
-            for req_id in peer.summaries:
-                self._send_summary(peer, req_id)
-
-    def _push_position(self, con_id: int) -> None:
-        quantity, cost = self.account.positions.get(con_id, (Decimal(0), Decimal(0)))
-        for peer in [p for p in self.peers if p.positions]:
-            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
 
     def disconnected(self, peer: Peer) -> None:
         if peer in self.peers:
