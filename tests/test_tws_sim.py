@@ -162,6 +162,9 @@ def test_completed_orders_and_account_updates_decode(version):
         "updatePortfolio", 265598, "NASDAQ", 3, 190.5, 571.5, 190.0, 1.5, 0.0, "DU1")
     assert decode(msg.account_time("09:00"), version) == [("updateAccountTime", ("09:00",))]
     assert decode(msg.account_download_end("DU1"), version) == [("accountDownloadEnd", ("DU1",))]
+    assert decode(msg.account_update_multi(4, "DU1", "NetLiquidation", "100.00", "USD"), version) == [
+        ("accountUpdateMulti", (4, "DU1", "", "NetLiquidation", "100.00", "USD"))]
+    assert decode(msg.account_update_multi_end(4), version) == [("accountUpdateMultiEnd", (4,))]
 
 
 # -- client -> server ------------------------------------------------------------------------------------------------
@@ -222,6 +225,8 @@ def test_requests_nautilus_makes_at_connect_are_read(version):
     assert read(lambda c: c.reqPositions()).name == "reqPositions"
     assert read(lambda c: c.reqAllOpenOrders()).name == "reqAllOpenOrders"
     assert read(lambda c: c.reqCompletedOrders(False)).name == "reqCompletedOrders"
+    multi = read(lambda c: c.reqAccountUpdatesMulti(17, "DU123456", "", True))
+    assert (multi.name, multi.req_id, multi.values["account"]) == ("reqAccountUpdatesMulti", 17, "DU123456")
     updates = read(lambda c: c.reqAccountUpdates(True, "DU123456"))
     assert (updates.name, updates.values) == ("reqAccountUpdates", {"subscribe": True, "account": "DU123456"})
     executions = read(lambda c: c.reqExecutions(16, __import__("ibapi.execution").execution.ExecutionFilter()))

@@ -39,7 +39,8 @@ PROTO_SINCE = {
     **dict.fromkeys((IN.TICK_PRICE, IN.TICK_SIZE, IN.MARKET_DATA_TYPE, IN.TICK_REQ_PARAMS),
                     sv.MIN_SERVER_VER_PROTOBUF_MARKET_DATA),
     **dict.fromkeys((IN.MANAGED_ACCTS, IN.POSITION_DATA, IN.POSITION_END, IN.ACCOUNT_SUMMARY, IN.ACCOUNT_SUMMARY_END,
-                     IN.ACCT_VALUE, IN.PORTFOLIO_VALUE, IN.ACCT_UPDATE_TIME, IN.ACCT_DOWNLOAD_END),
+                     IN.ACCT_VALUE, IN.PORTFOLIO_VALUE, IN.ACCT_UPDATE_TIME, IN.ACCT_DOWNLOAD_END,
+                     IN.ACCOUNT_UPDATE_MULTI, IN.ACCOUNT_UPDATE_MULTI_END),
                     sv.MIN_SERVER_VER_PROTOBUF_ACCOUNTS_POSITIONS),
     IN.TICK_BY_TICK: sv.MIN_SERVER_VER_PROTOBUF_HISTORICAL_DATA,
     **dict.fromkeys((IN.NEXT_VALID_ID, IN.CURRENT_TIME), sv.MIN_SERVER_VER_PROTOBUF_REST_MESSAGES_3),
@@ -228,6 +229,17 @@ def account_time(stamp: str) -> Out:
 
 def account_download_end(account: str) -> Out:
     return Out(IN.ACCT_DOWNLOAD_END, _fixed(1, account), lambda: pb.proto("AccountDataEnd", accountName=account))
+
+
+def account_update_multi(req_id: int, account: str, key: str, value: str, currency: str) -> Out:
+    """IN.ACCOUNT_UPDATE_MULTI (reqAccountUpdatesMulti): version 1, reqId, account, modelCode, key, value, currency."""
+    return Out(IN.ACCOUNT_UPDATE_MULTI, _fixed(1, req_id, account, "", key, value, currency),
+               lambda: pb.proto("AccountUpdateMulti", reqId=req_id, account=account, modelCode="", key=key, value=value,
+                                currency=currency))
+
+
+def account_update_multi_end(req_id: int) -> Out:
+    return Out(IN.ACCOUNT_UPDATE_MULTI_END, _fixed(1, req_id), lambda: pb.proto("AccountUpdateMultiEnd", reqId=req_id))
 
 
 # -- orders -----------------------------------------------------------------------------------------------------------

@@ -141,6 +141,12 @@ def _completed_orders(f: Fields) -> Parsed:
     return -1, {}, {"api_only": f.bool()}
 
 
+def _account_updates_multi(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    return req_id, {}, {"account": f.text(), "model_code": f.text()}
+
+
 def _account_updates(f: Fields) -> Parsed:
     f.skip(1)
     return -1, {}, {"subscribe": f.bool(), "account": f.text()}
@@ -184,6 +190,8 @@ PARSERS = {
     OUT.REQ_COMPLETED_ORDERS: ("reqCompletedOrders", _completed_orders),
     OUT.REQ_ACCT_DATA: ("reqAccountUpdates", _account_updates),
     OUT.REQ_MANAGED_ACCTS: ("reqManagedAccts", _versioned_nothing),
+    OUT.REQ_ACCOUNT_UPDATES_MULTI: ("reqAccountUpdatesMulti", _account_updates_multi),
+    OUT.CANCEL_ACCOUNT_UPDATES_MULTI: ("cancelAccountUpdatesMulti", _versioned_req_id),
 }
 
 

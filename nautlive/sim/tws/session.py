@@ -33,6 +33,7 @@ class Connection:
         self.summaries: set[int] = set()
         self.positions = False
         self.account_updates = False
+        self.multi_updates: set[int] = set()
         self.closed = False
         self.peer_address = writer.get_extra_info("peername")
         self.record: dict = {}

@@ -1,5 +1,6 @@
 """The TWS venue's account requests, as IB Gateway answers them: account summary, positions, account updates
-(reqAccountUpdates: account values, portfolio, update time, accountDownloadEnd), executions and completed orders; and
+(reqAccountUpdates: account values, portfolio, update time, accountDownloadEnd; reqAccountUpdatesMulti: values, then
+accountUpdateMultiEnd), executions and completed orders; and
 the pushes that follow a fill or an order change.
 
 `AccountRequests` is a part of TwsSimulator (it uses its account, market and peers).
@@ -29,6 +30,7 @@ class Peer(Protocol):
     summaries: set[int]  # reqAccountSummary reqIds
     positions: bool  # reqPositions subscription
     account_updates: bool  # reqAccountUpdates subscription
+    multi_updates: set[int]  # reqAccountUpdatesMulti reqIds
 
     def send(self, *messages: msg.Out) -> None: ...
 
@@ -76,6 +78,24 @@ class AccountRequests:
             peer.send(msg.portfolio_value(self.market.contract(con_id), quantity, price, float(cost), account))
         peer.send(msg.account_time(dt.datetime.now(dt.UTC).strftime("%H:%M")))
 
+    def _on_reqAccountUpdatesMulti(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        """The account's values for one account (or all), then accountUpdateMultiEnd; changes follow."""
+        account = request.values.get("account")
+        if account not in (None, "", "All", self.account.account_id):
+            peer.send(msg.account_update_multi_end(request.req_id))
+            return
+        peer.multi_updates.add(request.req_id)
+        self._send_multi(peer, request.req_id)
+        peer.send(msg.account_update_multi_end(request.req_id))
+
+    def _on_cancelAccountUpdatesMulti(self, peer: Peer, request: Request) -> None:  # noqa: N802
+        peer.multi_updates.discard(request.req_id)
+
+    def _send_multi(self, peer: Peer, req_id: int) -> None:
+        account = self.account.account_id
+        peer.send(*(msg.account_update_multi(req_id, account, tag, value, currency)
+                    for tag, value, currency in self.account.summary()))
+
     def _on_reqExecutions(self, peer: Peer, request: Request) -> None:  # noqa: N802
         wanted = request.values
         for execution in self.account.executions:
@@ -103,6 +123,8 @@ class AccountRequests:
                 self._send_summary(peer, req_id)
             if peer.account_updates:
                 self._send_account_updates(peer)
+            for req_id in peer.multi_updates:
+                self._send_multi(peer, req_id)
 
     def _push_position(self, con_id: int) -> None:
         quantity, cost = self.account.positions.get(con_id, (Decimal(0), Decimal(0)))
