@@ -363,3 +363,31 @@ def test_control_port_state_quote_and_faults(tws):
     with pytest.raises(urllib.error.HTTPError) as bad:
         call("POST", "/__sim/quote?symbol=AAPL&bid=150.001&ask=150.02")
     assert bad.value.code == 400
+
+
+def test_every_connection_is_listed_with_its_negotiated_version(tws):
+    text_client = Client(tws.port, client_id=7)  # offers v100..187
+    text_client.until(9)
+    current = socket.create_connection(("127.0.0.1", tws.port), timeout=5)
+    current.sendall(b"API\0" + comm.make_initial_msg("v100..223"))
+    assert current.recv(100)
+    connections = json.loads(urllib.request.urlopen(tws.control_url + "/__sim/state", timeout=5).read())["connections"]
+    assert [(c["offered"], c["version"], c["client_id"]) for c in connections] == [
+        ("v100..187", 187, 7), ("v100..223", 223, None)]
+
+
+def test_a_client_range_an_older_gateway_cannot_meet_is_refused():
+    sim = build_tws_simulator(["AAPL.NASDAQ"], CATALOG, contracts=[], server_version=176)
+    with start_in_thread(sim) as running:
+        sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+        sock.sendall(b"API\0" + comm.make_initial_msg("v201..223"))
+        assert sock.recv(100) == b""  # closed, no server version: as IB Gateway refuses a client it cannot serve
+        [refused] = running.call(lambda: list(running.sim.connections))
+    assert refused["version"] is None and "cannot meet this gateway's 176..176" in refused["refused"]
+
+
+def test_a_request_the_venue_does_not_serve_is_answered_with_an_error_naming_it(tws, capfd):
+    client = Client(tws.port)
+    client.send(24, 1)  # reqScannerParameters, version 1
+    assert "REQ_SCANNER_PARAMETERS (text) is not served by the loopback TWS venue" in client.until(4, 321)[4]
+    assert "TWS simulator: REQ_SCANNER_PARAMETERS (text) is not served" in capfd.readouterr().err
