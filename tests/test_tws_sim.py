@@ -391,3 +391,14 @@ def test_a_request_the_venue_does_not_serve_is_answered_with_an_error_naming_it(
     client.send(24, 1)  # reqScannerParameters, version 1
     assert "REQ_SCANNER_PARAMETERS (text) is not served by the loopback TWS venue" in client.until(4, 321)[4]
     assert "TWS simulator: REQ_SCANNER_PARAMETERS (text) is not served" in capfd.readouterr().err
+
+
+def test_only_the_placing_client_or_the_master_client_cancels_an_order(tws):
+    theirs = tws.call(tws.sim.place_working, 3, "AAPL", "BUY", D(1), 150.0, "theirs")
+    other = Client(tws.port, client_id=7)
+    other.send(4, 1, theirs.order_id, "")  # cancelOrder, as a text client below 192 writes it
+    assert "not found" in other.until(4, 10147)[4]
+    assert tws.call(lambda: tws.sim.account.orders[theirs.order_id].status) == "Submitted"
+    master = Client(tws.port, client_id=0)
+    master.send(4, 1, theirs.order_id, "")
+    assert master.until(3)[2] == "Cancelled"

@@ -30,6 +30,7 @@ NO_DEFINITION = (200, "No security definition has been found for the request")
 NOT_SUBSCRIBED = (354, "Requested market data is not subscribed.")
 CANCELLED = (202, "Order Canceled - reason:")
 CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
+MASTER_CLIENT_ID = 0  # the client that hears about, and may cancel, every API client's orders
 NOT_SERVED = 321  # IB's "Error validating request": the loopback venue names the request it does not serve
 
 
@@ -86,6 +87,36 @@ class TwsSimulator(AccountRequests):
         if self.stalled and self.stall_until is not None and asyncio.get_running_loop().time() >= self.stall_until:
             self.clear_stall()
         return self.stalled
+
+    def place_working(self, client_id: int, symbol: str, action: str, quantity: Decimal, lmt_price: float | None,
+                      order_ref: str, order_type: str = "LMT") -> SimOrder:
+        """An order working at the venue as if `client_id` had placed it (another API client, or an earlier session
+        of ours that is gone): checked as any order, and told to its client and the master client if connected."""
+        con_id = self._symbol_con_id(symbol)
+        placed = PlacedOrder(self.account.last_order_id + 1, self.market.contract(con_id), action, quantity,
+                             order_type, lmt_price, None, "DAY", self.account.account_id, order_ref, True, False)
+        reason = self.account.refusal(placed, con_id)
+        if reason is not None:
+            raise ValueError(reason)
+        order = self.account.accept(placed, con_id, client_id)
+        self._broadcast_order(order)
+        self._try_fill(order)
+        self._push_account()
+        return order
+
+    def cancel_at_venue(self, order_id: int) -> SimOrder | None:
+        """The venue cancels a working order (an expiry, a desk cancel): its client hears orderStatus Cancelled."""
+        order = self.account.cancel(order_id, "cancelled at the venue")
+        if order is not None:
+            self._broadcast_order(order)
+            self._push_account()
+        return order
+
+    def _symbol_con_id(self, symbol: str) -> int:
+        for con_id, details in self.market.details.items():
+            if symbol in (details["contract"].get("localSymbol"), details["contract"].get("symbol"), str(con_id)):
+                return con_id
+        raise ValueError(f"symbol: no contract {symbol!r}")
 
     def set_market_open(self, is_open: bool) -> None:
         self.account.market_open = is_open
@@ -256,7 +287,11 @@ class TwsSimulator(AccountRequests):
         self._push_account()
 
     def _on_cancelOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        order = self.account.cancel(request.req_id, "cancelled by the client")
+        """Order ids belong to their client: another client's order is "not found", unless this is the master client
+        (client 0 here), as on IB."""
+        known = self.account.orders.get(request.req_id)
+        mine = known is not None and peer.client_id in (known.client_id, MASTER_CLIENT_ID)
+        order = self.account.cancel(request.req_id, "cancelled by the client") if mine else None
         if order is None:
             peer.send(msg.error(request.req_id, 10147, f"OrderId {request.req_id} that needs to be cancelled is "
                                                        "not found."))
@@ -278,7 +313,7 @@ class TwsSimulator(AccountRequests):
 
     def _owners(self, order: SimOrder) -> list[Peer]:
         """The placing client and client 0 (TWS's master client) hear about an order."""
-        return [p for p in self.peers if p.client_id in (order.client_id, 0)]
+        return [p for p in self.peers if p.client_id in (order.client_id, MASTER_CLIENT_ID)]
 
     def _to_owner(self, order: SimOrder, *messages: msg.Out) -> None:
         for peer in self._owners(order):
