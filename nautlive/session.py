@@ -102,6 +102,9 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
                           strategy._specs, profile.quote_currency, strategy.log)
         strategy.venue = venue
         holder["venue"] = venue
+    if (ib_start := holder.get("ib_start")) is not None:  # venues/ibkr_orders.py, before the node was built
+        strategy.kept_reserved = ib_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
+        holder["account_start"] = msgspec.to_builtins(ib_start)
 
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
         loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
@@ -150,7 +153,7 @@ async def _recover_ib_fills(strategy, node, profile: VenueProfile, options: Sess
     except Exception as exc:  # noqa: BLE001 - recovery is best effort: the next session tries again
         _say(f"could not read past executions from the gateway: {exc}")
         return
-    holder["account_start"] = {"recovered": count}
+    holder.setdefault("account_start", {})["recovered"] = count
     if count:
         _say(f"recovered {count} fill(s) of nautlive's orders missing from {strategy.drift.path} (recovered: true)")
 
@@ -310,9 +313,9 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
     finish(4, f"kill switch {path} appeared: session stopped")
 
 
-def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
+def run_session(profile: VenueProfile, options: SessionOptions, ib_start: object = None) -> SessionResult:
     """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
-    holder: dict = {}
+    holder: dict = {"ib_start": ib_start}
     _node_logs_on_stderr()
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
         try:
@@ -380,6 +383,16 @@ def _text(value: Decimal) -> str:
     return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
 
 
+def _prepare_ib(profile: VenueProfile):  # noqa: ANN202 - an IbStart, or None
+    """IB LIVE, with the account lock held and before a node connects as the session's client id: every open order
+    of the account (ours from an earlier session cancelled and confirmed, the others by live.open_orders)."""
+    if profile.adapter != "ibkr":
+        return None
+    from nautlive.venues.ibkr_orders import prepare_ib_account
+
+    return prepare_ib_account(profile, _say)
+
+
 @alert_refusals
 def run_from_cli(
     profile: VenueProfile,
@@ -429,5 +442,5 @@ def run_from_cli(
     )
     if mode == "live":
         with AccountLock(profile):
-            return run_session(profile, options)
+            return run_session(profile, options, _prepare_ib(profile))
     return run_session(profile, options)
