@@ -4,6 +4,7 @@ doubles them; other clients' orders follow live.open_orders. Against the venue a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -103,6 +104,8 @@ def test_keep_counts_the_cash_another_clients_order_holds_and_reaches_the_target
     foreign_order(tws)
     proc = live(ib_dir, "--once")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    for iid, row in json.loads(proc.stdout)["final_weights"].items():  # the summary's weights count the kept cash too
+        assert abs(D(row["weight"]) - D(row["target"])) < D("0.01"), (iid, row)
     assert "keeping BUY 100 AAPL LMT 150 (client 7" in proc.stderr and "the 15000.00 it holds" in proc.stderr
     orders = state(tws)["orders"]
     assert orders[0]["status"] == "Submitted" and {o["status"] for o in orders[1:]} == {"Filled"}

@@ -1,10 +1,13 @@
 """A loopback TWS venue: speaks the TWS API socket protocol so Nautilus's real IB adapter runs offline (`nautlive sim
---venue ibkr`).
+--venue ibkr`). It plays a current IB Gateway (server version 223: protobuf from 201 on) or, with `server_version`,
+an older one; each connection negotiates min(the venue's maximum, the client's).
 
-protocol: framing, handshake, field reader · requests: client -> server messages · messages: server -> client
-messages · market: contracts and the quote walk · account: cash, positions, orders, fills · records: orders and
-executions · venue: TwsSimulator (requests answered, changes pushed, faults) · session: one client connection ·
-controls: the HTTP control port (/__sim/...) · server: serving, `start_in_thread`.
+protocol: negotiation, text and protobuf framing, field reader · requests / proto_requests: client -> server
+messages as text / protobuf · messages (+ protos): server -> client messages, text at a version or protobuf · market:
+contracts and the quote walk · account: cash, positions, orders, fills · records: orders and executions · venue:
+TwsSimulator (requests answered, changes pushed, faults) · venue_account: account, position, execution and completed
+order requests · session: one client connection · controls: the HTTP control port (/__sim/...) · server: serving,
+`start_in_thread`.
 
 Contract details come from real captures (decoded JSON as in ../shared/data/ibkr/contract_details/) when one names a
 profile instrument, else from the catalog's record (SPY.ARCA has no capture).

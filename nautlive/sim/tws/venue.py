@@ -4,7 +4,9 @@ Each connected client is a `Peer` (nautlive.sim.tws.session); `handle(peer, requ
 TWS does, and every change (an order's status, a fill, a quote) is pushed to the peers that asked for it. Faults,
 for tests and rehearsals: `drop_connections` (error 1100 to every client, sockets closed, 1102 to the next ones to
 connect), `reject_next` (the next order answered with error 201 and a reason), `stall` (no answer at all, handshake
-included), `set_quote`/`release_quote`, and `set_market_open` (a MKT order without outsideRth waits for the open).
+included), `set_quote`/`release_quote`, `set_market_open` (a MKT order without outsideRth waits for the open),
+`place_working` (an order working as if another client, or an earlier session, had placed it) and `cancel_at_venue`.
+A request it does not serve is answered with error 321 naming it, and said once on stderr.
 """
 
 from __future__ import annotations
