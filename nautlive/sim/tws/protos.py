@@ -46,8 +46,8 @@ def ib_order(order: SimOrder) -> Order:
     result.action, result.totalQuantity, result.orderType = order.action, order.quantity, order.order_type
     if order.lmt_price is not None:
         result.lmtPrice = order.lmt_price
-    result.tif, result.account, result.orderRef, result.outsideRth = order.tif, order.account, order.order_ref, \
-        order.outside_rth
+    result.tif, result.account, result.orderRef = order.tif, order.account, order.order_ref
+    result.outsideRth = order.outside_rth
     return result
 
 
