@@ -102,9 +102,9 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
                           strategy._specs, profile.quote_currency, strategy.log)
         strategy.venue = venue
         holder["venue"] = venue
-    if (ib_start := holder.get("ib_start")) is not None:  # venues/ibkr_orders.py, before the node was built
-        strategy.kept_reserved = ib_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
-        holder["account_start"] = msgspec.to_builtins(ib_start)
+    if (venue_start := holder.get("venue_start")) is not None:  # venues.prepare_live_start, before the node
+        strategy.kept_reserved = venue_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
+        holder["account_start"] = msgspec.to_builtins(venue_start)
 
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
         loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
@@ -313,9 +313,10 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
     finish(4, f"kill switch {path} appeared: session stopped")
 
 
-def run_session(profile: VenueProfile, options: SessionOptions, ib_start: object = None) -> SessionResult:
-    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
-    holder: dict = {"ib_start": ib_start}
+def run_session(profile: VenueProfile, options: SessionOptions, venue_start: object = None) -> SessionResult:
+    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code. `venue_start`: what the venue
+    showed before the node (venues.prepare_live_start)."""
+    holder: dict = {"venue_start": venue_start}
     _node_logs_on_stderr()
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
         try:
@@ -383,16 +384,6 @@ def _text(value: Decimal) -> str:
     return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
 
 
-def _prepare_ib(profile: VenueProfile):  # noqa: ANN202 - an IbStart, or None
-    """IB LIVE, with the account lock held and before a node connects as the session's client id: every open order
-    of the account (ours from an earlier session cancelled and confirmed, the others by live.open_orders)."""
-    if profile.adapter != "ibkr":
-        return None
-    from nautlive.venues.ibkr_orders import prepare_ib_account
-
-    return prepare_ib_account(profile, _say)
-
-
 @alert_refusals
 def run_from_cli(
     profile: VenueProfile,
@@ -441,6 +432,8 @@ def run_from_cli(
         panel=panel,
     )
     if mode == "live":
+        from nautlive.venues import prepare_live_start
+
         with AccountLock(profile):
-            return run_session(profile, options, _prepare_ib(profile))
+            return run_session(profile, options, prepare_live_start(profile, _say))
     return run_session(profile, options)
