@@ -7,12 +7,16 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
 		echo "removing $(VENV): made with a Python older than 3.12"; rm -rf $(VENV); fi
 	@python=$$(PY="$(PY)" scripts/find-python) || exit 1; [ -x $(BIN)/python ] || $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,ib]"
+	@# ib_async 2.1.0 (an independent IB client the TWS venue is tested against) pins tzdata<2026, which
+	@# nautilus_trader 1.231 cannot run with (tzdata>=2026.3): its runtime dependencies, then it without its pins.
+	$(BIN)/pip install --quiet "aeventkit>=2.1.0,<3" nest_asyncio
+	$(BIN)/pip install --quiet --no-deps ib_async==2.1.0
 	touch $(STAMP)
 
 test: install

@@ -276,7 +276,8 @@ def final_weights(strategy, targets) -> dict[str, Decimal]:  # noqa: ANN001
         quote = strategy.cache.quote_tick(instrument.id)
         mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else Decimal(0)
         values[iid] = strategy.holding(instrument) * mid
-    nav = strategy.cash() + sum(values.values(), Decimal(0))
+    kept = getattr(strategy, "kept_reserved", Decimal(0))  # IB LIVE: other clients' buy orders kept, in NAV
+    nav = strategy.cash() + kept + sum(values.values(), Decimal(0))
     out = {k: (v / nav if nav else Decimal(0)) for k, v in values.items()}
     out["_nav"] = nav
     return out

@@ -234,6 +234,12 @@ def sim(
                                                     "(default: the profile's).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random-walk quotes.")] = 0,
+    server_version: Annotated[
+        int | None,
+        typer.Option("--server-version", help="IB: the highest TWS API server version the venue negotiates, to play an "
+                                              "older IB Gateway (176..223; default 223, a current gateway: protobuf "
+                                              "from 201).", show_default=False),
+    ] = None,
 ) -> None:
     """Serve a loopback venue for the real Nautilus adapter, until Ctrl-C: Binance Spot (REST + WebSocket), or with
     --venue ibkr the TWS API socket that Nautilus's IB adapter cannot tell from IB Gateway.
@@ -241,6 +247,7 @@ def sim(
     Example (from the repository): nautlive sim --replay ../shared/data/binance/market/btcusdt_20240808.gz
     --replay ../shared/data/binance/market/ethusdt_20240808.gz --balances USDT=100000,BTC=0
     · nautlive sim --venue ibkr --port 4002 --account DU123456 --balances USD=100000
+    · nautlive sim --venue ibkr --server-version 176   (an IB Gateway of 2023: text messages only)
     """
     import signal
 
@@ -250,7 +257,7 @@ def sim(
         from nautlive.sim.tws.server import run_tws
 
         tws = tws_simulator_for_profile(prof, catalog=catalog, contracts=contracts, account=account, balances=balances,
-                                        seed=seed)
+                                        seed=seed, server_version=server_version)
         received = run_tws(tws, host, 4002 if port is None else port, control_port)
     else:
         from nautlive.sim.binance import simulator_for_profile

@@ -116,6 +116,9 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         strategy.venue = venue
         holder["venue"] = venue
         guard_node(node, rest.base_url, finish)  # Nautilus's REST calls too: Retry-After, weight, a ban stops
+    if (venue_start := holder.get("venue_start")) is not None:  # venues.prepare_live_start, before the node
+        strategy.kept_reserved = venue_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
+        holder["account_start"] = msgspec.to_builtins(venue_start)
     if finished.is_set():  # stopped while starting: the node never ran
         return _Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
     run_task = asyncio.create_task(node.run_async())
@@ -166,7 +169,7 @@ async def _recover_ib_fills(strategy, node, profile: VenueProfile, options: Sess
     except Exception as exc:  # noqa: BLE001 - recovery is best effort: the next session tries again
         _say(f"could not read past executions from the gateway: {exc}")
         return
-    holder["account_start"] = {"recovered": count}
+    holder.setdefault("account_start", {})["recovered"] = count
     if count:
         _say(f"recovered {count} fill(s) of nautlive's orders missing from {strategy.drift.path} (recovered: true)")
 
@@ -292,9 +295,10 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
     finish(4, f"kill switch {path} appeared: session stopped")
 
 
-def run_session(profile: VenueProfile, options: SessionOptions) -> SessionResult:
-    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code."""
-    holder: dict = {}
+def run_session(profile: VenueProfile, options: SessionOptions, venue_start: object = None) -> SessionResult:
+    """Build, run and stop a SHADOW or LIVE session; the result carries the exit code. `venue_start`: what the venue
+    showed before the node (venues.prepare_live_start)."""
+    holder: dict = {"venue_start": venue_start}
     _node_logs_on_stderr()
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
         try:
@@ -423,4 +427,9 @@ def run_from_cli(
             kill_switch=profile.live.kill_switch if mode == "live" else None,
             panel=panel,
         )
-        return run_session(profile, options)
+        venue_start = None
+        if mode == "live":
+            from nautlive.venues import prepare_live_start
+
+            venue_start = prepare_live_start(profile, _say)  # inside the lock, before any node
+        return run_session(profile, options, venue_start)

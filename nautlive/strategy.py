@@ -364,7 +364,7 @@ class NautilusRebalanceStrategy(Strategy):
         Planning runs when none of this strategy's orders is open, so whatever is locked then is someone else's.
         """
         quote_currency = _currency(self.config.quote_currency)
-        value = Decimal(0)
+        value = getattr(self, "kept_reserved", Decimal(0))  # IB: other clients' buy orders kept (venues/ibkr_orders)
         for venue in self._accounts:
             account = self.portfolio.account(venue)
             if account is None or account.is_margin_account:

@@ -2,6 +2,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 
@@ -353,12 +354,13 @@ def test_fetch_specs_from_a_silent_gateway_gives_up_at_its_deadline(monkeypatch)
 # --- the gateway check before any node: handshake answered, account managed -----------------------------------
 
 
-@pytest.fixture
-def tws_sim():
+@pytest.fixture(params=[223, 176], ids=lambda version: f"gateway-{version}")
+def tws_sim(request):
     from nautlive.sim.tws import build_tws_simulator
     from nautlive.sim.tws.server import start_in_thread
 
-    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], REPO / "artifacts" / "catalog" / "ibkr.yaml", contracts=[])
+    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], REPO / "artifacts" / "catalog" / "ibkr.yaml", contracts=[],
+                              server_version=request.param)
     with start_in_thread(sim) as running:
         yield running
 
@@ -372,6 +374,23 @@ def sim_profile(monkeypatch, port: int, account: str, timeout: float = 2):
 
 def test_gateway_check_returns_the_managed_accounts(tws_sim, monkeypatch):
     assert ibkr.check_gateway(sim_profile(monkeypatch, tws_sim.port, "DU123456")) == ["DU123456"]
+    [probe] = tws_sim.sim.connections  # through ibapi's EClient, at the gateway's version (protobuf from 201 on)
+    assert (probe["client_id"], probe["version"]) == (201, tws_sim.sim.server_version)
+    [start] = [r for r in tws_sim.sim.requests if r["name"] == "startApi"]
+    assert start["protobuf"] == (tws_sim.sim.server_version >= 213)  # MIN_SERVER_VER_PROTOBUF_REST_MESSAGES_3
+
+
+def test_gateway_check_names_a_gateway_that_hangs_up(monkeypatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        def hang_up() -> None:  # the reachability check, then the probe: each accepted and closed at once
+            for _ in range(2):
+                server.accept()[0].close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        with pytest.raises(RuntimeFailure, match="connection lost during the API handshake"):
+            ibkr.check_gateway(sim_profile(monkeypatch, server.getsockname()[1], "DU123456"))
 
 
 def test_gateway_check_refuses_an_account_the_gateway_does_not_manage(tws_sim, monkeypatch):

@@ -1,4 +1,5 @@
-"""IB end to end offline: LIVE, reconcile and shadow through Nautilus's real IB adapter against the loopback TWS venue.
+"""IB end to end offline: LIVE, reconcile and shadow through Nautilus's real IB adapter against the loopback TWS venue,
+playing a current IB Gateway (server version 223: protobuf) and one of 2023 (176: text).
 
 The venue (nautlive.sim.tws) runs on a thread of the test process on free loopback ports; each session is its own
 `python -m nautlive` process in a tmp directory holding a copy of profiles/ibkr-sim.yaml pointed at it.
@@ -30,9 +31,13 @@ CONNECT_TIMEOUT = 6
 D = Decimal
 
 
-@pytest.fixture
-def tws():
-    with start_in_thread(build_tws_simulator(INSTRUMENTS, CATALOG), quote_interval=0.1) as running:
+GATEWAYS = [223, 176]  # a current IB Gateway (protobuf from 201 on) and one of 2023 (text only)
+
+
+@pytest.fixture(params=GATEWAYS, ids=lambda version: f"gateway-{version}")
+def tws(request):
+    sim = build_tws_simulator(INSTRUMENTS, CATALOG, server_version=request.param)
+    with start_in_thread(sim, quote_interval=0.1) as running:
         yield running
 
 
@@ -114,6 +119,23 @@ def test_live_once_reaches_targets_in_whole_shares_and_a_rerun_sends_nothing(ib_
     again = live(ib_dir, "--once")
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(placed(tws)) == 2 and json.loads(again.stdout)["fills"] == []
+
+
+def test_the_session_speaks_the_gateways_own_protocol(ib_dir, tws):
+    """At the default venue the session (and its gateway probe) negotiate 223 and place their orders as protobuf
+    (MIN_SERVER_VER_PROTOBUF_PLACE_ORDER, 203); against a gateway of 2023 (176), text."""
+    proc = live(ib_dir, "--once")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    snapshot = state(tws)
+    gateway = snapshot["server_version"]
+    session = [c for c in snapshot["connections"] if c["client_id"] == 1]
+    probe = [c for c in snapshot["connections"] if c["client_id"] == 201]
+    assert session and probe and {c["version"] for c in session + probe} == {gateway}
+    assert {c["offered"] for c in session + probe} == {"v100..223"}
+    orders = placed(tws)
+    assert len(orders) == 2 and {o["protobuf"] for o in orders} == {gateway >= 203}
+    assert (gateway, orders[0]["protobuf"]) in ((223, True), (176, False))
+    assert gateway == 176 or {r["protobuf"] for r in snapshot["requests"] if r["name"] == "reqPositions"} == {True}
 
 
 def test_reconcile_reads_the_specs_through_the_adapter(ib_dir, tws):

@@ -39,6 +39,19 @@ def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None)
     return binance.fetch_exchange_info(profile.binance.base_url_http if profile.binance else None)
 
 
+def prepare_live_start(profile: VenueProfile, say):  # noqa: ANN001, ANN201 - say: Callable[[str], None]
+    """LIVE, with the account lock held and before a node connects: what the venue needs done first, or None.
+
+    IB: every open order of the account (ours from an earlier session cancelled and confirmed, the others by
+    live.open_orders), as the session's own client id, which the node takes when it is built (venues/ibkr_orders.py).
+    Binance does its own in the session, over REST (venues/binance_live.py `prepare_account`)."""
+    if profile.adapter != "ibkr":
+        return None
+    from nautlive.venues.ibkr_orders import prepare_ib_account
+
+    return prepare_ib_account(profile, say)
+
+
 def snapshot_catalog(profile, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
     """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
     from nautlive.catalog import ExecutionMetadataCatalog, save_catalog

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import socket
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,6 +22,7 @@ from nautlive.catalog import ExecutionMetadataCatalog, InstrumentSpec, save_cata
 from nautlive.errors import ConfigError, NautliveError, RuntimeFailure
 from nautlive.profile import IbkrSettings, VenueProfile
 from nautlive.venues.binance import VenueSpecs
+from nautlive.venues.ibkr_gateway import PROBE_CLIENT_OFFSET, check_gateway, check_gateway_reachable  # noqa: F401
 
 VENUE = "INTERACTIVE_BROKERS"
 SEC_TYPES = ("STK", "CASH", "FUT")
@@ -248,103 +248,10 @@ def _ib_config_module():
         from nautilus_trader.adapters.interactive_brokers import config
     except ImportError:
         raise ConfigError(
-            "Interactive Brokers needs the ib extra: pip install 'nautilus_trader[ib]==1.221.0'"
+            "Interactive Brokers needs nautlive's ib extra: pipx install 'nautlive[ib]' "
+            "(or pip install 'nautlive[ib]' in a virtualenv)"
         ) from None
     return config
-
-
-def check_gateway_reachable(host: str, port: int, timeout: float) -> None:
-    """A plain TCP connect, so a missing IB Gateway fails fast instead of after Nautilus's reconnect loop."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except ConnectionRefusedError:
-        raise RuntimeFailure(
-            f"IB Gateway not reachable at {host}:{port}: connection refused "
-            "(is IB Gateway running, with the API enabled on this port?)"
-        ) from None
-    except TimeoutError:
-        raise RuntimeFailure(
-            f"IB Gateway not reachable at {host}:{port}: no answer after {timeout:g} s "
-            "(wrong host, a firewall dropping the connection, or a gateway too busy to accept?)"
-        ) from None
-    except OSError as exc:
-        raise RuntimeFailure(f"IB Gateway not reachable at {host}:{port}: {exc.strerror or exc}") from None
-
-
-PROBE_CLIENT_OFFSET = 200  # the gateway check connects with client id + 200, never the session's own id
-
-
-def check_gateway(profile: VenueProfile) -> list[str]:
-    """Before any node exists: the gateway answers the TWS handshake and manages the profile's account.
-
-    A refused or silent socket, or no handshake answer within live.connect_timeout, is a RuntimeFailure (exit 1);
-    an account the gateway does not manage is a ConfigError (exit 2). Returns the managed accounts."""
-    ib = ibkr_settings(profile)
-    timeout = profile.live.connect_timeout
-    check_gateway_reachable(ib.host, ib.port, timeout)
-    accounts = _managed_accounts(ib.host, ib.port, ib.client_id + PROBE_CLIENT_OFFSET, timeout)
-    account = account_id(profile)
-    if account not in accounts:
-        raise ConfigError(f"IB Gateway at {ib.host}:{ib.port} manages {', '.join(accounts) or 'no account'}, "
-                          f"not {account} (profile {profile.name}: ibkr.account_id): nothing traded")
-    return accounts
-
-
-def _managed_accounts(host: str, port: int, client_id: int, timeout: float) -> list[str]:
-    """The TWS handshake and START_API on a plain socket, until managedAccounts arrives (or an error ends it)."""
-    import time
-
-    from ibapi import comm
-    from ibapi.message import IN, OUT
-    from ibapi.server_versions import MAX_CLIENT_VER, MIN_CLIENT_VER
-
-    deadline = time.monotonic() + timeout
-    where = f"IB Gateway at {host}:{port}"
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"API\0" + comm.make_msg(f"v{MIN_CLIENT_VER}..{MAX_CLIENT_VER}"))
-            reader = _MessageReader(sock, deadline, where)
-            reader.next()  # server version and connection time
-            start_api = comm.make_field(OUT.START_API) + comm.make_field(2) + comm.make_field(client_id)
-            sock.sendall(comm.make_msg(start_api + comm.make_field("")))
-            while True:
-                fields = reader.next()
-                if fields[0] == str(IN.MANAGED_ACCTS):
-                    return [a for a in fields[2].split(",") if a]
-                if fields[0] == str(IN.ERR_MSG) and fields[2] == "-1" and int(fields[3]) < 2100:
-                    raise RuntimeFailure(f"{where}: error {fields[3]}: {fields[4]}")
-    except TimeoutError:
-        raise RuntimeFailure(f"{where}: no answer to the API handshake within {timeout:g} s "
-                             "(live.connect_timeout): is the API enabled, the gateway logged in and not busy?") from None
-    except (ConnectionError, OSError) as exc:
-        raise RuntimeFailure(f"{where}: connection lost during the API handshake ({exc})") from None
-
-
-class _MessageReader:
-    """Framed TWS messages from a blocking socket, each as a list of text fields, within one deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: float, where: str) -> None:
-        self.sock, self.deadline, self.where, self.buffer = sock, deadline, where, b""
-
-    def next(self) -> list[str]:
-        import time
-
-        from ibapi import comm
-
-        while True:
-            size, text, rest = comm.read_msg(self.buffer)
-            if size and len(self.buffer) - 4 >= size:
-                self.buffer = rest
-                return [f.decode("latin-1") for f in comm.read_fields(text)]
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            self.sock.settimeout(remaining)
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed by the gateway")
-            self.buffer += data
 
 
 def fetch_specs(profile: VenueProfile) -> VenueSpecs:
@@ -362,10 +269,12 @@ def fetch_specs(profile: VenueProfile) -> VenueSpecs:
     try:
         result = outcome.get(timeout=4 * timeout)
     except queue.Empty:
+        result = TimeoutError()
+    if isinstance(result, TimeoutError):  # Nautilus's wait_until_ready re-raises its own timeout (since 1.227)
         raise RuntimeFailure(
             f"IB Gateway at {ib.host}:{ib.port}: no contract details within {4 * timeout:g} s "
             f"(API enabled? client id {ib.client_id + 100} free?)"
-        ) from None
+        )
     if isinstance(result, BaseException):
         raise RuntimeFailure(f"IB Gateway at {ib.host}:{ib.port}: contract details request failed: {result}")
     specs = {}

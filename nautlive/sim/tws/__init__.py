@@ -1,10 +1,13 @@
 """A loopback TWS venue: speaks the TWS API socket protocol so Nautilus's real IB adapter runs offline (`nautlive sim
---venue ibkr`).
+--venue ibkr`). It plays a current IB Gateway (server version 223: protobuf from 201 on) or, with `server_version`,
+an older one; each connection negotiates min(the venue's maximum, the client's).
 
-protocol: framing, handshake, field reader · requests: client -> server messages · messages: server -> client
-messages · market: contracts and the quote walk · account: cash, positions, orders, fills · records: orders and
-executions · venue: TwsSimulator (requests answered, changes pushed, faults) · session: one client connection ·
-controls: the HTTP control port (/__sim/...) · server: serving, `start_in_thread`.
+protocol: negotiation, text and protobuf framing, field reader · requests / proto_requests: client -> server
+messages as text / protobuf · messages (+ protos): server -> client messages, text at a version or protobuf · market:
+contracts and the quote walk · account: cash, positions, orders, fills · records: orders and executions · venue:
+TwsSimulator (requests answered, changes pushed, faults) · venue_account: account, position, execution and completed
+order requests · session: one client connection · controls: the HTTP control port (/__sim/...) · server: serving,
+`start_in_thread`.
 
 Contract details come from real captures (decoded JSON as in ../shared/data/ibkr/contract_details/) when one names a
 profile instrument, else from the catalog's record (SPY.ARCA has no capture).
@@ -78,12 +81,20 @@ def build_tws_simulator(
     account: str = DEFAULT_ACCOUNT,
     balances: Mapping[str, Decimal] | None = None,
     seed: int = 0,
+    server_version: int | None = None,
 ) -> TwsSimulator:
-    """A venue quoting `instruments`: captured contract details where given, the catalog's record otherwise."""
+    """A venue quoting `instruments`: captured contract details where given, the catalog's record otherwise; it
+    negotiates up to `server_version` (default: a current IB Gateway's, 223)."""
     from nautlive.catalog import load_catalog
     from nautlive.sim.tws.account import Account
     from nautlive.sim.tws.market import Market, details_from_spec
+    from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
     from nautlive.sim.tws.venue import TwsSimulator
+
+    try:
+        version = check_venue_version(SERVER_VERSION if server_version is None else server_version)
+    except ValueError as exc:
+        raise ConfigError(f"--server-version: {exc}") from None
 
     captured = read_captures(contracts, strict=True) if contracts is not None else read_captures(shared_captures(),
                                                                                                    strict=False)
@@ -97,7 +108,7 @@ def build_tws_simulator(
         else:
             raise ConfigError(f"{catalog_path}: no record for {iid} and no captured contract details name it")
     market = Market(details, seed=seed)
-    return TwsSimulator(Account(account, dict(balances or {"USD": Decimal(100_000)}), market), market)
+    return TwsSimulator(Account(account, dict(balances or {"USD": Decimal(100_000)}), market), market, version)
 
 
 def tws_simulator_for_profile(
@@ -108,6 +119,7 @@ def tws_simulator_for_profile(
     account: str | None = None,
     balances: str | None = None,
     seed: int = 0,
+    server_version: int | None = None,
 ) -> TwsSimulator:
     """The venue an IB profile trades against: its instruments, its catalog, its account (else DU123456)."""
     from nautlive.sim.binance import parse_balances
@@ -117,4 +129,5 @@ def tws_simulator_for_profile(
     ib_account = account or (profile.ibkr.account_id if profile.ibkr else None) or DEFAULT_ACCOUNT
     return build_tws_simulator(
         list(profile.instruments), catalog or profile.catalog, contracts=contracts, account=ib_account,
-        balances=parse_balances(balances) if balances is not None else profile.starting_balances(), seed=seed)
+        balances=parse_balances(balances) if balances is not None else profile.starting_balances(), seed=seed,
+        server_version=server_version)

@@ -1,6 +1,6 @@
 """The TWS venue's account: cash, positions, orders, executions, and how an order is checked and filled.
 
-A cash account: whole shares for stocks, prices on the contract's minTick, no short sale, buys within the available
+A cash account: an empty time in force is DAY, as IB Gateway takes it; whole shares for stocks, prices on the contract's minTick, no short sale, buys within the available
 funds. A MKT order fills at once at the touch (the ask for a buy, the bid for a sell) while the market is open, or
 with `outsideRth`; otherwise it waits, PreSubmitted, until the market opens, as IB does. A LMT order fills when it
 crosses the touch, at the touch, and rests otherwise. Commission: IB's fixed rate, USD 0.005 a share, at least
@@ -50,7 +50,7 @@ class Account:
             return f"Account {placed.account} is not among the accounts of this login"
         if con_id is None:
             return "No security definition has been found for the request"
-        if placed.order_type not in ORDER_TYPES or placed.tif not in TIFS:
+        if placed.order_type not in ORDER_TYPES or (placed.tif or "DAY") not in TIFS:
             return f"order type {placed.order_type}/{placed.tif} is not supported by this venue (MKT or LMT, DAY or GTC)"
         quantity = placed.quantity
         if quantity is None or quantity <= 0:
@@ -110,7 +110,7 @@ class Account:
     def accept(self, placed: PlacedOrder, con_id: int, client_id: int) -> SimOrder:
         order = SimOrder(order_id=placed.order_id, client_id=client_id, perm_id=next(self._perm_ids), con_id=con_id,
                          action=placed.action, quantity=placed.quantity or Decimal(0), order_type=placed.order_type,
-                         tif=placed.tif, account=self.account_id, order_ref=placed.order_ref,
+                         tif=placed.tif or "DAY", account=self.account_id, order_ref=placed.order_ref,
                          lmt_price=placed.lmt_price, outside_rth=placed.outside_rth)
         self.orders[order.order_id] = order
         self.last_order_id = max(self.last_order_id, order.order_id)
@@ -151,7 +151,7 @@ class Account:
         order.avg_price = float((Decimal(str(order.avg_price)) * order.filled + price * shares) / (order.filled + shares))
         order.filled += shares
         order.last_price = float(price)
-        order.status = "Filled"
+        order.status, order.completed_time = "Filled", ib_time(now)
         execution = Execution(
             exec_id=f"0000e{order.perm_id:x}.{next(self._exec_seq):04d}.01.01", order_id=order.order_id,
             client_id=order.client_id, perm_id=order.perm_id, con_id=order.con_id, account=self.account_id,
@@ -176,6 +176,7 @@ class Account:
         if order is None or not order.is_open:
             return None
         order.status, order.reason = "Cancelled", reason
+        order.completed_time = ib_time(dt.datetime.now(dt.UTC))
         return order
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:

@@ -3,8 +3,9 @@
 Every endpoint calls one TwsSimulator method, so in-process tests can call the method itself (RunningTws.call).
 A bad parameter answers HTTP 400 {"error": "..."}.
 
-  GET    /__sim/state                       cash, positions, orders, executions, quotes, connected clients, faults,
-                                            the request log
+  GET    /__sim/state                       cash, positions, orders, executions, quotes, connected clients, every
+                                            connection since start (offered range, negotiated version, client id,
+                                            refusal), faults, the request log (each request: text or protobuf)
   POST   /__sim/drop                        error 1100 to every client and their sockets closed; the next clients
                                             to connect hear 1102                  -> {"dropped": n}
   POST   /__sim/reject_next?reason=R        the next order is answered with error 201 "Order rejected - reason:R"
@@ -12,6 +13,10 @@ A bad parameter answers HTTP 400 {"error": "..."}.
   DELETE /__sim/stall                                                             -> {"stalled": false}
   POST   /__sim/quote?symbol=S&bid=B&ask=A[&bid_size=..&ask_size=..]  pin a quote (resting orders that cross fill)
   DELETE /__sim/quote?symbol=S              let it walk again
+  POST   /__sim/order?client_id=C&symbol=S&side=BUY&quantity=Q[&price=P&ref=R]  an order working at the venue as
+                                            if client C had placed it (another API client; an earlier session of
+                                            ours): LMT at P, else MKT          -> the order
+  DELETE /__sim/order?order_id=N            the venue cancels it              -> {"cancelled": bool}
   POST   /__sim/market_closed               MKT orders without outsideRth wait (PreSubmitted) for the open
   DELETE /__sim/market_closed               the market opens: waiting orders fill
 """
@@ -44,8 +49,10 @@ def state(sim: TwsSimulator) -> dict:
         "orders": [{**msgspec.to_builtins(o), "symbol": symbol(o.con_id)} for o in account.orders.values()],
         "executions": [{**msgspec.to_builtins(e), "symbol": symbol(e.con_id)} for e in account.executions],
         "quotes": {symbol(c): msgspec.to_builtins(q) for c, q in market.quotes.items()},
-        "clients": [{"client_id": p.client_id, "market_data": len(p.market_data), "account_summary": bool(p.summaries)}
-                    for p in sim.peers],
+        "server_version": sim.server_version,
+        "clients": [{"client_id": p.client_id, "version": p.version, "market_data": len(p.market_data),
+                     "account_summary": bool(p.summaries)} for p in sim.peers],
+        "connections": sim.connections,
         "connections_opened": sim.connections_opened,
         "faults": {"market_open": account.market_open, "stalled": sim.stalled, "pending_reject": sim.pending_reject,
                    "held_quotes": sorted(symbol(c) for c in market.held), "drops": sim.drops},
@@ -54,10 +61,10 @@ def state(sim: TwsSimulator) -> dict:
 
 
 def _con_id(sim: TwsSimulator, symbol: str) -> int | None:
-    for con_id, details in sim.market.details.items():
-        if symbol in (details["contract"].get("localSymbol"), details["contract"].get("symbol"), str(con_id)):
-            return con_id
-    return None
+    try:
+        return sim._symbol_con_id(symbol)  # noqa: SLF001 - the venue's own lookup
+    except ValueError:
+        return None
 
 
 async def _state(request: web.Request) -> web.Response:
@@ -113,6 +120,26 @@ async def _release_quote(request: web.Request) -> web.Response:
     return json_response({"held": sorted(map(str, sim.market.held))})
 
 
+async def _place_order(request: web.Request) -> web.Response:
+    sim, query = request.app[SIM_KEY], request.query
+    try:
+        price = float(query["price"]) if "price" in query else None
+        order = sim.place_working(int(query.get("client_id", "7")), query.get("symbol", ""), query.get("side", "BUY"),
+                                  Decimal(query.get("quantity", "1")), price, query.get("ref", ""),
+                                  "LMT" if price is not None else "MKT")
+    except (KeyError, ValueError, InvalidOperation) as exc:
+        return json_response({"error": f"expected client_id, symbol, side, quantity[, price, ref]: {exc}"}, 400)
+    return json_response(msgspec.to_builtins(order))
+
+
+async def _cancel_order(request: web.Request) -> web.Response:
+    try:
+        order = request.app[SIM_KEY].cancel_at_venue(int(request.query["order_id"]))
+    except (KeyError, ValueError):
+        return json_response({"error": "expected order_id"}, 400)
+    return json_response({"cancelled": order is not None})
+
+
 async def _market_closed(request: web.Request) -> web.Response:
     request.app[SIM_KEY].set_market_open(False)
     return json_response({"market_open": False})
@@ -131,6 +158,8 @@ CONTROLS: list[tuple[str, str, Handler]] = [
     ("DELETE", "/__sim/stall", _clear_stall),
     ("POST", "/__sim/quote", _quote),
     ("DELETE", "/__sim/quote", _release_quote),
+    ("POST", "/__sim/order", _place_order),
+    ("DELETE", "/__sim/order", _cancel_order),
     ("POST", "/__sim/market_closed", _market_closed),
     ("DELETE", "/__sim/market_closed", _market_open),
 ]

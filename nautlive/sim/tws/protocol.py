@@ -1,8 +1,10 @@
-"""TWS socket framing: the `API\\0` handshake, length-prefixed NUL-terminated fields, and a field reader.
+"""TWS socket framing: the `API\\0` handshake and its version negotiation, text and protobuf frames, a field reader.
 
-Framing uses `ibapi.comm` (make_msg, make_field, read_msg, read_fields) on both sides, as the brief of the protocol
-asks; nothing here knows what a message means. The server version announced decides every later field layout: it is
-SERVER_VERSION, within the vendored ibapi's client range (MIN_CLIENT_VER..MAX_CLIENT_VER).
+Framing uses `ibapi.comm` (make_initial_msg, make_msg_proto, make_field, read_msg, read_fields) on both sides;
+nothing here knows what a message means. As IB Gateway does, the venue answers each connection with the lower of its
+own maximum server version (a current gateway's, MAX_CLIENT_VER of the installed ibapi, by default) and the client's
+maximum; a client whose range cannot meet the venue's is refused. From MIN_SERVER_VER_PROTOBUF (201) on, every
+message carries its id as a 4-byte integer, and id + 200 marks a protobuf body; below it the id is a text field.
 """
 
 from __future__ import annotations
@@ -12,16 +14,31 @@ import math
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+import msgspec
 from ibapi import comm
-from ibapi.server_versions import MAX_CLIENT_VER, MIN_CLIENT_VER
+from ibapi.common import PROTOBUF_MSG_ID
+from ibapi.server_versions import MAX_CLIENT_VER, MIN_CLIENT_VER, MIN_SERVER_VER_PROTOBUF
 
-SERVER_VERSION = 176  # MIN_SERVER_VER_BOND_ISSUERID: size rules, advanced order rejects, no protobuf, no RFQ fields
+SERVER_VERSION = MAX_CLIENT_VER  # a current IB Gateway, as ibapi 10.45 knows it (223)
+OLDEST_VERSION = 176  # MIN_SERVER_VER_BOND_ISSUERID: the oldest gateway the venue can play (size rules, no protobuf)
 HANDSHAKE_PREFIX = b"API\0"
 UNSET_INT = 2**31 - 1  # ibapi's UNSET_INTEGER, as TWS writes an unset integer
 
 
 class ProtocolError(Exception):
-    """A client sent something that is not the TWS API (bad handshake, a version range without ours)."""
+    """A client sent something that is not the TWS API (bad handshake, a message the venue cannot read)."""
+
+
+class Refused(ProtocolError):
+    """The client's version range cannot meet the venue's: refused as IB refuses it (the socket closed, no answer)."""
+
+
+class Incoming(msgspec.Struct, frozen=True):
+    """One client message: its id, and its text fields or its protobuf body."""
+
+    msg_id: int
+    fields: tuple[str, ...] = ()
+    proto: bytes | None = None
 
 
 def field_text(value: object) -> str:
@@ -40,24 +57,54 @@ def field_text(value: object) -> str:
 
 
 def frame(*fields: object) -> bytes:
-    """A length-prefixed message of NUL-terminated fields."""
-    return comm.make_msg("".join(comm.make_field(field_text(value)) for value in fields))
+    """A length-prefixed message of NUL-terminated fields (the handshake answer; any message below version 201)."""
+    return comm.make_initial_msg("".join(comm.make_field(field_text(value)) for value in fields))
 
 
-def split_messages(buffer: bytes) -> tuple[list[tuple[str, ...]], bytes]:
-    """Every complete message in `buffer` as a tuple of text fields, and the incomplete rest."""
+def text_message(version: int, msg_id: int, fields: Iterable[object]) -> bytes:
+    """A text message at `version`: the id as a text field below 201, as a 4-byte integer from 201 on."""
+    text = "".join(comm.make_field(field_text(value)) for value in fields)
+    return comm.make_msg(msg_id, version >= MIN_SERVER_VER_PROTOBUF, text)
+
+
+def proto_message(msg_id: int, body: bytes) -> bytes:
+    """A protobuf message: the id + 200 as a 4-byte integer, then the serialized message."""
+    return comm.make_msg_proto(msg_id + PROTOBUF_MSG_ID, body)
+
+
+def split_messages(buffer: bytes, version: int) -> tuple[list[Incoming], bytes]:
+    """Every complete client message in `buffer` at the negotiated `version`, and the incomplete rest."""
     messages = []
     while len(buffer) >= 4:
-        size, text, rest = comm.read_msg(buffer)
+        size, body, rest = comm.read_msg(buffer)
         if len(buffer) - 4 < size:
             break
-        messages.append(tuple(field.decode("latin-1") for field in comm.read_fields(text)))
+        messages.append(read_message(body, version))
         buffer = rest
     return messages, buffer
 
 
+def read_message(body: bytes, version: int) -> Incoming:
+    if version >= MIN_SERVER_VER_PROTOBUF:
+        msg_id, body = int.from_bytes(body[:4], "big"), body[4:]
+        if msg_id > PROTOBUF_MSG_ID:
+            return Incoming(msg_id - PROTOBUF_MSG_ID, proto=body)
+        return Incoming(msg_id, _texts(comm.read_fields(body)))
+    fields = _texts(comm.read_fields(body))
+    if not fields:
+        return Incoming(0)
+    try:
+        return Incoming(int(fields[0]), fields[1:])
+    except ValueError:
+        raise ProtocolError(f"bad message id {fields[0]!r}") from None
+
+
+def _texts(fields: Iterable[bytes]) -> tuple[str, ...]:
+    return tuple(field.decode("latin-1") for field in fields)
+
+
 def parse_handshake(buffer: bytes) -> tuple[str, bytes] | None:
-    """`API\\0` + one framed `v100..187[ options]` -> (the version text, the rest); None while incomplete."""
+    """`API\\0` + one framed `v100..223[ options]` -> (the version text, the rest); None while incomplete."""
     if len(buffer) < len(HANDSHAKE_PREFIX):
         return None
     if not buffer.startswith(HANDSHAKE_PREFIX):
@@ -68,33 +115,48 @@ def parse_handshake(buffer: bytes) -> tuple[str, bytes] | None:
     size, text, rest = comm.read_msg(body)
     if len(body) - 4 < size:
         return None
-    version = text.decode("latin-1").rstrip("\0")  # sent with make_msg alone: no field terminator
-    check_version_range(version)
-    return version, rest
+    return text.decode("latin-1").rstrip("\0"), rest  # sent with make_initial_msg alone: no field terminator
 
 
-def check_version_range(text: str) -> None:
-    """`v100..187` must include SERVER_VERSION (and stay within ibapi's own range)."""
+def client_range(text: str) -> tuple[int, int]:
+    """`v100..223[ options]` -> (100, 223); `v100` alone is one version."""
     versions = text.split(" ", 1)[0].removeprefix("v")
     low, _, high = versions.partition("..")
     try:
-        low_v, high_v = int(low), int(high or low)
+        return int(low), int(high or low)
     except ValueError:
         raise ProtocolError(f"bad client version range {text!r}") from None
-    if not (low_v <= SERVER_VERSION <= high_v) or low_v < MIN_CLIENT_VER or high_v > MAX_CLIENT_VER + 50:
-        raise ProtocolError(f"client versions {low_v}..{high_v} do not include server version {SERVER_VERSION}")
 
 
-def server_info(now: dt.datetime) -> bytes:
+def negotiate(text: str, venue_max: int) -> int:
+    """The server version of this connection: min(venue maximum, client maximum), or Refused."""
+    low, high = client_range(text)
+    if low < MIN_CLIENT_VER:
+        raise Refused(f"client versions {low}..{high}: below the API's v{MIN_CLIENT_VER} handshake")
+    version = min(venue_max, high)
+    if version < max(low, OLDEST_VERSION):
+        raise Refused(f"client versions {low}..{high} cannot meet this gateway's {OLDEST_VERSION}..{venue_max}")
+    return version
+
+
+def check_venue_version(version: int) -> int:
+    """A `--server-version` the venue can play: OLDEST_VERSION..SERVER_VERSION."""
+    if not OLDEST_VERSION <= version <= SERVER_VERSION:
+        raise ValueError(f"server version {version}: the venue plays {OLDEST_VERSION}..{SERVER_VERSION}")
+    return version
+
+
+def server_info(version: int, now: dt.datetime) -> bytes:
     """The handshake answer: exactly two fields, the server version and the connection time."""
-    return frame(SERVER_VERSION, now.strftime("%Y%m%d %H:%M:%S UTC"))
+    return frame(version, now.strftime("%Y%m%d %H:%M:%S UTC"))
 
 
 class Fields:
-    """Reads one client message field by field, typed as `ibapi/client.py` wrote it."""
+    """Reads one client text message field by field (after its id), typed as `ibapi/client.py` wrote it."""
 
-    def __init__(self, fields: Iterable[str]) -> None:
+    def __init__(self, fields: Iterable[str], version: int = SERVER_VERSION) -> None:
         self._it: Iterator[str] = iter(fields)
+        self.version = version
 
     def text(self) -> str:
         try:

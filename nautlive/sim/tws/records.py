@@ -36,6 +36,7 @@ class SimOrder(msgspec.Struct):
     last_price: float = 0.0
     why_held: str = ""
     reason: str = ""  # why it was rejected or cancelled
+    completed_time: str = ""  # when it was filled or cancelled (IB's time format), for reqCompletedOrders
 
     @property
     def remaining(self) -> Decimal:

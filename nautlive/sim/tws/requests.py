@@ -1,8 +1,9 @@
-"""Client -> server requests at SERVER_VERSION, read as `ibapi/client.py` writes them.
+"""Client -> server requests as text, read as `ibapi/client.py` writes them below the protobuf versions.
 
-`parse(fields)` turns one message into a Request (its OUT id, name and the values the venue uses); fields the venue
-does not need are skipped in order. placeOrder is read up to `hidden`, which covers every field a MKT or LMT order on a
-stock carries; the rest of its (long) message is ignored.
+`parse(message)` turns one message into a Request (its OUT id, name and the values the venue uses); a protobuf body
+goes to `proto_requests`. Text fields the venue does not need are skipped in order. placeOrder is read up to
+`outsideRth`, which covers every field a MKT or LMT order on a stock carries; the rest of its (long) message is ignored.
+A request the venue does not serve is named `unsupported:<Name>`, so the venue can say so in one line.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from decimal import Decimal
 
 import msgspec
 from ibapi.message import OUT
+from ibapi.server_versions import MIN_SERVER_VER_CME_TAGGING_FIELDS
 
-from nautlive.sim.tws.protocol import Fields, ProtocolError
+from nautlive.sim.tws.protocol import SERVER_VERSION, Fields, Incoming, ProtocolError
 
 REQUEST_CONTRACT = ("conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right", "multiplier",
                     "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass")
@@ -24,6 +26,7 @@ class Request(msgspec.Struct):
     req_id: int = -1
     contract: dict = {}
     values: dict = {}
+    protobuf: bool = False
 
 
 class PlacedOrder(msgspec.Struct):
@@ -97,6 +100,12 @@ def _versioned_req_id(f: Fields) -> Parsed:
     return f.int(), {}, {}
 
 
+def _cancel_order(f: Fields) -> Parsed:
+    if f.version < MIN_SERVER_VER_CME_TAGGING_FIELDS:
+        f.skip(1)  # version
+    return f.int(), {}, {}
+
+
 def _req_id(f: Fields) -> Parsed:
     return f.int(), {}, {}
 
@@ -121,6 +130,26 @@ def _place_order(f: Fields) -> Parsed:
 
 def _nothing(f: Fields) -> Parsed:
     return -1, {}, {}
+
+
+def _versioned_nothing(f: Fields) -> Parsed:
+    f.skip(1)
+    return -1, {}, {}
+
+
+def _completed_orders(f: Fields) -> Parsed:
+    return -1, {}, {"api_only": f.bool()}
+
+
+def _account_updates_multi(f: Fields) -> Parsed:
+    f.skip(1)
+    req_id = f.int()
+    return req_id, {}, {"account": f.text(), "model_code": f.text()}
+
+
+def _account_updates(f: Fields) -> Parsed:
+    f.skip(1)
+    return -1, {}, {"subscribe": f.bool(), "account": f.text()}
 
 
 def place_order(f: Fields) -> PlacedOrder:
@@ -155,16 +184,31 @@ PARSERS = {
     OUT.REQ_AUTO_OPEN_ORDERS: ("reqAutoOpenOrders", _nothing),
     OUT.REQ_EXECUTIONS: ("reqExecutions", _executions),
     OUT.PLACE_ORDER: ("placeOrder", _place_order),
-    OUT.CANCEL_ORDER: ("cancelOrder", _versioned_req_id),
+    OUT.CANCEL_ORDER: ("cancelOrder", _cancel_order),
     OUT.REQ_GLOBAL_CANCEL: ("reqGlobalCancel", _nothing),
     OUT.REQ_CURRENT_TIME: ("reqCurrentTime", _nothing),
+    OUT.REQ_COMPLETED_ORDERS: ("reqCompletedOrders", _completed_orders),
+    OUT.REQ_ACCT_DATA: ("reqAccountUpdates", _account_updates),
+    OUT.REQ_MANAGED_ACCTS: ("reqManagedAccts", _versioned_nothing),
+    OUT.REQ_ACCOUNT_UPDATES_MULTI: ("reqAccountUpdatesMulti", _account_updates_multi),
+    OUT.CANCEL_ACCOUNT_UPDATES_MULTI: ("cancelAccountUpdatesMulti", _versioned_req_id),
 }
 
 
-def parse(fields: tuple[str, ...]) -> Request:
-    """One client message -> Request; an id the venue does not simulate is named `unsupported:<id>`."""
-    f = Fields(fields)
-    msg_id = int(f.text())
-    name, parser = PARSERS.get(msg_id, (f"unsupported:{msg_id}", _nothing))
-    req_id, contract, values = parser(f)
-    return Request(msg_id, name, req_id, contract, values)
+def out_name(msg_id: int) -> str:
+    """ibapi's own name for an OUT id (REQ_COMPLETED_ORDERS), or the number."""
+    return OUT_NAMES.get(msg_id, str(msg_id))
+
+
+OUT_NAMES = {value: name for name, value in vars(OUT).items() if isinstance(value, int) and not name.startswith("_")}
+
+
+def parse(message: Incoming, version: int = SERVER_VERSION) -> Request:
+    """One client message -> Request; an id the venue does not serve is named `unsupported:<OUT name>`."""
+    if message.proto is not None:
+        from nautlive.sim.tws.proto_requests import parse_proto
+
+        return parse_proto(message.msg_id, message.proto)
+    name, parser = PARSERS.get(message.msg_id, (f"unsupported:{out_name(message.msg_id)}", _nothing))
+    req_id, contract, values = parser(Fields(message.fields, version))
+    return Request(message.msg_id, name, req_id, contract, values)

@@ -81,12 +81,19 @@ def start_in_thread(sim: TwsSimulator, host: str = "127.0.0.1", port: int = 0, c
     return RunningTws(sim, host, port, control_port, quote_interval, timeout)
 
 
+def _protocol(version: int) -> str:
+    from ibapi.server_versions import MIN_SERVER_VER_PROTOBUF
+
+    return "protobuf from 201 on" if version >= MIN_SERVER_VER_PROTOBUF else "text messages only"
+
+
 def run_tws(sim: TwsSimulator, host: str, port: int, control_port: int, quote_interval: float = 0.25) -> int | None:
     """Serve in the foreground until SIGINT or SIGTERM; returns the signal that stopped it."""
     from nautlive.render import line
 
     def ready(api_port: int, http_port: int) -> None:
-        line(f"TWS simulator listening on {host}:{api_port} (account {sim.account.account_id}); "
+        line(f"TWS simulator listening on {host}:{api_port} (account {sim.account.account_id}; plays an IB Gateway of "
+             f"server version {sim.server_version}, {_protocol(sim.server_version)}); "
              f"controls on http://{host}:{http_port}/__sim/state")
 
     return run_until_signal(

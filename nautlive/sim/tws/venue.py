@@ -4,21 +4,25 @@ Each connected client is a `Peer` (nautlive.sim.tws.session); `handle(peer, requ
 TWS does, and every change (an order's status, a fill, a quote) is pushed to the peers that asked for it. Faults,
 for tests and rehearsals: `drop_connections` (error 1100 to every client, sockets closed, 1102 to the next ones to
 connect), `reject_next` (the next order answered with error 201 and a reason), `stall` (no answer at all, handshake
-included), `set_quote`/`release_quote`, and `set_market_open` (a MKT order without outsideRth waits for the open).
+included), `set_quote`/`release_quote`, `set_market_open` (a MKT order without outsideRth waits for the open),
+`place_working` (an order working as if another client, or an earlier session, had placed it) and `cancel_at_venue`.
+A request it does not serve is answered with error 321 naming it, and said once on stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 from decimal import Decimal
-from typing import Protocol
 
 from nautlive.sim.tws import messages as msg
 from nautlive.sim.tws.account import Account
 from nautlive.sim.tws.market import Market
+from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
 from nautlive.sim.tws.records import SimOrder
 from nautlive.sim.tws.requests import PlacedOrder, Request
+from nautlive.sim.tws.venue_account import AccountRequests, Peer
 
 FARM_OK = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data farm connection is OK:ushmds"),
            (2158, "Sec-def data farm connection is OK:secdefnj"))
@@ -28,29 +32,22 @@ NO_DEFINITION = (200, "No security definition has been found for the request")
 NOT_SUBSCRIBED = (354, "Requested market data is not subscribed.")
 CANCELLED = (202, "Order Canceled - reason:")
 CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
-
-
-class Peer(Protocol):
-    client_id: int | None
-    market_data: dict[int, int]  # reqId -> conId (reqMktData)
-    tick_by_tick: dict[int, int]  # reqId -> conId (reqTickByTickData, AllLast)
-    summaries: set[int]  # reqAccountSummary reqIds
-    positions: bool  # reqPositions subscription
-
-    def send(self, *messages: bytes) -> None: ...
-
-    def close(self) -> None: ...
+MASTER_CLIENT_ID = 0  # the client that hears about, and may cancel, every API client's orders
+NOT_SERVED = 321  # IB's "Error validating request": the loopback venue names the request it does not serve
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class TwsSimulator:
-    def __init__(self, account: Account, market: Market) -> None:
+class TwsSimulator(AccountRequests):
+    def __init__(self, account: Account, market: Market, server_version: int = SERVER_VERSION) -> None:
         self.account = account
         self.market = market
+        self.server_version = check_venue_version(server_version)
         self.peers: list[Peer] = []
+        self.connections: list[dict] = []  # every connection since start: address, offered range, version, client id
+        self.not_served: set[str] = set()
         self.connections_opened = 0
         self.requests: list[dict] = []
         self.pending_reject: str | None = None
@@ -93,6 +90,36 @@ class TwsSimulator:
             self.clear_stall()
         return self.stalled
 
+    def place_working(self, client_id: int, symbol: str, action: str, quantity: Decimal, lmt_price: float | None,
+                      order_ref: str, order_type: str = "LMT") -> SimOrder:
+        """An order working at the venue as if `client_id` had placed it (another API client, or an earlier session
+        of ours that is gone): checked as any order, and told to its client and the master client if connected."""
+        con_id = self._symbol_con_id(symbol)
+        placed = PlacedOrder(self.account.last_order_id + 1, self.market.contract(con_id), action, quantity,
+                             order_type, lmt_price, None, "DAY", self.account.account_id, order_ref, True, False)
+        reason = self.account.refusal(placed, con_id)
+        if reason is not None:
+            raise ValueError(reason)
+        order = self.account.accept(placed, con_id, client_id)
+        self._broadcast_order(order)
+        self._try_fill(order)
+        self._push_account()
+        return order
+
+    def cancel_at_venue(self, order_id: int) -> SimOrder | None:
+        """The venue cancels a working order (an expiry, a desk cancel): its client hears orderStatus Cancelled."""
+        order = self.account.cancel(order_id, "cancelled at the venue")
+        if order is not None:
+            self._broadcast_order(order)
+            self._push_account()
+        return order
+
+    def _symbol_con_id(self, symbol: str) -> int:
+        for con_id, details in self.market.details.items():
+            if symbol in (details["contract"].get("localSymbol"), details["contract"].get("symbol"), str(con_id)):
+                return con_id
+        raise ValueError(f"symbol: no contract {symbol!r}")
+
     def set_market_open(self, is_open: bool) -> None:
         self.account.market_open = is_open
         if is_open:
@@ -133,8 +160,15 @@ class TwsSimulator:
 
     # -- requests ------------------------------------------------------------------------------------------------------
 
+    def connection_opened(self, peer: Peer, offered: str) -> dict:
+        record = {"number": len(self.connections) + 1, "offered": offered, "version": None, "client_id": None,
+                  "closed": False}
+        self.connections.append(record)
+        return record
+
     def log_request(self, peer: Peer, request: Request) -> None:
-        entry = {"client_id": peer.client_id, "name": request.name, "req_id": request.req_id}
+        entry = {"client_id": peer.client_id, "name": request.name, "req_id": request.req_id,
+                 "protobuf": request.protobuf}
         if request.name == "placeOrder":
             order: PlacedOrder = request.values["order"]
             entry.update(order_ref=order.order_ref, action=order.action, quantity=str(order.quantity),
@@ -146,6 +180,17 @@ class TwsSimulator:
         handler = getattr(self, "_on_" + request.name, None)
         if handler is not None:
             handler(peer, request)
+        elif request.name.startswith("unsupported:"):
+            self._not_served(peer, request)
+
+    def _not_served(self, peer: Peer, request: Request) -> None:
+        """One line naming a request the venue does not serve (once per name), and an error to the client."""
+        name = request.name.removeprefix("unsupported:")
+        text = f"{name} ({'protobuf' if request.protobuf else 'text'}) is not served by the loopback TWS venue"
+        if name not in self.not_served:
+            self.not_served.add(name)
+            print(f"TWS simulator: {text}", file=sys.stderr, flush=True)
+        peer.send(msg.error(request.req_id, NOT_SERVED, text))
 
     def _on_startApi(self, peer: Peer, request: Request) -> None:  # noqa: N802 - named after the TWS request
         client_id = request.values["client_id"]
@@ -153,7 +198,7 @@ class TwsSimulator:
             peer.send(msg.error(-1, *CLIENT_ID_IN_USE))
             peer.close()
             return
-        peer.client_id = client_id
+        peer.client_id = peer.record["client_id"] = client_id
         self.peers.append(peer)
         self.connections_opened += 1
         peer.send(msg.managed_accounts([self.account.account_id]), msg.next_valid_id(self.account.last_order_id + 1))
@@ -209,27 +254,6 @@ class TwsSimulator:
     def _on_cancelTickByTickData(self, peer: Peer, request: Request) -> None:  # noqa: N802
         peer.tick_by_tick.pop(request.req_id, None)
 
-    def _on_reqAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.summaries.add(request.req_id)
-        self._send_summary(peer, request.req_id)
-        peer.send(msg.account_summary_end(request.req_id))
-
-    def _on_cancelAccountSummary(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.summaries.discard(request.req_id)
-
-    def _send_summary(self, peer: Peer, req_id: int) -> None:
-        account = self.account.account_id
-        peer.send(*(msg.account_summary(req_id, account, t, v, c) for t, v, c in self.account.summary()))
-
-    def _on_reqPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.positions = True
-        for con_id, (quantity, cost) in self.account.positions.items():
-            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
-        peer.send(msg.position_end())
-
-    def _on_cancelPositions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        peer.positions = False
-
     def _on_reqOpenOrders(self, peer: Peer, request: Request) -> None:  # noqa: N802
         self._send_open_orders(peer, peer.client_id)
 
@@ -242,17 +266,6 @@ class TwsSimulator:
         for order in self.account.open_orders(client_id):
             self._send_order(peer, order)
         peer.send(msg.open_order_end())
-
-    def _on_reqExecutions(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        wanted = request.values
-        for execution in self.account.executions:
-            if wanted.get("account") and wanted["account"] != execution.account:
-                continue
-            contract = self.market.contract(execution.con_id)
-            if wanted.get("symbol") and wanted["symbol"] != contract.get("symbol"):
-                continue
-            peer.send(msg.exec_details(request.req_id, execution, contract), msg.commission_report(execution))
-        peer.send(msg.exec_details_end(request.req_id))
 
     def _on_placeOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
         placed: PlacedOrder = request.values["order"]
@@ -276,7 +289,11 @@ class TwsSimulator:
         self._push_account()
 
     def _on_cancelOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
-        order = self.account.cancel(request.req_id, "cancelled by the client")
+        """Order ids belong to their client: another client's order is "not found", unless this is the master client
+        (client 0 here), as on IB."""
+        known = self.account.orders.get(request.req_id)
+        mine = known is not None and peer.client_id in (known.client_id, MASTER_CLIENT_ID)
+        order = self.account.cancel(request.req_id, "cancelled by the client") if mine else None
         if order is None:
             peer.send(msg.error(request.req_id, 10147, f"OrderId {request.req_id} that needs to be cancelled is "
                                                        "not found."))
@@ -298,9 +315,9 @@ class TwsSimulator:
 
     def _owners(self, order: SimOrder) -> list[Peer]:
         """The placing client and client 0 (TWS's master client) hear about an order."""
-        return [p for p in self.peers if p.client_id in (order.client_id, 0)]
+        return [p for p in self.peers if p.client_id in (order.client_id, MASTER_CLIENT_ID)]
 
-    def _to_owner(self, order: SimOrder, *messages: bytes) -> None:
+    def _to_owner(self, order: SimOrder, *messages: msg.Out) -> None:
         for peer in self._owners(order):
             peer.send(*messages)
 
@@ -321,16 +338,6 @@ class TwsSimulator:
                        msg.open_order(order, contract), msg.commission_report(execution))
         self._push_account()
         self._push_position(order.con_id)
-
-    def _push_account(self) -> None:
-        for peer in self.peers:
-            for req_id in peer.summaries:
-                self._send_summary(peer, req_id)
-
-    def _push_position(self, con_id: int) -> None:
-        quantity, cost = self.account.positions.get(con_id, (Decimal(0), Decimal(0)))
-        for peer in [p for p in self.peers if p.positions]:
-            peer.send(msg.position(self.account.account_id, self.market.contract(con_id), quantity, float(cost)))
 
     def disconnected(self, peer: Peer) -> None:
         if peer in self.peers:
