@@ -1,7 +1,9 @@
 """The backtest tearsheet: one self-contained HTML page (plotly) of a run on bars.
 
 Equity against the ideal portfolio, drawdown, each instrument's weight against its target, and the cumulative costs
-(fees, and the gap to the ideal NAV). Long runs are thinned to at most MAX_POINTS points per line.
+(fees, and the gap to the ideal NAV). Long runs are thinned to about MAX_POINTS points per line, keeping each bucket's
+minimum and maximum of the NAV, the ideal NAV and the drawdown (`thin`): the worst drawdown and the NAV's extremes are
+always drawn, so the line agrees with the header.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ def write_tearsheet(path: Path, title: str, summary, c) -> None:  # noqa: ANN001
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    step = max(1, len(c.time) // MAX_POINTS)
-    pick = np.append(np.arange(0, len(c.time), step), len(c.time) - 1)
+    drawdown = 1.0 - c.nav / np.maximum.accumulate(c.nav)
+    pick = thin([c.nav, c.ideal_nav, drawdown], MAX_POINTS)
     x = c.time[pick].astype("datetime64[ns]")
     nav, ideal = c.nav[pick], c.ideal_nav[pick]
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
@@ -26,7 +28,6 @@ def write_tearsheet(path: Path, title: str, summary, c) -> None:  # noqa: ANN001
                                         "Costs: fees and the gap to the ideal"))
     fig.add_trace(go.Scatter(x=x, y=nav, name="NAV"), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=ideal, name="ideal NAV", line={"dash": "dot"}), row=1, col=1)
-    drawdown = 1.0 - c.nav / np.maximum.accumulate(c.nav)
     fig.add_trace(go.Scatter(x=x, y=-drawdown[pick], name="drawdown", fill="tozeroy"), row=2, col=1)
     for k, iid in enumerate(c.ids):
         fig.add_trace(go.Scatter(x=x, y=c.weights[pick, k], name=f"{iid} weight"), row=3, col=1)
@@ -39,3 +40,22 @@ def write_tearsheet(path: Path, title: str, summary, c) -> None:  # noqa: ANN001
                f" fees {summary.fees:,.2f}, tracking error {summary.tracking_error:.2%}")
     fig.update_layout(title=heading, height=1200, hovermode="x unified")
     path.write_text(fig.to_html(include_plotlyjs=True, full_html=True))
+
+
+def thin(series: list[np.ndarray], max_points: int) -> np.ndarray:
+    """Sorted row indices to draw: the first and last row, and in each of the equal buckets the rows of every series'
+    minimum and maximum (about `max_points` in all). Short series are kept whole."""
+    n = len(series[0])
+    per_bucket = 2 * len(series)
+    if n <= max_points:
+        return np.arange(n)
+    size = -(-n * per_bucket // max_points)  # rows per bucket, rounded up
+    buckets = -(-n // size)
+    keep = [np.array([0, n - 1])]
+    starts = np.arange(buckets) * size
+    for values in series:
+        padded = np.full(buckets * size, np.nan)
+        padded[:n] = values
+        blocks = padded.reshape(buckets, size)
+        keep += [starts + np.nanargmin(blocks, axis=1), starts + np.nanargmax(blocks, axis=1)]
+    return np.unique(np.concatenate(keep))
