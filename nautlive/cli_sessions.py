@@ -102,10 +102,12 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     if json_out:
         emit_json(msgspec.to_builtins(result))
         return
-    table(
+    from nautlive.fill_orders import by_order
+
+    table(  # one row per order; its levels are in the summary's fills and the drift log
         f"{result.mode} {result.session}: fills",
-        ["instrument", "side", "qty", "fill", "mid at submit", "drift bps"],
-        [[f["instrument"], f["side"], f["qty"], f["fill_px"], f["mid_at_submit"], f["drift_bps"]] for f in result.fills],
+        ["instrument", "side", "qty", "vwap", "levels", "mid at submit", "drift bps"],
+        [[o.instrument, o.side, o.qty, o.vwap, o.levels, o.mid_at_submit, o.drift_bps] for o in by_order(result.fills)],
     )
     table(
         f"{result.mode} {result.session}: weights",
