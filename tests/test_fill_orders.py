@@ -57,3 +57,28 @@ def test_the_reports_worst_are_orders_not_levels(tmp_path):
     worst = {w.client_order_id: w for w in venue.worst}["O-2"]
     assert (worst.qty, worst.fill_px, worst.levels) == ("1", "2600.015", 4)
     assert [w.drift_bps for w in venue.worst] == sorted((w.drift_bps for w in venue.worst), reverse=True)
+
+
+def test_a_target_file_rejected_mid_run_is_told_in_nautlives_own_words(capsys):
+    from nautlive.render import PlainProgress
+
+    watcher = SimpleNamespace(rejected=[])
+    progress = PlainProgress(SimpleNamespace(drift=None, reports=[], watcher=watcher))
+    progress.emit()
+    watcher.rejected.append("artifacts/orders/target_weights.json: weights sum to 1.2, above 1")
+    progress.emit()
+    progress.emit()  # told once
+    assert capsys.readouterr().err == ("warning: target file rejected (the last good target stays in force): "
+                                       "artifacts/orders/target_weights.json: weights sum to 1.2, above 1\n")
+
+
+def test_the_watcher_leaves_the_telling_to_the_display(tmp_path):
+    from nautlive.signals import TargetWeightWatcher
+
+    said = []
+    log = SimpleNamespace(warning=lambda m: said.append(("WARN", m)), info=lambda m: said.append(("INFO", m)))
+    path = tmp_path / "t.json"
+    path.write_text('{"BTCUSDT.BINANCE": 1.5}')
+    watcher = TargetWeightWatcher(path, ["BTCUSDT.BINANCE"], "BINANCE", lambda t: None, log)
+    assert watcher.apply_current() is None and len(watcher.rejected) == 1
+    assert [level for level, _ in said] == ["INFO"]  # no raw [WARN] line from Nautilus's logger
