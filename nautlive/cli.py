@@ -66,8 +66,10 @@ app.add_typer(catalog_app, name="catalog")
 alerts_app = _typer("Alerts that reach a person: the profile's alerts section (apprise URLs).")
 app.add_typer(alerts_app, name="alerts")
 
-# `nautlive --help` lists the commands in the order of the workflow, each with a summary that fits on its line.
+# `nautlive --help` lists the commands in the order of the workflow (a new user's first two first), each with a summary that fits on its line.
 COMMANDS = {
+    "init": "Create a working folder: profiles, catalogs, targets.",
+    "demo": "Offline demo: shadow session, target change, report.",
     "reconcile": "Check the catalog against the venue's live specs.",
     "catalog": "Write the execution metadata catalog from venue specs.",
     "backtest": "Run the strategy on bars or recorded quotes (BacktestEngine).",
@@ -78,8 +80,6 @@ COMMANDS = {
     "sim": "Serve a loopback Binance or IB venue for rehearsals.",
     "profiles": "List and inspect venue profiles.",
     "alerts": "Send a test alert to each of a profile's URLs.",
-    "init": "Create a working folder: profiles, catalogs, targets.",
-    "demo": "Offline demo: shadow session, target change, report.",
 }
 
 
@@ -147,6 +147,20 @@ def _load_profile(venue: str | None, profile: Path | None):  # noqa: ANN202
 
     name = venue or ("binance" if profile is None else None)
     return resolve_profile_paths(load_profile(name, profile)), profile_path(name, profile)
+
+
+IB_EXTRA = ("Interactive Brokers needs nautlive's ib extra (the ibapi package): pipx install 'nautlive[ib]' for the "
+            "tool (or pipx inject nautlive 'nautilus_trader[ib]==1.231.0'), pip install 'nautlive[ib]' in a virtualenv")
+
+
+def require_ib_extra(profile) -> None:  # noqa: ANN001
+    """A command that talks TWS (the sim, a session on the venue, reconcile) needs ibapi: without it, one line."""
+    import importlib.util
+
+    if profile.adapter == "ibkr" and importlib.util.find_spec("ibapi") is None:
+        from nautlive.errors import ConfigError
+
+        raise ConfigError(IB_EXTRA)
 
 
 def main() -> None:

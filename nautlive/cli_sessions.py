@@ -20,6 +20,7 @@ from nautlive.cli import (
     _load_profile,
     _wrote,
     app,
+    require_ib_extra,
 )
 
 FeedOpt = Annotated[
@@ -67,6 +68,8 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
     from nautlive.session import run_from_cli
 
     prof, source = _load_profile(venue, profile)
+    if mode == "live" or feed in (None, "venue"):  # the IB adapter; a synthetic or replay feed runs without it
+        require_ib_extra(prof)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
     if is_keyless(prof, mode, parse_feed(feed, prof, speed, seed)):
         print("no API keys: shadow on the venue's public market data (no signed call, no key sent)",

@@ -24,6 +24,7 @@ from nautlive.cli import (
     app,
     catalog_app,
     profiles_app,
+    require_ib_extra,
 )
 from nautlive.errors import NautliveError
 
@@ -123,6 +124,8 @@ def reconcile(
     from nautlive import reconcile as rec
     from nautlive.render import emit_json, line, table
     prof = _profile(venue, profile)
+    if from_file is None:
+        require_ib_extra(prof)
     cat, specs, result = rec.reconcile_profile(prof, from_file, catalog)
     if write_patch is not None:
         from nautlive.catalog import save_catalog
@@ -217,6 +220,7 @@ def sim(
     import signal
 
     prof = _profile("ibkr-sim" if venue == "ibkr" and profile is None else venue, profile)
+    require_ib_extra(prof)
     if prof.adapter == "ibkr":
         from nautlive.sim.tws import tws_simulator_for_profile
         from nautlive.sim.tws.server import run_tws
