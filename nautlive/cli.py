@@ -20,10 +20,36 @@ from nautlive.errors import NautliveError
 _state = {"debug": False, "fast_exit": False}
 
 
+# One placeholder style in every --help: an UPPERCASE word, the same word for the same thing (a path is PATH).
+PLACEHOLDERS = {
+    "venue": "NAME", "name": "NAME", "home": "DIR", "folder": "DIR", "data_catalog": "DIR",
+    "since": "ISO", "until": "ISO", "duration": "SECONDS", "speed": "X", "tolerance": "X", "seed": "N",
+    "port": "PORT", "control_port": "PORT", "bar": "INTERVAL", "feed": "FEED", "symbols": "LIST",
+    "balances": "LIST", "host": "HOST", "account": "ID", "instrument": "ID", "session": "ID", "venue_id": "VENUE",
+    "mode": "MODE", "log_level": "LEVEL", "fail_above": "BPS",
+}
+
+
+def placeholder(param) -> str | None:  # noqa: ANN001 - a click Parameter
+    """The metavar a parameter shows: its PLACEHOLDERS word, PATH for a path, else its name in capitals."""
+    if param.metavar is not None or getattr(param, "is_flag", False) or param.name is None:
+        return param.metavar
+    word = PLACEHOLDERS.get(param.name) or ("PATH" if param.type.name == "path" else param.name.upper())
+    return f"[{word}]" if param.param_type_name == "argument" and not param.required else word
+
+
+def _set_placeholders(command) -> None:  # noqa: ANN001 - a click Command
+    for param in command.params:
+        param.metavar = placeholder(param)
+    for sub in getattr(command, "commands", {}).values():
+        _set_placeholders(sub)
+
+
 class _Group(TyperGroup):
     """Turns a NautliveError into one line on stderr and its exit code; Ctrl-C into 130."""
 
     def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        _set_placeholders(self)  # before a sub-command parses its --help
         try:
             return super().invoke(ctx)
         except NautliveError as exc:
@@ -53,13 +79,13 @@ def _typer(help_text: str) -> typer.Typer:
 app = _typer(
     "Run one target-weight rebalancing strategy on NautilusTrader: backtest, shadow (paper) and live, "
     "with the same logic.\n\n"
-    "Paths: the working folder is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
-    "<home>/profiles; paths inside a profile resolve against the home; paths on the command line against the "
+    "Paths: the working folder HOME is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
+    "HOME/profiles; paths inside a profile resolve against the home; paths on the command line against the "
     "current folder. `nautlive init DIR` creates a working folder.\n\n"
     "Exit codes: 0 ok · 1 runtime failure · 2 usage/config error · 3 blocking reconciliation mismatch · "
     "4 safety refusal · 130 interrupted."
 )
-profiles_app = _typer("List and inspect venue profiles (<home>/profiles/*.yaml).")
+profiles_app = _typer("List and inspect venue profiles (HOME/profiles/*.yaml).")
 catalog_app = _typer("Build the execution metadata catalog from venue specs.")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
@@ -101,7 +127,7 @@ VenueOpt = Annotated[
     str | None,
     typer.Option(
         "--venue",
-        help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance (unless --profile).",
+        help="Profile name: loads HOME/profiles/NAME.yaml. Default: binance (unless --profile).",
         show_default=False,
     ),
 ]
@@ -125,8 +151,8 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     home: Annotated[
         Path | None,
-        typer.Option("--home", help="Working folder (default: $NAUTLIVE_HOME, else the current folder).",
-                     show_default=False),
+        typer.Option("--home", metavar="DIR", help="Working folder HOME (default: $NAUTLIVE_HOME, else the current "
+                     "folder).", show_default=False),
     ] = None,
 ) -> None:
     from nautlive.home import set_home

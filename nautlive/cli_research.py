@@ -26,7 +26,7 @@ from nautlive.errors import NautliveError
 
 DataOpt = Annotated[
     list[Path],
-    typer.Option("--data", help="Recorded Binance stream file (<ns> <JSON> lines, gzip or plain), or OHLCV bars: "
+    typer.Option("--data", help="Recorded Binance stream file (NS JSON lines, gzip or plain), or OHLCV bars: "
                  "freqtrade .json, .csv or .parquet, named BTC_USDT-1m.json or given as INSTRUMENT_ID=PATH."),
 ]
 ScheduleOpt = Annotated[
@@ -52,8 +52,8 @@ def backtest(
     catalog: CatalogOpt = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for fills.jsonl and summary.json, on bars also equity.csv "
-                     "(default: <home>/artifacts/backtest).", show_default=False),
+        typer.Option("--out", metavar="DIR", help="Folder for fills.jsonl and summary.json, on bars also equity.csv "
+                     "(default: HOME/artifacts/backtest).", show_default=False),
     ] = None,
     bar: BarOpt = None,
     data_catalog: DataCatalogOpt = None,

@@ -49,3 +49,30 @@ def test_only_ib_profiles_need_the_ib_extra(without_ibapi, repo_cwd):
     require_ib_extra(_load_profile("binance", None)[0])  # not IB: nothing to say
     with pytest.raises(Exception, match="ib extra"):
         require_ib_extra(_load_profile("ibkr-paper", None)[0])
+
+
+def _command_paths(command, prefix=()):
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*prefix, name)
+        yield from _command_paths(sub, (*prefix, name))
+
+
+def test_every_help_uses_one_placeholder_style():
+    import typer
+
+    paths = [(), *_command_paths(typer.main.get_command(app))]
+    assert len(paths) > 12
+    seen = set()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        usage = result.stdout.split("\n", 1)[0]
+        assert "<" not in usage and "[OPTIONS]" in usage, usage
+        for line in result.stdout.splitlines():
+            option = re.match(r"\s{2}(--[\w-]+(?:, --[\w-]+)*) (\S+)\s", line)
+            if option and not option.group(2)[0].isupper() and option.group(2) != "[":
+                raise AssertionError(f"{' '.join(path)}: {line.strip()}")
+            if option:
+                seen.add(option.group(2))
+            assert not re.search(r"<(str|path|int|float)", line), (path, line)
+    assert {"NAME", "PATH", "DIR", "ISO", "SECONDS", "BPS"} <= seen and all(re.fullmatch(r"[A-Z]+", m) for m in seen), seen
