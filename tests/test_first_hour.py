@@ -76,3 +76,23 @@ def test_every_help_uses_one_placeholder_style():
                 seen.add(option.group(2))
             assert not re.search(r"<(str|path|int|float)", line), (path, line)
     assert {"NAME", "PATH", "DIR", "ISO", "SECONDS", "BPS"} <= seen and all(re.fullmatch(r"[A-Z]+", m) for m in seen), seen
+
+
+@pytest.mark.parametrize(("yaml_text", "expected"), [
+    ("rebalance:\n  bnad: '0.01'\n", "rebalance.bnad: unknown key (did you mean rebalance.band?)"),
+    ("band: '0.01'\n", "band: unknown key (did you mean rebalance.band?)"),
+    ("rebalanse:\n  band: 0.01\n", "rebalanse: unknown key (did you mean rebalance?)"),
+    ("live:\n  stop_timout: 5\n", "live.stop_timeout?"),
+    ("zzzz: 1\n", "zzzz: unknown key"),
+])
+def test_a_typod_profile_key_suggests_the_nearest_known_key(tmp_path, yaml_text, expected):
+    from nautlive.errors import ConfigError
+    from nautlive.profile import load_profile
+
+    path = tmp_path / "typo.yaml"
+    path.write_text("venue: BINANCE\nadapter: binance\ninstruments: [BTCUSDT.BINANCE]\n" + yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_profile(profile=path)
+    assert expected in str(err.value) and str(err.value).count("\n") == 0
+    if "zzzz" in yaml_text:
+        assert "did you mean" not in str(err.value)
