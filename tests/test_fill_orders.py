@@ -82,3 +82,13 @@ def test_the_watcher_leaves_the_telling_to_the_display(tmp_path):
     watcher = TargetWeightWatcher(path, ["BTCUSDT.BINANCE"], "BINANCE", lambda t: None, log)
     assert watcher.apply_current() is None and len(watcher.rejected) == 1
     assert [level for level, _ in said] == ["INFO"]  # no raw [WARN] line from Nautilus's logger
+
+
+def test_the_pages_drift_over_time_draws_each_fill_as_a_point(tmp_path):
+    from nautlive.report.charts import venue_figure
+
+    log = tmp_path / "drift.log"
+    log.write_text("".join(json.dumps(f) + "\n" for f in FILLS))
+    figure = venue_figure(report.read_drift_log([log], use_cache=False), "BINANCE")
+    over_time = [t for t in figure.data if t.xaxis == "x2"]
+    assert over_time and all(t.mode == "markers" for t in over_time)
