@@ -211,7 +211,7 @@ def _run_bars(profile: VenueProfile, data, targets, schedule, out: Path, catalog
         if options.html is not None:
             from nautlive.tearsheet import write_tearsheet
 
-            write_tearsheet(tmp / "tearsheet.html", profile.name, summary, curves)
+            write_tearsheet(tmp / "tearsheet.html", profile.name, summary, curves, profile.quote_currency)
         return summary
 
     summary = _publish(out, execute)

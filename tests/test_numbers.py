@@ -81,3 +81,44 @@ def test_thinning_keeps_every_buckets_extremes():
 def test_turnover_is_traded_over_starting_nav_in_both_backtests():
     assert turnover(Decimal("284240.77"), Decimal(100_000)) == Decimal("2.8424077")
     assert turnover(278_000.0, 100_000.0) == pytest.approx(2.78)
+
+
+def test_drawdown_duration_and_monthly_returns():
+    from nautlive.tearsheet import drawdown_days, monthly_returns
+
+    day = 86_400 * 10**9
+    t0 = int(np.datetime64("2023-03-30T00:00:00", "ns").astype(np.int64))
+    time = t0 + np.arange(6) * day  # Mar 30, 31, Apr 1 ... Apr 4
+    nav = np.array([100.0, 110.0, 99.0, 105.0, 111.0, 108.0])
+    assert drawdown_days(time, nav) == 3.0  # from the peak of Mar 31 until it is passed on Apr 3
+    months = monthly_returns(time, nav, 100.0)
+    assert list(months) == [(2023, 3), (2023, 4)]
+    assert months[2023, 3] == pytest.approx(0.10) and months[2023, 4] == pytest.approx(108 / 110 - 1)
+
+
+def test_the_tearsheet_has_the_tables_a_trader_reads_and_one_legend_per_chart(tmp_path):
+    from types import SimpleNamespace
+
+    import plotly.io as pio
+
+    from nautlive.tearsheet import _figures, drawdown_fraction, write_tearsheet
+
+    s = [series(BTC, [27972.87, 28100.13, 26900.55, 28000.0] * 50), series(ETH, [1780.68, 1790.1, 1701.3, 1777.7] * 50)]
+    c = curves(s, [], [(int(s[0].ts[0]), {BTC: 0.35, ETH: 0.45})], 100_000.0)
+    summary = SimpleNamespace(nav_start=100_000.0, nav_end=float(c.nav[-1]), ideal_nav_end=float(c.ideal_nav[-1]),
+                              total_return=0.01, cagr=0.2, volatility=0.3, sharpe=1.1, sortino=1.4,
+                              max_drawdown=float(drawdown_fraction(c.nav).max()), turnover=0.8, fees=80.0,
+                              tracking_error=0.003, rebalances=1, orders=2)
+    path = tmp_path / "t.html"
+    write_tearsheet(path, "binance", summary, c, "USDT")
+    page = path.read_text()
+    for label in ("CAGR", "Sortino", "max drawdown duration", "Calmar", "turnover (x starting NAV)",
+                  "fees (bps of starting NAV)", "tracking error vs ideal", "monthly returns", "<th>Jan</th>"):
+        assert label in page, label
+    figures = _figures(c, drawdown_fraction(c.nav), np.arange(len(c.time)), "USDT")
+    assert len(figures) == 4 and page.count("plotly-graph-div") >= 4
+    assert [f.layout.yaxis.title.text for f in figures] == ["NAV (USDT)", "drawdown (%)", "weight (% of NAV)", "USDT"]
+    drawdown = figures[1].data[0].y
+    assert min(drawdown) == pytest.approx(-100 * summary.max_drawdown)  # in %, as the header and the table say
+    assert all(f.layout.xaxis.title.text == "time (UTC)" for f in figures)
+    assert pio.to_json(figures[0])  # each a figure of its own: its own legend
