@@ -115,7 +115,7 @@ def _figures(c, drawdown: np.ndarray, pick: np.ndarray, quote: str) -> list:  # 
     def figure(title: str, y_title: str, traces: list) -> go.Figure:
         fig = go.Figure(traces)
         fig.update_layout(title=title, height=360, hovermode="x unified", margin={"t": 48, "b": 40},
-                          legend={"orientation": "h", "y": -0.18})
+                          legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
         fig.update_xaxes(title_text="time (UTC)")
         fig.update_yaxes(title_text=y_title)
         return fig
