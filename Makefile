@@ -5,7 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test demo bench lint clean wheel
 
+# `nautlive` lives in .venv/bin, not on the PATH: install and demo end by saying how to put it there.
+ON_PATH := echo "nautlive is in $(BIN): run 'source $(BIN)/activate' to put it on the PATH (or call $(BIN)/nautlive)"
+
 install: $(STAMP)
+	@$(ON_PATH)
 
 $(STAMP): pyproject.toml Makefile
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
@@ -19,19 +23,20 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps ib_async==2.1.0
 	touch $(STAMP)
 
-test: install
+test: $(STAMP)
 	$(BIN)/pytest -q
 
-demo: install
+demo: $(STAMP)
 	$(BIN)/nautlive demo
+	@$(ON_PATH)
 
-wheel: install
+wheel: $(STAMP)
 	$(BIN)/pip wheel --no-deps --quiet -w dist .
 
-bench: install
+bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-lint: install
+lint: $(STAMP)
 	$(BIN)/ruff check nautlive tests bench
 
 clean:

@@ -16,6 +16,7 @@ import msgspec
 from nautlive.bars import catalog_kind, is_bar_input
 from nautlive.catalog import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
 from nautlive.errors import ConfigError
+from nautlive.portfolio_stats import turnover
 from nautlive.profile import VenueProfile
 from nautlive.signals import ScheduledTargets, read_schedule, read_targets
 
@@ -29,7 +30,8 @@ class BacktestSummary(msgspec.Struct):
     rejected: int
     expired: int  # market orders the visible book filled only in part (the rest expired, as on Binance)
     fees: str
-    turnover: str
+    turnover: str  # traded notional / starting NAV (portfolio_stats.turnover)
+    traded: str  # notional bought and sold, in the quote currency
     nav_start: str
     nav_end: str
     cash_end: str
@@ -209,7 +211,7 @@ def _run_bars(profile: VenueProfile, data, targets, schedule, out: Path, catalog
         if options.html is not None:
             from nautlive.tearsheet import write_tearsheet
 
-            write_tearsheet(tmp / "tearsheet.html", profile.name, summary, curves)
+            write_tearsheet(tmp / "tearsheet.html", profile.name, summary, curves, profile.quote_currency)
         return summary
 
     summary = _publish(out, execute)
@@ -247,6 +249,7 @@ def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> Back
     weights = final_weights(strategy, last_targets)
     fees = sum((Decimal(r.fee) for r in records if r.fee), Decimal(0))
     start = sum(profile.starting_balances().values(), Decimal(0))
+    traded = sum((Decimal(r.notional) for r in records), Decimal(0))
     return BacktestSummary(
         quotes=sum(1 for t in run.ticks if type(t).__name__ == "QuoteTick"),
         orders=sum(len(r.orders) for r in strategy.reports),
@@ -254,7 +257,8 @@ def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> Back
         rejected=sum(len(r.rejected) for r in strategy.reports),
         expired=sum(len(r.expired) for r in strategy.reports),
         fees=_text(fees),
-        turnover=_text(sum((Decimal(r.notional) for r in records), Decimal(0))),
+        turnover=_text(turnover(traded, start)),
+        traded=_text(traded),
         nav_start=_text(start),
         nav_end=_text(weights.pop("_nav")),
         cash_end=_text(strategy.cash()),

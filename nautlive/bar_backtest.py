@@ -40,7 +40,8 @@ class BarSummary(msgspec.Struct):
     sharpe: float
     sortino: float
     max_drawdown: float
-    turnover: float
+    turnover: float  # traded notional / starting NAV (portfolio_stats.turnover)
+    traded: float  # notional bought and sold, in the quote currency
     fees: float
     orders: int
     fills: int
@@ -194,6 +195,7 @@ def summarise_bars(profile: VenueProfile, run: BarRun, strategy, engine):  # noq
                                            for s in run.series)
     from nautlive.bars import _iso
 
+    last = run.applied[-1].targets.weights if run.applied else {}  # Decimal, as the schedule wrote it
     summary = BarSummary(
         nav_start=start,
         nav_end=round(float(nav_end), 8),
@@ -207,7 +209,7 @@ def summarise_bars(profile: VenueProfile, run: BarRun, strategy, engine):  # noq
         start=_iso(first_open),
         end=_iso(int(c.time[-1])),
         interval_secs={s.instrument_id: s.step_ns // NS for s in run.series},
-        final_weights={iid: {"weight": round(float(c.weights[-1, k]), 6), "target": float(c.targets[-1, k])}
+        final_weights={iid: {"weight": round(float(c.weights[-1, k]), 6), "target": float(last.get(iid, 0))}
                        for k, iid in enumerate(c.ids)},
         warnings=run.warnings,
         **{k: round(float(v), 8) for k, v in stats.items()},

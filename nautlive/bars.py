@@ -144,8 +144,18 @@ def _read_table(path: Path, suffix: str) -> dict[str, np.ndarray]:
         try:
             out[c] = np.array(table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False))  # writable
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise ConfigError(f"{path}: column {c!r} is not numeric") from None
+            raise ConfigError(f"{path}: {_first_non_numeric(table.column(c))}column {c!r} is not numeric") from None
     return out  # nulls are NaN now: check() reports them with the row
+
+
+def _first_non_numeric(column) -> str:  # noqa: ANN001
+    """'row N: 'cell' in ' for the first cell that is not a number (rows counted from 1 after the header)."""
+    for i, cell in enumerate(column.to_pylist()):
+        try:
+            float(cell if cell is not None else "nan")
+        except (TypeError, ValueError):
+            return f"row {i + 1}: {cell!r} in "
+    return ""
 
 
 def _times_ns(path: Path, column) -> np.ndarray:  # noqa: ANN001

@@ -20,10 +20,36 @@ from nautlive.errors import NautliveError
 _state = {"debug": False, "fast_exit": False}
 
 
+# One placeholder style in every --help: an UPPERCASE word, the same word for the same thing (a path is PATH).
+PLACEHOLDERS = {
+    "venue": "NAME", "name": "NAME", "home": "DIR", "folder": "DIR", "data_catalog": "DIR",
+    "since": "ISO", "until": "ISO", "duration": "SECONDS", "speed": "X", "tolerance": "X", "seed": "N",
+    "port": "PORT", "control_port": "PORT", "bar": "INTERVAL", "feed": "FEED", "symbols": "LIST",
+    "balances": "LIST", "host": "HOST", "account": "ID", "instrument": "ID", "session": "ID", "venue_id": "VENUE",
+    "mode": "MODE", "log_level": "LEVEL", "fail_above": "BPS",
+}
+
+
+def placeholder(param) -> str | None:  # noqa: ANN001 - a click Parameter
+    """The metavar a parameter shows: its PLACEHOLDERS word, PATH for a path, else its name in capitals."""
+    if param.metavar is not None or getattr(param, "is_flag", False) or param.name is None:
+        return param.metavar
+    word = PLACEHOLDERS.get(param.name) or ("PATH" if param.type.name == "path" else param.name.upper())
+    return f"[{word}]" if param.param_type_name == "argument" and not param.required else word
+
+
+def _set_placeholders(command) -> None:  # noqa: ANN001 - a click Command
+    for param in command.params:
+        param.metavar = placeholder(param)
+    for sub in getattr(command, "commands", {}).values():
+        _set_placeholders(sub)
+
+
 class _Group(TyperGroup):
     """Turns a NautliveError into one line on stderr and its exit code; Ctrl-C into 130."""
 
     def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        _set_placeholders(self)  # before a sub-command parses its --help
         try:
             return super().invoke(ctx)
         except NautliveError as exc:
@@ -53,21 +79,23 @@ def _typer(help_text: str) -> typer.Typer:
 app = _typer(
     "Run one target-weight rebalancing strategy on NautilusTrader: backtest, shadow (paper) and live, "
     "with the same logic.\n\n"
-    "Paths: the working folder is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
-    "<home>/profiles; paths inside a profile resolve against the home; paths on the command line against the "
+    "Paths: the working folder HOME is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
+    "HOME/profiles; paths inside a profile resolve against the home; paths on the command line against the "
     "current folder. `nautlive init DIR` creates a working folder.\n\n"
     "Exit codes: 0 ok · 1 runtime failure · 2 usage/config error · 3 blocking reconciliation mismatch · "
     "4 safety refusal · 130 interrupted."
 )
-profiles_app = _typer("List and inspect venue profiles (<home>/profiles/*.yaml).")
+profiles_app = _typer("List and inspect venue profiles (HOME/profiles/*.yaml).")
 catalog_app = _typer("Build the execution metadata catalog from venue specs.")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(catalog_app, name="catalog")
 alerts_app = _typer("Alerts that reach a person: the profile's alerts section (apprise URLs).")
 app.add_typer(alerts_app, name="alerts")
 
-# `nautlive --help` lists the commands in the order of the workflow, each with a summary that fits on its line.
+# `nautlive --help` lists the commands in the order of the workflow (a new user's first two first), each with a summary that fits on its line.
 COMMANDS = {
+    "init": "Create a working folder: profiles, catalogs, targets.",
+    "demo": "Offline demo: shadow session, target change, report.",
     "reconcile": "Check the catalog against the venue's live specs.",
     "catalog": "Write the execution metadata catalog from venue specs.",
     "backtest": "Run the strategy on bars or recorded quotes (BacktestEngine).",
@@ -78,8 +106,6 @@ COMMANDS = {
     "sim": "Serve a loopback Binance or IB venue for rehearsals.",
     "profiles": "List and inspect venue profiles.",
     "alerts": "Send a test alert to each of a profile's URLs.",
-    "init": "Create a working folder: profiles, catalogs, targets.",
-    "demo": "Offline demo: shadow session, target change, report.",
 }
 
 
@@ -101,7 +127,7 @@ VenueOpt = Annotated[
     str | None,
     typer.Option(
         "--venue",
-        help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance (unless --profile).",
+        help="Profile name: loads HOME/profiles/NAME.yaml. Default: binance (unless --profile).",
         show_default=False,
     ),
 ]
@@ -125,8 +151,8 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors, and debug lines.")] = False,
     home: Annotated[
         Path | None,
-        typer.Option("--home", help="Working folder (default: $NAUTLIVE_HOME, else the current folder).",
-                     show_default=False),
+        typer.Option("--home", metavar="DIR", help="Working folder HOME (default: $NAUTLIVE_HOME, else the current "
+                     "folder).", show_default=False),
     ] = None,
 ) -> None:
     from nautlive.home import set_home
@@ -164,6 +190,20 @@ def _load_profile(venue: str | None, profile: Path | None):  # noqa: ANN202
 
     name = venue or ("binance" if profile is None else None)
     return resolve_profile_paths(load_profile(name, profile)), profile_path(name, profile)
+
+
+IB_EXTRA = ("Interactive Brokers needs nautlive's ib extra (the ibapi package): pipx install 'nautlive[ib]' for the "
+            "tool (or pipx inject nautlive 'nautilus_trader[ib]==1.231.0'), pip install 'nautlive[ib]' in a virtualenv")
+
+
+def require_ib_extra(profile) -> None:  # noqa: ANN001
+    """A command that talks TWS (the sim, a session on the venue, reconcile) needs ibapi: without it, one line."""
+    import importlib.util
+
+    if profile.adapter == "ibkr" and importlib.util.find_spec("ibapi") is None:
+        from nautlive.errors import ConfigError
+
+        raise ConfigError(IB_EXTRA)
 
 
 def main() -> None:

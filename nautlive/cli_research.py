@@ -26,7 +26,7 @@ from nautlive.errors import NautliveError
 
 DataOpt = Annotated[
     list[Path],
-    typer.Option("--data", help="Recorded Binance stream file (<ns> <JSON> lines, gzip or plain), or OHLCV bars: "
+    typer.Option("--data", help="Recorded Binance stream file (NS JSON lines, gzip or plain), or OHLCV bars: "
                  "freqtrade .json, .csv or .parquet, named BTC_USDT-1m.json or given as INSTRUMENT_ID=PATH."),
 ]
 ScheduleOpt = Annotated[
@@ -52,8 +52,8 @@ def backtest(
     catalog: CatalogOpt = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for fills.jsonl and summary.json, on bars also equity.csv "
-                     "(default: <home>/artifacts/backtest).", show_default=False),
+        typer.Option("--out", metavar="DIR", help="Folder for fills.jsonl and summary.json, on bars also equity.csv "
+                     "(default: HOME/artifacts/backtest).", show_default=False),
     ] = None,
     bar: BarOpt = None,
     data_catalog: DataCatalogOpt = None,
@@ -91,14 +91,14 @@ def backtest(
             line(f"warning: {warning}")
         line(f"{summary.bars} bars {summary.start} to {summary.end}: {summary.rebalances} rebalances, "
              f"{summary.orders} orders, {summary.skipped} skipped by the venue's minimums; fees {summary.fees:.2f}, "
-             f"turnover {summary.turnover:.2f}; NAV {summary.nav_start:.2f} -> {summary.nav_end:.2f} "
+             f"traded {summary.traded:,.2f} (turnover {summary.turnover:.2f}x starting NAV); NAV {summary.nav_start:.2f} -> {summary.nav_end:.2f} "
              f"(ideal {summary.ideal_nav_end:.2f}); return {summary.total_return:.2%}, Sharpe {summary.sharpe:.2f}, "
              f"max drawdown {summary.max_drawdown:.2%}, tracking error {summary.tracking_error:.2%}")
         line(f"wrote {out}/fills.jsonl, {out}/summary.json and {out}/equity.csv" + (f"; {html}" if html else ""))
         return
     expired = f", {summary.expired} filled in part (the book too thin, the rest expired)" if summary.expired else ""
     line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected"
-         f"{expired}; fees {summary.fees}, turnover {summary.turnover}; NAV {summary.nav_start} -> {summary.nav_end};"
+         f"{expired}; fees {summary.fees}, traded {summary.traded} (turnover {float(summary.turnover):.2f}x starting NAV); NAV {summary.nav_start} -> {summary.nav_end};"
          f" lowest cash {summary.min_cash}")
     line(f"wrote {out}/fills.jsonl and {out}/summary.json")
 

@@ -20,6 +20,7 @@ from nautlive.cli import (
     _load_profile,
     _wrote,
     app,
+    require_ib_extra,
 )
 
 FeedOpt = Annotated[
@@ -67,6 +68,8 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
     from nautlive.session import run_from_cli
 
     prof, source = _load_profile(venue, profile)
+    if mode == "live" or feed in (None, "venue"):  # the IB adapter; a synthetic or replay feed runs without it
+        require_ib_extra(prof)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
     if is_keyless(prof, mode, parse_feed(feed, prof, speed, seed)):
         print("no API keys: shadow on the venue's public market data (no signed call, no key sent)",
@@ -101,10 +104,12 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     if json_out:
         emit_json(msgspec.to_builtins(result))
         return
-    table(
+    from nautlive.fill_orders import by_order
+
+    table(  # one row per order; its levels are in the summary's fills and the drift log
         f"{result.mode} {result.session}: fills",
-        ["instrument", "side", "qty", "fill", "mid at submit", "drift bps"],
-        [[f["instrument"], f["side"], f["qty"], f["fill_px"], f["mid_at_submit"], f["drift_bps"]] for f in result.fills],
+        ["instrument", "side", "qty", "vwap", "levels", "mid at submit", "drift bps"],
+        [[o.instrument, o.side, o.qty, o.vwap, o.levels, o.mid_at_submit, o.drift_bps] for o in by_order(result.fills)],
     )
     table(
         f"{result.mode} {result.session}: weights",

@@ -25,13 +25,14 @@ from nautlive.cli import (
     app,
     catalog_app,
     profiles_app,
+    require_ib_extra,
 )
 from nautlive.errors import NautliveError
 
 
 @profiles_app.command("list")
 def profiles_list(json_out: JsonOpt = False) -> None:
-    """List the profiles in <home>/profiles with their venue, adapter and the file each came from."""
+    """List the profiles in HOME/profiles with their venue, adapter and the file each came from."""
     from nautlive.home import no_profiles_error
     from nautlive.profile import load_profile, profiles_dir
     from nautlive.render import emit_json, table
@@ -60,9 +61,9 @@ def profiles_list(json_out: JsonOpt = False) -> None:
 
 @profiles_app.command("show")
 def profiles_show(
-    name: Annotated[str | None, typer.Argument(help="Profile name (<home>/profiles/NAME.yaml).")] = None,
+    name: Annotated[str | None, typer.Argument(help="Profile name (HOME/profiles/NAME.yaml).")] = None,
     venue: Annotated[
-        str | None, typer.Option("--venue", help="Profile name, as NAME (loads <home>/profiles/NAME.yaml).",
+        str | None, typer.Option("--venue", help="Profile name, as NAME (loads HOME/profiles/NAME.yaml).",
                                  show_default=False)
     ] = None,
     profile: ProfileOpt = None,
@@ -135,6 +136,8 @@ def reconcile(
     from nautlive import reconcile as rec
     from nautlive.render import emit_json, line, table
     prof = _profile(venue, profile)
+    if from_file is None:
+        require_ib_extra(prof)
     cat, specs, result = rec.reconcile_profile(prof, from_file, catalog)
     if write_patch is not None:
         from nautlive.catalog import save_catalog
@@ -198,7 +201,7 @@ def catalog_snapshot(
 def sim(
     venue: Annotated[
         str,
-        typer.Option("--venue", help="Profile name: loads <home>/profiles/NAME.yaml. Default: binance-sim; "
+        typer.Option("--venue", help="Profile name: loads HOME/profiles/NAME.yaml. Default: binance-sim; "
                      "ibkr (or any IB profile) serves a loopback TWS venue (profile ibkr-sim).", show_default=False),
     ] = "binance-sim",
     profile: ProfileOpt = None,
@@ -252,6 +255,7 @@ def sim(
     import signal
 
     prof = _profile("ibkr-sim" if venue == "ibkr" and profile is None else venue, profile)
+    require_ib_extra(prof)
     if prof.adapter == "ibkr":
         from nautlive.sim.tws import tws_simulator_for_profile
         from nautlive.sim.tws.server import run_tws

@@ -143,7 +143,7 @@ def init_files() -> dict[str, bytes]:
         files[f"profiles/{path.name}"] = path.read_bytes()
     for path in sorted(packaged("catalog").glob("*.yaml")):
         files[f"artifacts/catalog/{path.name}"] = path.read_bytes()
-    for path in sorted(packaged("orders").glob("*.json")):
+    for path in sorted([*packaged("orders").glob("*.json"), *packaged("orders").glob("*.csv")]):
         files[f"artifacts/orders/{path.name}"] = path.read_bytes()
     files[".env.example"] = env_example(profile_files).encode()
     return files

@@ -70,7 +70,7 @@ def curves(series: Sequence[BarSeries], fills: Sequence[Fill], applied: Sequence
     nav = cash + values.sum(axis=1)
     values[nav <= 0] = 0.0
     weights = np.divide(values, nav[:, None], out=values, where=nav[:, None] > 0)
-    targets = np.zeros(prices.shape, dtype=np.float32)
+    targets = np.zeros(prices.shape)
     for at, w in applied:
         targets[np.searchsorted(grid, at):] = [w.get(iid, 0.0) for iid in ids]
     ideal = ideal_nav(grid, prices, applied, ids, start_cash)
@@ -81,15 +81,15 @@ def ideal_nav(grid: np.ndarray, prices: np.ndarray, applied, ids: list[str], sta
     """The NAV of holding exactly the target weights from each application on, without costs."""
     nav = np.full(len(grid), start_cash, dtype=np.float64)
     holdings = np.zeros(len(ids))
-    cash = start_cash
+    value, marked = float(start_cash), np.zeros(len(ids))
     starts = [int(np.searchsorted(grid, at)) for at, _ in applied] + [len(grid)]
     for (_, weights), begin, end in zip(applied, starts, starts[1:], strict=False):
-        value = cash + holdings @ prices[begin]
+        value += (prices[begin] - marked) @ holdings  # NAV moves by the holdings' price changes only
         target = np.array([weights.get(iid, 0.0) for iid in ids])
         target = np.where(prices[begin] > 0, target, 0.0)
         holdings = np.divide(target * value, prices[begin], out=np.zeros(len(ids)), where=prices[begin] > 0)
-        cash = value - holdings @ prices[begin]
-        nav[begin:end] = cash + prices[begin:end] @ holdings
+        marked = prices[begin]
+        nav[begin:end] = value + (prices[begin:end] - marked) @ holdings  # exactly `value` at the rebalance
     return nav
 
 
@@ -128,10 +128,17 @@ def statistics(c: Curves, start_cash: float, traded: float, periods: int, first_
         "sharpe": _finite(SharpeRatio(periods).calculate_from_returns(by_time)),
         "sortino": _finite(SortinoRatio(periods).calculate_from_returns(by_time)),
         "max_drawdown": max_drawdown(np.append(start_cash, c.nav)),
-        "turnover": traded / float(np.mean(c.nav)) if len(c.nav) else 0.0,
+        "turnover": turnover(traded, start_cash),
+        "traded": traded,
         "tracking_error": float(np.std(gap, ddof=1) * np.sqrt(periods)) if len(gap) > 1 else 0.0,
         "ideal_nav_end": float(c.ideal_nav[-1]),
     }
+
+
+def turnover(traded, nav_start):  # noqa: ANN001, ANN201 - float or Decimal in, the same out
+    """One meaning in every backtest: traded notional (buys and sells, quote currency) as a multiple of the starting
+    NAV (2.0: the portfolio was bought and sold once)."""
+    return traded / nav_start if nav_start else traded * 0
 
 
 def _finite(value: float | None) -> float:

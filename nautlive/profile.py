@@ -279,7 +279,9 @@ def describe_validation_error(exc: msgspec.ValidationError, root: type | None = 
     key = where.rstrip("`").removeprefix("$").lstrip(".") or "(top level)"
     if message.startswith("Object contains unknown field"):
         field = message.split("`")[1]
-        return f"{key + '.' if key != '(top level)' else ''}{field}: unknown key"
+        at = key + "." if key != "(top level)" else ""
+        guess = nearest_key(root, at, field) if root is not None else None
+        return f"{at}{field}: unknown key" + (f" (did you mean {guess}?)" if guess else "")
     if message.startswith("Object missing required field"):
         field = message.split("`")[1]
         return f"{key + '.' if key != '(top level)' else ''}{field}: required key is missing"
@@ -288,6 +290,32 @@ def describe_validation_error(exc: msgspec.ValidationError, root: type | None = 
         if allowed:
             return f"{key}: expected one of {', '.join(allowed)}, got {message.split(' ', 3)[-1]}"
     return f"{key}: {message.replace('`', '').replace('Expected', 'expected')}"
+
+
+def nearest_key(root: type, at: str, field: str) -> str | None:
+    """The known key a typo most likely meant: a close name beside it (`rebalance.bnad` -> rebalance.band), else a
+    close name anywhere (`band` at the top level -> rebalance.band)."""
+    import difflib
+
+    keys = _dotted_keys(msgspec.inspect.type_info(root))
+    beside = [k for k in keys if k.rpartition(".")[0] == at.rstrip(".")]
+    for pool in (beside, keys):
+        by_name = {}
+        for k in pool:
+            by_name.setdefault(k.rpartition(".")[2], k)
+        close = difflib.get_close_matches(field.lower(), list(by_name), n=1, cutoff=0.75)
+        if close:
+            return by_name[close[0]]
+    return None
+
+
+def _dotted_keys(info: msgspec.inspect.Type, prefix: str = "") -> list[str]:
+    """Every key of a Struct type, nested ones dotted: ["venue", ..., "rebalance.band", ...]."""
+    keys = []
+    for f in getattr(_non_optional(info), "fields", ()):
+        keys.append(prefix + f.name)
+        keys += _dotted_keys(f.type, f"{prefix}{f.name}.")
+    return keys
 
 
 def _literal_values(root: type, key: str) -> list[str]:

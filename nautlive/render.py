@@ -75,7 +75,7 @@ class PlainProgress:
 
     def __init__(self, strategy) -> None:  # noqa: ANN001
         self._strategy = strategy
-        self._fills = self._rebalances = 0
+        self._fills = self._rebalances = self._rejected = 0
 
     async def run(self, finished: asyncio.Event) -> None:
         while not finished.is_set():
@@ -98,7 +98,10 @@ class PlainProgress:
             print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
                   f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped{retried}{refused}",
                   file=sys.stderr, flush=True)
-        self._fills, self._rebalances = len(records), len(self._strategy.reports)
+        rejected = self._strategy.watcher.rejected if getattr(self._strategy, "watcher", None) else []
+        for reason in rejected[self._rejected:]:  # nautlive's own line, as a bad file at start is told
+            warn(f"target file rejected (the last good target stays in force): {reason}")
+        self._fills, self._rebalances, self._rejected = len(records), len(self._strategy.reports), len(rejected)
 
 
 class Panel:

@@ -7,6 +7,7 @@ row is validated like a target file. A row applies at the first bar that closes 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import msgspec
@@ -39,11 +40,13 @@ def read_weight_history(path: str | Path, known: Collection[str], venue: str) ->
     weights = {n: _column(path, table, n) for n in names if n != "time"}
     schedule = []
     for i, at_ns in enumerate(times.tolist()):
-        row = {iid: float(values[i]) for iid, values in weights.items() if values[i] != 0}
-        bad = [iid for iid, w in row.items() if not np.isfinite(w)]
+        row = {iid: values[i] for iid, values in weights.items() if values[i] != 0}
+        bad = [iid for iid, w in row.items() if not w.is_finite()]
         if bad:
-            raise ConfigError(f"{path}: row {i + 1}: {bad[0]}: weight is {row[bad[0]]}, expected a finite number")
-        body = msgspec.json.encode({"as_of": _iso(at_ns), "weights": row or {next(iter(weights)): 0}})
+            raise ConfigError(f"{path}: row {i + 1}: {bad[0]}: weight is {str(row[bad[0]]).lower()}, "
+                              "expected a finite number")
+        # Decimal weights travel as JSON strings, so each is read back exactly as the file wrote it
+        body = msgspec.json.encode({"as_of": _iso(at_ns), "weights": row or {next(iter(weights)): "0"}})
         schedule.append(ScheduledTargets(at_ns, parse_targets(body, known, venue, source=f"{path}: row {i + 1}")))
     return schedule
 
@@ -57,7 +60,9 @@ def _read_table(path: Path):  # noqa: ANN202
         if path.suffix.lower() == ".csv":
             from pyarrow import csv
 
-            table = csv.read_csv(path, convert_options=csv.ConvertOptions(null_values=[""]))  # blank = 0, nan
+            # weights as text, read into Decimal as written (no float noise); blank = 0
+            as_text = {name: pa.string() for name in _csv_header(path) if name != "time"}
+            table = csv.read_csv(path, convert_options=csv.ConvertOptions(null_values=[""], column_types=as_text))
         elif path.suffix.lower() in (".parquet", ".pq"):
             from pyarrow import parquet
 
@@ -71,13 +76,34 @@ def _read_table(path: Path):  # noqa: ANN202
     return table
 
 
-def _column(path: Path, table, name: str) -> np.ndarray:  # noqa: ANN001
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])
+
+
+def _column(path: Path, table, name: str) -> list[Decimal]:  # noqa: ANN001
+    """One weight per row, as written: text cells read as Decimal, binary floats by the shortest text of their own
+    width (a float32 0.35 is 0.35, not 0.3499999940395355); blank = 0."""
     import pyarrow as pa
 
-    try:
-        return table.column(name).cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise ConfigError(f"{path}: column {name!r}: weights must be numbers") from None
+    column = table.column(name)
+    cells = column.to_pylist()
+    if pa.types.is_floating(column.type):  # numpy scalars print the shortest repr of their own width
+        cells = [None if cell is None else str(v) for cell, v in zip(cells, column.to_numpy(zero_copy_only=False),
+                                                                     strict=True)]
+    out = []
+    for i, cell in enumerate(cells):
+        if cell is None or (isinstance(cell, str) and not cell.strip()):
+            out.append(Decimal(0))
+            continue
+        try:
+            weight = cell if isinstance(cell, Decimal) else Decimal(str(cell).strip())
+        except (InvalidOperation, ValueError):
+            raise ConfigError(f"{path}: row {i + 1}: column {name!r}: {cell!r} is not a number") from None
+        out.append(Decimal("NaN") if weight.is_snan() else weight)
+    return out
 
 
 class AppliedTargets(msgspec.Struct, frozen=True):

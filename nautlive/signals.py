@@ -186,7 +186,7 @@ class TargetWeightWatcher:
             targets = read_targets(self.path, self._known, self._venue)
         except TargetRejected as exc:
             self.rejected.append(str(exc))
-            self._log.warning(f"Target file rejected, last good target stays in force: {exc}")
+            self._log.info(f"Target file rejected, last good target stays in force: {exc}")  # the display says it
             return None
         if self.last_good is not None and targets.hash == self.last_good.hash:
             return None

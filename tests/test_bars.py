@@ -163,6 +163,8 @@ def changed(row: int, column: str, value):
     (changed(7, "time", "2023-03-16T00:00:00Z"), "row 8: time before the previous row"),
     (lambda t: changed(7, "time", t["time"][6])(t), "row 8: duplicate time"),
     (changed(9, "close", float("nan")), "row 10: close is nan"),
+    (lambda t: changed(9, "close", "abc")(t | {"close": [str(v) for v in t["close"]]}),
+     "row 10: 'abc' in column 'close' is not numeric"),
     (changed(9, "low", 0.0), "row 10: low is 0.0: prices must be positive"),
     (changed(9, "open", -5.0), "row 10: open is -5.0"),
     (changed(11, "high", 1.0), "row 12: high 1.0 is below low"),

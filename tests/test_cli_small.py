@@ -156,8 +156,8 @@ def test_commands_are_listed_in_workflow_order_with_whole_summaries():
     result = runner.invoke(app, ["--help"], terminal_width=80)
     listing = result.stdout.split("Commands:")[1].splitlines()
     names = [line.split()[0] for line in listing if line.startswith("  ") and not line.startswith("   ")]
-    assert names == ["reconcile", "catalog", "backtest", "parity", "shadow", "live", "drift-report", "sim",
-                     "profiles", "alerts", "init", "demo"]
+    assert names == ["init", "demo", "reconcile", "catalog", "backtest", "parity", "shadow", "live", "drift-report",
+                     "sim", "profiles", "alerts"]
     assert not any("..." in line for line in listing)
     assert all(line.startswith("  ") and not line.startswith("   ") for line in listing if line.strip()), listing
 
@@ -185,7 +185,8 @@ def test_init_writes_a_working_folder_and_refuses_to_overwrite_without_force(tmp
     result = runner.invoke(app, ["init", str(ws)])
     assert result.exit_code == 0, result.output
     for rel in ("profiles/binance.yaml", "profiles/ibkr-paper.yaml", "artifacts/catalog/binance.yaml",
-                "artifacts/orders/target_weights.json", ".env.example", "NEXT-STEPS.txt"):
+                "artifacts/orders/target_weights.json", "artifacts/orders/weekly.example.csv", ".env.example",
+                "NEXT-STEPS.txt"):
         assert (ws / rel).is_file() and f"wrote {ws / rel}" in result.stdout
     env = (ws / ".env.example").read_text()
     for name in ("BINANCE_API_KEY=", "BINANCE_API_SECRET=", "BINANCE_TESTNET_API_KEY=", "TWS_ACCOUNT="):

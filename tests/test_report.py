@@ -214,7 +214,7 @@ def test_cli_tables_without_terminal(generated):
     assert result.exit_code == 0, result.output
     assert "# BINANCE: " in result.stdout
     assert "# BINANCE: by instrument x side x mode" in result.stdout
-    assert "# BINANCE: worst 10 fills" in result.stdout
+    assert "# BINANCE: worst 10 orders" in result.stdout
     assert "shadow vs live" not in result.stdout  # --mode shadow leaves no live fills
 
 

@@ -82,7 +82,7 @@ def test_the_page_and_the_json_carry_the_figures_numpy_computes(known, tmp_path)
         assert s["stats"]["fills"] == rows.sum()
         assert s["first_ts"] == min(fills["ts"][rows]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for caption in ["BINANCE: by instrument x side x mode", "BINANCE: by session", "BINANCE: shadow vs live",
-                    "BINANCE: cost breakdown", "BINANCE: worst 10 fills"]:
+                    "BINANCE: cost breakdown", "BINANCE: worst 10 orders"]:
         assert f"<caption>{caption}" in html
     assert all(f"<td>{w['client_order_id']}</td>" in html for w in venue["worst"])
     assert "<script src=" not in html  # plotly.js is embedded: the page works offline

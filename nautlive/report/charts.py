@@ -44,8 +44,9 @@ def venue_figure(columns: DriftColumns, venue: str):  # noqa: ANN201 (a plotly F
                       row=3, col=1)
     for name, mine in sessions[-SESSIONS_MAX:]:
         minutes, drift, label = drift_series(columns, mine)
-        fig.add_trace(go.Scattergl(x=minutes, y=drift, mode="lines+markers", marker={"size": 4},
-                                   name=f"{name} {label}"), row=2, col=1)
+        each_fill = len(minutes) == len(mine)  # separate fills are points; a line joins only binned means
+        fig.add_trace(go.Scattergl(x=minutes, y=drift, mode="markers" if each_fill else "lines+markers",
+                                   marker={"size": 5 if each_fill else 4}, name=f"{name} {label}"), row=2, col=1)
     fig.update_layout(barmode="overlay", height=1100, bargap=0, legend={"orientation": "h"})
     fig.update_xaxes(range=[edges[0], edges[-1]], title_text="drift bps (positive = cost)", row=1, col=1)
     fig.update_yaxes(title_text="fills", row=1, col=1)

@@ -79,7 +79,8 @@ class CostBreakdown(msgspec.Struct, frozen=True):
 
 
 class WorstFill(msgspec.Struct, frozen=True):
-    """One fill as logged (prices and quantities as the log wrote them)."""
+    """One order: its total qty, `fill_px` the VWAP over its `levels` fills (one per book level, each a line of the
+    log), `drift_bps` the VWAP's drift from the mid at submit, `notional` the sum of its levels'."""
 
     ts: str
     session: str
@@ -92,6 +93,7 @@ class WorstFill(msgspec.Struct, frozen=True):
     drift_bps: float
     notional: float
     client_order_id: str
+    levels: int = 1
 
 
 class VenueReport(msgspec.Struct, frozen=True):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from nautlive.report.columns import DriftColumns, FillKind
+from nautlive.report.columns import DriftColumns
 from nautlive.report.figures import (
     CostBreakdown,
     DriftReport,
@@ -24,11 +24,9 @@ from nautlive.report.figures import (
     SessionStats,
     ShadowVsLive,
     VenueReport,
-    WorstFill,
 )
-from nautlive.report.read import read_lines
+from nautlive.report.worst import worst_orders
 
-WORST_COUNT = 10
 SUMS = ("fills", "known", "notional", "drift", "weighted", "known_notional", "alerts", "fee", "fee_fills",
         "fee_notional", "touch_fills", "touch_notional", "spread", "touch_weighted", "touch_fee", "touch_fee_notional")
 
@@ -153,7 +151,7 @@ def _venue_report(columns: DriftColumns, per_kind: _PerKind, ids: list[int],
             if (i, "shadow") in by_instrument_mode and (i, "live") in by_instrument_mode
         ],
         costs=[_costs(m, per_kind.total(g)) for (m,), g in by("mode").items()],
-        worst=_worst_fills(columns, per_kind, ids),
+        worst=worst_orders(columns, ids),
     )
 
 
@@ -213,43 +211,6 @@ def _shadow_vs_live(instrument: str, shadow: DriftStats, live: DriftStats) -> Sh
     known = shadow.weighted_mean_bps is not None and live.weighted_mean_bps is not None
     delta = live.weighted_mean_bps - shadow.weighted_mean_bps if known else None
     return ShadowVsLive(instrument, shadow, live, delta)
-
-
-def _worst_fills(columns: DriftColumns, per_kind: _PerKind, ids: list[int]) -> list[WorstFill]:
-    """The WORST_COUNT fills of these kinds with the highest drift (ties: the earlier line first), re-read in full."""
-    known = per_kind.sums[:, 1].astype(np.int64)
-    tops = np.concatenate([per_kind.drift[max(per_kind.start[i], per_kind.start[i] + known[i] - WORST_COUNT) :
-                                          per_kind.start[i] + known[i]] for i in ids])
-    if not len(tops):
-        return []
-    threshold = np.sort(tops)[-min(WORST_COUNT, len(tops))]
-    mine = np.zeros(len(columns.kinds), bool)
-    mine[ids] = True
-    rows = np.flatnonzero((columns.drift_bps >= threshold) & mine[columns.kind])
-    rows = rows[np.lexsort((rows, -columns.drift_bps[rows]))][:WORST_COUNT]
-    lines = {}
-    for source in set(columns.source[rows].tolist()):
-        offsets = columns.offset[rows][columns.source[rows] == source].tolist()
-        lines |= dict(zip([(source, o) for o in offsets], read_lines(columns.paths[source], offsets), strict=True))
-    return [_worst_fill(columns.kinds[columns.kind[r]], columns, r, lines[int(columns.source[r]), int(columns.offset[r])])
-            for r in rows.tolist()]
-
-
-def _worst_fill(kind: FillKind, columns: DriftColumns, row: int, text: bytes) -> WorstFill:
-    line = msgspec.json.decode(text)
-    return WorstFill(
-        ts=str(line.get("ts")),
-        session=kind.session,
-        mode=kind.mode,
-        instrument=kind.instrument,
-        side=kind.side,
-        qty=str(line.get("qty")),
-        fill_px=str(line.get("fill_px")),
-        mid_at_submit=str(line.get("mid_at_submit")),
-        drift_bps=float(columns.drift_bps[row]),
-        notional=float(columns.notional[row]),
-        client_order_id=str(line.get("client_order_id")),
-    )
 
 
 def _iso(ticks: np.integer) -> str:

@@ -49,11 +49,11 @@ def venue_tables(v: VenueReport) -> list[Table]:
               bps(c.total_bps), money(c.spread), money(c.impact), money(c.fees)] for c in v.costs if c.fills],
         ))
     tables.append(Table(
-        f"{v.venue}: worst {len(v.worst)} fills",
-        ["ts", "mode", "instrument", "side", "qty", "fill_px", "mid_at_submit", "drift bps", "notional",
+        f"{v.venue}: worst {len(v.worst)} orders",
+        ["ts", "mode", "instrument", "side", "qty", "vwap", "levels", "mid_at_submit", "drift bps", "notional",
          "client_order_id"],
-        [[w.ts, w.mode, w.instrument, w.side, w.qty, w.fill_px, w.mid_at_submit, bps(w.drift_bps), money(w.notional),
-          w.client_order_id] for w in v.worst],
+        [[w.ts, w.mode, w.instrument, w.side, w.qty, w.fill_px, w.levels, w.mid_at_submit, bps(w.drift_bps),
+          money(w.notional), w.client_order_id] for w in v.worst],
     ))
     return tables
 
