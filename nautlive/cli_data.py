@@ -127,3 +127,51 @@ class _Reporter:
             self._bar.update(self._task, advance=1, description=text)
         else:
             print(text, file=sys.stderr, flush=True)
+
+
+@app.command()
+def record(
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0, help="Seconds to record (default: until Ctrl-C or SIGTERM).",
+                                   show_default=False)
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the files (default: <home>/data/<venue>/recordings/).",
+                                  show_default=False)
+    ] = None,
+    venue: VenueOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Record the venue's public streams (bookTicker, trade, depth@100ms and the REST depth snapshot; no key) into
+    one gzip file per symbol that `shadow --feed replay:`, `backtest --data` and `sim --replay` read. A lost stream
+    reconnects, takes new snapshots and marks the gap in the file. Ctrl-C (exit 130) or SIGTERM (exit 0) stop it
+    with the files complete.
+
+    Example (from the repository, with `nautlive sim` running): nautlive record --venue binance-sim --duration 30
+    --out /tmp/rec
+    """
+    from nautlive.home import in_home
+    from nautlive.marketdata.record import RecordJob, run_record
+    from nautlive.render import line
+    from nautlive.venues.binance_urls import endpoints
+
+    prof = _profile(venue, profile)
+    if prof.adapter != "binance":
+        raise ConfigError(f"profile {prof.name}: record serves Binance profiles only so far")
+    folder = out if out is not None else Path(in_home(f"data/{prof.venue.lower()}/recordings"))
+    urls = endpoints(prof.binance)
+    job = RecordJob(_symbols(prof, symbols), folder, duration, urls.http, urls.ws)
+    print(f"recording {', '.join(job.symbols)} from {urls.ws} into {folder}"
+          + (f" for {duration:g} s" if duration is not None else " until Ctrl-C"), file=sys.stderr, flush=True)
+    files, stopped_by = run_record(job, lambda text: print(text, file=sys.stderr, flush=True))
+    for f in files:
+        counts = ", ".join(f"{f.counts[k]} {k}" for k in ("bookTicker", "trade", "depth", "snapshots", "gaps"))
+        line(f"wrote {f.path}: {sum(f.counts.values())} lines ({counts})")
+    import signal
+
+    if stopped_by == signal.SIGINT:
+        print("interrupted", file=sys.stderr, flush=True)
+        raise typer.Exit(130)

@@ -1,0 +1,122 @@
+"""`nautlive record` against `nautlive sim` replaying a real recording: what it records replays to the same quotes as
+the source; a dropped WebSocket is reconnected, marked with a gap line and resynced with a new snapshot; SIGINT and
+SIGTERM leave complete files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nautlive.catalog import load_catalog, spec_to_instrument
+from nautlive.home import resolve_profile_paths
+from nautlive.profile import load_profile
+from nautlive.recorded import read_recorded, replay_ticks
+from nautlive.sim.binance import simulator_for_profile
+from nautlive.sim.feed import read_recording
+from nautlive.sim.server import start_in_thread
+from tests.conftest import REPO, shared_file
+
+SOURCES = ("btcusdt_20240808.gz", "ethusdt_20240808.gz")
+
+
+@pytest.fixture(scope="module")
+def instruments():
+    catalog = load_catalog(REPO / "artifacts" / "catalog" / "binance.yaml")
+    return {spec.symbol: spec_to_instrument(spec) for spec in catalog.instruments}
+
+
+@pytest.fixture
+def venue(monkeypatch):
+    sources = [shared_file("binance", "market", name) for name in SOURCES]
+    monkeypatch.chdir(REPO)
+    sim = simulator_for_profile(resolve_profile_paths(load_profile("binance-sim")))
+    with start_in_thread(sim, recordings=[read_recording(p) for p in sources]) as running:
+        running.sources = sources
+        yield running
+
+
+def _record(tmp_path: Path, venue, *args: str) -> subprocess.Popen:
+    profile = tmp_path / "rec.yaml"
+    text = (REPO / "profiles" / "binance.yaml").read_text()
+    profile.write_text(text.replace("binance:\n", f"binance:\n  base_url_http: {venue.http_url}\n"
+                                                  f"  base_url_ws: {venue.ws_url}\n", 1))
+    return subprocess.Popen([sys.executable, "-m", "nautlive", "record", "--profile", str(profile), "--out",
+                             str(tmp_path / "rec"), *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def _quotes(path: Path, instruments) -> list[tuple]:
+    return [(str(q.instrument_id), str(q.bid_price), str(q.ask_price), str(q.bid_size), str(q.ask_size))
+            for q in read_recorded(path, instruments, kinds=("quotes",))]
+
+
+def _is_run_of(part: list, whole: list) -> bool:
+    """Whether `part` is a contiguous run of `whole` (the recording began somewhere in the looped source)."""
+    if not part:
+        return False
+    starts = [i for i, q in enumerate(whole) if q == part[0]]
+    return any(whole[i:i + len(part)] == part for i in starts)
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    return {p.name.split("_")[0]: p for p in (tmp_path / "rec").glob("*.gz")}
+
+
+@pytest.mark.slow
+def test_a_recording_replays_to_the_same_quotes_as_the_source(tmp_path, venue, instruments):
+    proc = _record(tmp_path, venue, "--duration", "20")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    files = _files(tmp_path)
+    assert sorted(files) == ["btcusdt", "ethusdt"] and not list((tmp_path / "rec").glob("*.part")), out
+    for source in venue.sources:
+        recorded = files[source.name.split("_")[0]]
+        quotes = _quotes(recorded, instruments)
+        assert len(quotes) > 100 and _is_run_of(quotes, _quotes(source, instruments))
+        assert f"wrote {recorded}: " in out
+    lines = gzip.decompress(files["btcusdt"].read_bytes()).splitlines()
+    assert any(b' {"lastUpdateId"' in line[:40] for line in lines)  # the REST snapshot, as the source has one
+    assert not any(b' {"gap"' in line[:30] for line in lines)
+    ticks = replay_ticks(list(files.values()), instruments)  # the replay feed's own reader: quotes, trades, book
+    assert {type(t).__name__ for t in ticks} == {"QuoteTick", "TradeTick", "OrderBookDeltas"}
+
+
+@pytest.mark.slow
+def test_a_dropped_stream_is_marked_resynced_and_ctrl_c_leaves_complete_files(tmp_path, venue, instruments):
+    proc = _record(tmp_path, venue)
+    time.sleep(6)
+    assert venue.call(venue.sim.drop_connections) >= 1
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "interrupted"
+    assert "stream lost: reconnecting (a gap line marks it in each file)" in err
+    recorded = _files(tmp_path)["btcusdt"]
+    lines = gzip.decompress(recorded.read_bytes()).splitlines()
+    gap = next(i for i, line in enumerate(lines) if b' {"gap":"stream lost: reconnected","symbol":"BTCUSDT"}' in line)
+    assert any(b' {"lastUpdateId"' in line[:40] for line in lines[gap:]), "no new snapshot after the gap"
+    source = _quotes(venue.sources[0], instruments)
+    before = [q for q in _quotes(recorded, instruments)]
+    assert len(before) > 50 and all(q in source for q in before)
+    assert len(read_recording(recorded)) > 100  # `sim --replay` reads it too
+
+
+def test_an_unreachable_venue_is_exit_1_naming_it(tmp_path):
+    profile = tmp_path / "rec.yaml"
+    text = (REPO / "profiles" / "binance.yaml").read_text()
+    profile.write_text(text.replace("binance:\n", "binance:\n  base_url_http: http://127.0.0.1:9\n"
+                                                  "  base_url_ws: ws://127.0.0.1:9\n", 1))
+    proc = subprocess.run([sys.executable, "-m", "nautlive", "record", "--profile", str(profile), "--out",
+                           str(tmp_path / "rec"), "--duration", "5"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith("error: ws://127.0.0.1:9: venue unreachable: connection refused")
+    assert not list((tmp_path / "rec").iterdir())  # no empty recording left behind
