@@ -115,9 +115,18 @@ def _help_examples() -> list[str]:
     return examples
 
 
-def _check_example(example: str, root: Path = REPO) -> list[str]:
+def _written_by(example: str) -> str | None:
+    """The folder an example's `data download` or `record` writes (its --out, else the default under data/)."""
+    tokens = shlex.split(example.split(" | ")[0].split(" # ")[0])
+    tokens = tokens[tokens.index("nautlive") + 1:]
+    if tokens[:2] != ["data", "download"] and tokens[:1] != ["record"]:
+        return None
+    return tokens[tokens.index("--out") + 1] if "--out" in tokens else "data/"
+
+
+def _check_example(example: str, root: Path = REPO, written: tuple[str, ...] = ()) -> list[str]:
     """What in an example would not run from a fresh clone at `root`: missing input files (../shared/ included: a
-    clone has none beside it), unknown profiles."""
+    clone has none beside it) unless an earlier example's download or recording writes them, unknown profiles."""
     tokens = shlex.split(example.split(" | ")[0].split(" # ")[0])
     tokens = tokens[tokens.index("nautlive") + 1:]
     problems = []
@@ -133,7 +142,7 @@ def _check_example(example: str, root: Path = REPO) -> list[str]:
     for path in inputs:
         if path.startswith("../"):
             problems.append(f"{path} is outside the repository: a fresh clone lacks it (use examples/data/)")
-        elif not (root / path).exists() and not path.startswith("artifacts/demo/"):  # the demo writes its targets
+        elif not (root / path).exists() and not path.startswith(("artifacts/demo/", *written)):  # written first
             problems.append(f"{path} does not exist")
     return problems
 
@@ -158,15 +167,25 @@ def test_every_example_in_the_readme_and_the_help_runs_as_written_from_the_repos
     readme, helps = _readme_examples(), _help_examples()
     assert len(readme) > 15 and len(helps) > 8, (readme, helps)
     assert any("replay:examples/data/" in e for e in readme + helps)
-    broken = {example: problems for example in readme + helps if (problems := _check_example(example))}
-    assert not broken, broken
+    assert not _broken(readme + helps)
+
+
+def _broken(examples: list[str], root: Path = REPO) -> dict[str, list[str]]:
+    """The examples that would not run, in order: files an earlier `data download` or `record` wrote count."""
+    written: list[str] = []
+    broken = {}
+    for example in examples:
+        if problems := _check_example(example, root, tuple(written)):
+            broken[example] = problems
+        if folder := _written_by(example):
+            written.append(folder.rstrip("/") + "/")
+    return broken
 
 
 @pytest.mark.slow
 def test_readme_examples_run_from_a_fresh_clone_with_no_shared_data_beside_it(tmp_path):
     clone = _fresh_clone(tmp_path)
-    broken = {e: problems for e in _readme_examples(clone) + _help_examples() if (problems := _check_example(e, clone))}
-    assert not broken, broken
+    assert not _broken(_readme_examples(clone) + _help_examples(), clone)
     env = {"NAUTLIVE_SHARED_DATA": str(tmp_path / "no-shared"), "PYTHONPATH": str(clone)}
     for example, code, last in [
         ("nautlive reconcile --venue binance --from-file examples/data/binance_spot_exchange_info_2022-11-28.json", 3,
