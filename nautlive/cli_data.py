@@ -45,6 +45,10 @@ def data_download(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet (BTCUSDT-1m.parquet) or json (freqtrade's "
                                      "BTC_USDT-1m.json).")] = "parquet",
+    data_catalog: Annotated[
+        Path | None, typer.Option("--data-catalog", help="Also write the bars (and instruments) into this Nautilus "
+                                  "ParquetDataCatalog folder (what backtest --data-catalog reads).")
+    ] = None,
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -79,6 +83,21 @@ def data_download(
     with _Reporter() as reporter:
         results = run_download(job, archive, endpoints(settings).http, reporter.say, reporter.progress)
     _summary(results, interval)
+    if data_catalog is not None:
+        _to_catalog(prof, data_catalog, results, job)
+
+
+def _to_catalog(prof, path: Path, results, job) -> None:  # noqa: ANN001
+    from nautlive.catalog import load_catalog
+    from nautlive.marketdata.store import read_rows
+    from nautlive.marketdata.to_catalog import write_catalog
+    from nautlive.render import line
+
+    specs = {str(spec.instrument_id): spec for spec in load_catalog(prof.catalog).instruments}
+    files = [(r.symbol, str(r.path), [row for row in read_rows(r.path) if job.start_ms <= row[0] < job.end_ms])
+             for r in results if r.bars]
+    written = write_catalog(path, prof.venue, specs, files, job.step_ms, prof.taker_fee)
+    line(f"wrote {path}: {written} bars of {len(files)} instrument(s) (Nautilus ParquetDataCatalog)")
 
 
 def _summary(results, interval: str) -> None:  # noqa: ANN001

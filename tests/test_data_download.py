@@ -230,3 +230,20 @@ def test_a_killed_download_resumes_without_duplicates(tmp_path, archive, source)
     last_saved_day = klines.iso(saved[-1][0])[:10]
     assert not any(f"BTCUSDT-1m-{day}.zip" in p for p in archive.state.log for day in
                    [f"2023-03-{d:02d}" for d in range(17, 32)] if day < last_saved_day)
+
+
+def test_data_catalog_holds_the_same_bars_for_backtest_data_catalog(tmp_path, archive, source, repo_cwd):
+    from nautlive.bars import catalog_bars
+
+    result = _download(tmp_path, archive.url, "--start", "2023-04-01", "--end", "2023-04-02T06:00",
+                       "--data-catalog", str(tmp_path / "nautilus"))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'nautilus'}: 3600 bars of 2 instrument(s) (Nautilus ParquetDataCatalog)" in result.stdout
+    by_id = {s.instrument_id: s for s in catalog_bars(tmp_path / "nautilus", KNOWN)}
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        series = by_id[f"{symbol}.BINANCE"]
+        rows = _expected(source[symbol], "2023-04-01", "2023-04-02T06:00")
+        assert series.step_ns == 60 * 10**9 and len(series) == len(rows)
+        assert (series.ts // 1_000_000 - 60_000).tolist() == [r[0] for r in rows]  # stamped at the close
+        for i, column in enumerate(("open", "high", "low", "close", "volume"), 1):  # at the instrument's precision
+            assert [round(x, 8) for x in getattr(series, column).tolist()] == [r[i] for r in rows], column
