@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,14 +93,20 @@ def test_a_recording_replays_to_the_same_quotes_as_the_source(tmp_path, venue, i
 @pytest.mark.slow
 def test_a_dropped_stream_is_marked_resynced_and_ctrl_c_leaves_complete_files(tmp_path, venue, instruments):
     proc = _record(tmp_path, venue)
-    time.sleep(6)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+    while not lines.get(timeout=60).startswith("stream open: "):
+        pass
+    time.sleep(4)
     assert venue.call(venue.sim.drop_connections) >= 1
-    time.sleep(5)
+    while not lines.get(timeout=30).startswith("stream open again"):
+        pass
+    time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = "".join(lines.queue)
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "interrupted"
-    assert "stream lost: reconnecting (a gap line marks it in each file)" in err
     recorded = _files(tmp_path)["btcusdt"]
     lines = gzip.decompress(recorded.read_bytes()).splitlines()
     gap = next(i for i, line in enumerate(lines) if b' {"gap":"stream lost: reconnected","symbol":"BTCUSDT"}' in line)
@@ -107,6 +115,14 @@ def test_a_dropped_stream_is_marked_resynced_and_ctrl_c_leaves_complete_files(tm
     before = [q for q in _quotes(recorded, instruments)]
     assert len(before) > 50 and all(q in source for q in before)
     assert len(read_recording(recorded)) > 100  # `sim --replay` reads it too
+
+
+def test_an_unknown_symbol_is_one_line_exit_2_with_nothing_written(tmp_path, venue):
+    proc = _record(tmp_path, venue, "--symbols", "BTCUSDT,NOPEUSDT", "--duration", "5")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == f"error: unknown symbol NOPEUSDT: {venue.http_url} says 'Invalid symbol.'"
+    assert not list((tmp_path / "rec").iterdir())
 
 
 def test_an_unreachable_venue_is_exit_1_naming_it(tmp_path):
@@ -118,5 +134,6 @@ def test_an_unreachable_venue_is_exit_1_naming_it(tmp_path):
                            str(tmp_path / "rec"), "--duration", "5"], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert proc.returncode == 1
-    assert proc.stderr.splitlines()[-1].startswith("error: ws://127.0.0.1:9: venue unreachable: connection refused")
+    assert proc.stderr.splitlines()[-1].startswith("error: http://127.0.0.1:9/api/v3/depth: venue unreachable: "
+                                                   "connection refused")
     assert not list((tmp_path / "rec").iterdir())  # no empty recording left behind

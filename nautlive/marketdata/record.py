@@ -27,7 +27,7 @@ import aiohttp
 import msgspec
 
 from nautlive.book import DepthSync
-from nautlive.errors import RuntimeFailure
+from nautlive.errors import ConfigError, RuntimeFailure
 from nautlive.venues.binance_public import HEARTBEAT, STREAMS, WS_CLOSE_TIMEOUT
 from nautlive.venues.binance_rest import transport_failure
 
@@ -108,6 +108,7 @@ class Recorder:
         if self.job.duration is not None:
             loop.call_later(self.job.duration, stop.set)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=REQUEST_TIMEOUT)) as session:
+            await self._check_symbols(session)
             streaming = asyncio.create_task(self._stream(session))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([streaming, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -118,6 +119,24 @@ class Recorder:
                 raise streaming.exception()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+    async def _check_symbols(self, session: aiohttp.ClientSession) -> None:
+        """One small depth request per symbol first: the stream accepts any name and stays silent, the REST API
+        says which symbol it does not know (exit 2), or that it cannot be reached (exit 1)."""
+        url = f"{self.job.http_url.rstrip('/')}/api/v3/depth"
+        for symbol in self.files:
+            try:
+                async with session.get(url, params={"symbol": symbol, "limit": "5"},
+                                       timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as response:
+                    status, body = response.status, await response.read()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise RuntimeFailure(f"{url}: venue unreachable: "
+                                     f"{transport_failure(exc, self.job.http_url, REQUEST_TIMEOUT)}") from None
+            if status == 400 and b"-1121" in body:
+                raise ConfigError(f"unknown symbol {symbol}: {self.job.http_url} says "
+                                  f"{msgspec.json.decode(body).get('msg')!r}")
+            if status != 200:
+                raise RuntimeFailure(f"{url}: HTTP {status}: {body[:200].decode(errors='replace')}")
 
     def _on_signal(self, sig: int, stop: asyncio.Event) -> None:
         self.stopped_by = sig
@@ -134,8 +153,8 @@ class Recorder:
                                          f"{transport_failure(exc, self.job.ws_url, REQUEST_TIMEOUT)}") from None
                 await asyncio.sleep(RECONNECT_SECS)
                 continue
-            if connected_once:
-                self.say("stream open again: taking new depth snapshots")
+            self.say("stream open again: taking new depth snapshots" if connected_once else
+                     f"stream open: {', '.join(self.files)} from {self.job.ws_url}")
             connected_once = True
             for symbol in self.files:
                 self._snapshot_soon(session, symbol)
