@@ -137,3 +137,26 @@ def test_an_unreachable_venue_is_exit_1_naming_it(tmp_path):
     assert proc.stderr.splitlines()[-1].startswith("error: http://127.0.0.1:9/api/v3/depth: venue unreachable: "
                                                    "connection refused")
     assert not list((tmp_path / "rec").iterdir())  # no empty recording left behind
+
+
+def test_readers_drop_depth_diffs_between_a_gap_line_and_the_next_snapshot(tmp_path, instruments):
+    from nautlive.marketdata.record import gap_line
+
+    source = shared_file("binance", "market", SOURCES[0])
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)[:800]
+    snapshot = next(line for line in lines if b' {"lastUpdateId"' in line[:40])
+    at = 200
+    ts = int(lines[at].split(b" ", 1)[0])
+    marked = lines[:at] + [gap_line(ts, "BTCUSDT", "stream lost: reconnected")] + lines[at:500] + [
+        f"{int(lines[499].split(b' ', 1)[0])} ".encode() + snapshot.split(b" ", 1)[1]] + lines[500:]
+    plain, gapped = tmp_path / "plain.gz", tmp_path / "gapped.gz"
+    plain.write_bytes(gzip.compress(b"".join(lines)))
+    gapped.write_bytes(gzip.compress(b"".join(marked)))
+    depth_between = sum(b'@depth@100ms"' in line[:60] for line in lines[at:500])
+    assert depth_between > 5
+    # the replay feed and the backtest: quotes and trades go on, the book waits for the snapshot
+    assert _quotes(gapped, instruments) == _quotes(plain, instruments)
+    kinds = [type(t).__name__ for t in read_recorded(gapped, instruments)]
+    assert kinds.count("QuoteTick") == [type(t).__name__ for t in read_recorded(plain, instruments)].count("QuoteTick")
+    # `sim --replay`: the diffs after the gap line are not replayed until the snapshot
+    assert len(read_recording(plain)) - len(read_recording(gapped)) == depth_between - 1  # +1 snapshot line
