@@ -99,9 +99,30 @@ def save_catalog(catalog: ExecutionMetadataCatalog, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     records = ",\n".join("  " + msgspec.json.encode(spec_to_dict(s)).decode() for s in catalog.instruments)
     body = f'{{"venue": {msgspec.json.encode(catalog.venue).decode()}, "instruments": [\n{records}\n]}}\n'
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(body)
-    tmp.replace(path)
+    write_atomically(path, body.encode())
+
+
+def write_atomically(path: Path, body: bytes) -> None:
+    """Write a temporary file of its own beside `path` (two writers never share one), then rename it over `path`.
+    The file keeps the mode of the one it replaces; nothing is left behind when writing fails."""
+    import os
+    import tempfile
+
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(body)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read_yaml_or_json(body: bytes) -> Any:

@@ -124,7 +124,7 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors, and debug lines.")] = False,
     home: Annotated[
         Path | None,
         typer.Option("--home", help="Working folder (default: $NAUTLIVE_HOME, else the current folder).",
@@ -134,7 +134,24 @@ def _root(
     from nautlive.home import set_home
 
     _state["debug"] = debug
+    _debug_lines_on_stderr(debug)
     set_home(home)
+
+
+def _debug_lines_on_stderr(on: bool) -> None:
+    """--debug: nautlive's own debug lines (e.g. an exchangeInfo filter type ignored) on stderr as "debug: ..."."""
+    import logging
+
+    class StderrHandler(logging.Handler):  # the stderr of the moment (a test runner swaps it between commands)
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"debug: {record.getMessage()}", file=sys.stderr, flush=True)
+
+    logger = logging.getLogger("nautlive")
+    for handler in [h for h in logger.handlers if type(h).__name__ == "StderrHandler"]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.DEBUG if on else logging.NOTSET)
+    if on:
+        logger.addHandler(StderrHandler())
 
 
 def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202

@@ -76,8 +76,10 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
         print(f"waiting for the target file {target_file}: nothing trades until it appears", file=sys.stderr,
               flush=True)
     result = run_from_cli(prof, mode, feed, speed, seed, targets, drift_log, once, duration, log_level, arm,
-                             panel=is_terminal() and not json_out and not once)
+                          panel=is_terminal() and not json_out and not once, summary=summary)
     _render_session(result, json_out, summary)
+    if result.exit_code in (0, 130) and result.reason.startswith("summary "):
+        result.exit_code = 1  # the session went fine, but its summary is missing
     if result.exit_code == 130:
         print("interrupted", file=sys.stderr, flush=True)  # Ctrl-C is the user's choice, not an error
         raise typer.Exit(130)
@@ -95,10 +97,7 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     from nautlive.render import emit_json, line, table
 
     if summary is not None:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
-    if summary is not None:  # on stderr: stdout's last line stays the session's result line
-        _wrote(f"wrote {summary}: the session summary (JSON)", json_out=True)
+        _write_summary(result, summary)
     if json_out:
         emit_json(msgspec.to_builtins(result))
         return
@@ -112,18 +111,41 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
         ["instrument", "weight", "target"],
         [[k, v["weight"], v["target"]] for k, v in result.final_weights.items()],
     )
+    from nautlive.session_end import describe_fates
+
     orders = sum(len(r["orders"]) for r in result.rebalances)
-    line(f"{len(result.rebalances)} rebalances, {orders} orders, {len(result.fills)} fills, "
+    fates = result.orders_by_fate
+    by_fate = f" ({describe_fates(fates)})" if fates and fates.get("filled", 0) != orders else ""
+    line(f"{len(result.rebalances)} rebalances, {orders} orders{by_fate}, {len(result.fills)} fills, "
          f"{result.drift_alerts} drift alerts{_session_notes(result)}; {result.reason}")
 
 
+def _write_summary(result, path: Path) -> None:  # noqa: ANN001
+    """The summary JSON; a file that cannot be written is said in the result's reason (and exits 1), not a
+    traceback."""
+    import msgspec
+
+    from nautlive.writable import os_problem
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    except OSError as exc:
+        problem = f"summary {path} not written: {os_problem(exc)}"
+        result.reason = f"{result.reason}; {problem}" if result.exit_code not in (0, 130) else problem
+        return
+    _wrote(f"wrote {path}: the session summary (JSON)", json_out=True)  # on stderr: stdout's last line is the result
+
+
 def _session_notes(result) -> str:  # noqa: ANN001
-    """What else a session's summary line must say: coalesced targets, budgets, recovered fills, stream repairs."""
+    """What else a session's summary line must say: coalesced targets, budgets, recovered fills, stream repairs,
+    catalog fields adopted."""
     recovered = sum(1 for f in result.fills if f.get("recovered"))
     notes = [f"{result.superseded} target versions superseded" if result.superseded else "",
              f"{len(result.budget_refusals)} refused by a budget" if result.budget_refusals else "",
              f"{recovered} fills recovered from the venue" if recovered else "",
-             f"user stream re-established {result.stream_reestablished}x" if result.stream_reestablished else ""]
+             f"user stream re-established {result.stream_reestablished}x" if result.stream_reestablished else "",
+             f"{len(result.adopted)} catalog fields adopted from the venue" if result.adopted else ""]
     return "".join(f", {n}" for n in notes if n)
 
 

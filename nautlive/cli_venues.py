@@ -7,6 +7,7 @@ module load.
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -101,6 +102,11 @@ def alerts_test(venue: VenueOpt = None, profile: ProfileOpt = None) -> None:
         raise typer.Exit(1)
 
 
+class Adopt(StrEnum):
+    relaxed = "relaxed"
+    none = "none"
+
+
 @app.command()
 def reconcile(
     venue: VenueOpt = None,
@@ -112,6 +118,12 @@ def reconcile(
     json_out: JsonOpt = False,
     write_patch: Annotated[
         Path | None, typer.Option("--write-patch", help="Write the catalog with the venue's values to PATH.")
+    ] = None,
+    adopt: Annotated[
+        Adopt | None,
+        typer.Option("--adopt", help="relaxed: write the venue's relaxations (INFO rows) into the catalog, keeping "
+                                     "<catalog>.bak; none: only check. Default: the profile's reconcile.adopt.",
+                     show_default=False),
     ] = None,
 ) -> None:
     """Check the catalog against the venue's live specs: exit 0 when nothing blocks trading, 3 when something does.
@@ -131,17 +143,33 @@ def reconcile(
         save_catalog(patched, write_patch)
         _wrote(f"wrote {write_patch}: the catalog with the venue's values ({len(patched.instruments)} instruments)",
                json_out)
+    path = catalog or prof.catalog
+    adopted = []
+    if (adopt or Adopt(prof.reconcile.adopt or "none")) == Adopt.relaxed:
+        adopted = _adopt_relaxed(path, specs.specs, prof.reconcile.severity)
     if json_out:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "adopted": [{"instrument": m.instrument, "field": m.field, "catalog": m.catalog,
+                                                    "venue": m.venue} for m in adopted]})
     else:
         table(
             f"reconcile {prof.name}: catalog vs venue",
             ["instrument", "field", "catalog", "venue", "severity"],
             [[m.instrument, m.field, m.catalog, m.venue, m.severity] for m in result.mismatches],
         )
-        line(f"{result.checked} instruments checked: {result.blocking} blocking, {result.warnings} warnings")
+        adopted_note = f"; {len(adopted)} field(s) adopted into {path} (previous kept as {path}.bak)"
+        line(result.summary() + (adopted_note if adopted else ""))
     if result.blocking:
         raise typer.Exit(3)
+
+
+def _adopt_relaxed(path, venue_specs, overrides) -> list:  # noqa: ANN001
+    """Adopt the venue's relaxations into the catalog at `path`, one line on stderr per field."""
+    from nautlive.adopt import adopt_relaxed, adopted_line
+
+    _, adopted = adopt_relaxed(path, venue_specs, overrides)
+    for row in adopted:
+        print(adopted_line(row, path), file=sys.stderr, flush=True)
+    return adopted
 
 
 @catalog_app.command("snapshot")

@@ -6,6 +6,8 @@ drift_bps is signed so that positive is a cost: BUY (fill - mid) / mid x 1e4, SE
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import IO
@@ -77,7 +79,12 @@ def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | Non
 
 
 class DriftMonitor:
-    """Records the mid and last trade at submit; on each fill appends and flushes one line, counting alerts."""
+    """Records the mid and last trade at submit; on each fill appends and flushes one line, counting alerts.
+
+    A line the log cannot take (a full disk, a folder gone read-only) is kept in memory and printed on stderr, the
+    log is tried again on every later fill and at the end (`retry`), and `on_write_error(reason)` is called once, so
+    the session stops new orders; without that callback the error is raised, as it always was.
+    """
 
     def __init__(self, path: str | Path | None, session: str, mode: str, venue: str, alert_bps: Decimal, log=None):
         self.path = Path(path) if path else None
@@ -90,6 +97,10 @@ class DriftMonitor:
         self.log = log
         self._file: IO[bytes] | None = None
         self._encoder = msgspec.json.Encoder()
+        self.unwritten: list[DriftRecord] = []  # fills the log could not take yet (in memory, and said on stderr)
+        self.write_error: str | None = None  # why the log could not be written, first failure
+        self.on_write_error: Callable[[str], None] | None = None
+        self._said: set[int] = set()  # id() of the unwritten records already printed on stderr
 
     def on_submit(self, client_order_id: str, snapshot: SubmitSnapshot) -> None:
         self._pending[client_order_id] = snapshot
@@ -157,25 +168,73 @@ class DriftMonitor:
             self._file.close()
             self._file = None
 
+    def retry(self) -> bool:
+        """Write what the log could not take before; True when nothing is left unwritten."""
+        if self.unwritten:
+            self._flush()
+        return not self.unwritten
+
+    def missing(self) -> str:
+        """After a write failed: what the log lacks (for the session's result)."""
+        if not self.unwritten:
+            return "the fills were written on a later try"
+        return (f"{len(self.unwritten)} fill(s) missing from it (printed on stderr above; the next run recovers them "
+                "from the venue)")
+
     def _write(self, record: DriftRecord) -> None:
         if self.path is None:
             return
-        if self._file is None:
-            self._file = _open_for_append(self.path)
-        self._file.write(self._encoder.encode(record) + b"\n")
-        self._file.flush()
+        self.unwritten.append(record)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Append every unwritten line; on failure keep them, say the new ones on stderr, and report (once)."""
+        try:
+            if self._file is None:
+                self._file = _open_for_append(self.path)
+            while self.unwritten:
+                _write_all(self._file, self._encoder.encode(self.unwritten[0]) + b"\n")
+                self.unwritten.pop(0)
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        from nautlive.writable import os_problem
+
+        if self._file is not None:  # a line cut short stays a bad line of its own: the next open ends it
+            self._file.close()
+            self._file = None
+        if self.on_write_error is None:
+            raise exc
+        first = self.write_error is None
+        if first:
+            self.write_error = f"{self.path}: {os_problem(exc)}"
+        for record in self.unwritten:
+            if id(record) not in self._said:
+                self._said.add(id(record))
+                print(f"fill not written to the drift log {self.write_error}, kept: "
+                      f"{self._encoder.encode(record).decode()}", file=sys.stderr, flush=True)
+        if first:
+            self.on_write_error(f"drift log {self.write_error}: new orders stopped")
 
 
 def _open_for_append(path: Path) -> IO[bytes]:
     """Open the log for appending. A last line cut short by a crash is ended first, so that it stays one bad line
     on its own instead of swallowing this session's first fill."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    file = path.open("a+b")
+    file = path.open("a+b", buffering=0)  # unbuffered: a failed write leaves nothing behind to be written twice
     if file.seek(0, 2) > 0:
         file.seek(-1, 2)
         if file.read(1) != b"\n":
-            file.write(b"\n")
+            _write_all(file, b"\n")
     return file
+
+
+def _write_all(file: IO[bytes], data: bytes) -> None:
+    """One line, all of it: a short write is continued (and its error raised)."""
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view):]
 
 
 def _iso(ts_ns: int) -> str:

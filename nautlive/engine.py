@@ -154,8 +154,12 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             quote_currency=profile.quote_currency,
             targets_path=None if options.schedule or options.feed.kind == "bars" else options.targets,
             targets_venue=profile.venue,
+            targets_settle_ms=profile.target_settle_ms,
             inject_catalog_instruments=options.mode == "shadow",
             reconcile_policy=reconcile_policy(profile, options.mode, options.feed.kind),
+            reconcile_overrides=dict(profile.reconcile.severity),
+            adopt=profile.reconcile.adopt,
+            catalog_path=str(profile.catalog),
             fill_timeout_secs=options.fill_timeout,
             taker_fee=profile.taker_fee,
             max_attempts=MAX_ATTEMPTS,
@@ -237,13 +241,13 @@ def _cash_offset(profile: VenueProfile, options: SessionOptions) -> Decimal:
 
 
 def reconcile_policy(profile: VenueProfile, mode: Mode, feed_kind: str) -> str:
-    """skip | warn | fail | strict. LIVE refuses a BLOCKING mismatch whatever the profile says; its
-    `reconcile.on_mismatch: fail` refuses warnings too. SHADOW follows the profile (default warn)."""
+    """skip | warn | fail | strict. BLOCKING rows refuse (fail) unless a SHADOW profile says `on_mismatch: warn`;
+    `on_mismatch: fail` refuses WARNING rows too (strict); INFO rows never refuse. LIVE ignores `warn`."""
     if feed_kind != "venue":
         return "skip"  # offline feeds trade the catalog's own instruments
-    if mode == "live":
-        return "strict" if profile.reconcile.on_mismatch == "fail" else "fail"
-    return profile.reconcile.on_mismatch or "warn"
+    if profile.reconcile.on_mismatch == "fail":
+        return "strict"
+    return "warn" if mode == "shadow" and profile.reconcile.on_mismatch == "warn" else "fail"
 
 
 def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
@@ -348,6 +352,8 @@ def _venue_clients(profile: VenueProfile):
     from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
 
     from nautlive.venues.binance import data_client_config, exec_client_config
+    from nautlive.venues.binance_schema import tolerate_unknown_types_in_the_adapter
 
+    tolerate_unknown_types_in_the_adapter()  # a filter type Binance adds must not stop the instrument loading
     return ("BINANCE", data_client_config(profile), exec_client_config(profile),
             BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)

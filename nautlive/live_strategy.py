@@ -34,8 +34,12 @@ class LiveRebalanceConfig(RebalanceConfig, frozen=True):
 
     targets_path: str | None = None
     targets_venue: str | None = None  # a target naming another venue's instrument is rejected as such
+    targets_settle_ms: float = 0.0  # a new version of the target file is read once the file was quiet this long
     inject_catalog_instruments: bool = True
-    reconcile_policy: str = "warn"  # warn | fail | skip (offline feeds: the catalog is the venue)
+    reconcile_policy: str = "warn"  # warn | fail | strict | skip (offline feeds: the catalog is the venue)
+    reconcile_overrides: dict[str, str] = {}  # the profile's reconcile.severity
+    adopt: str | None = None  # "relaxed": the venue's relaxations written into the catalog file before trading
+    catalog_path: str | None = None
     fill_timeout_secs: float = 30.0
     taker_fee: Decimal = Decimal("0.001")
     enforce_budget: bool = True  # LIVE refuses a rebalance that would overrun a budget; SHADOW only reports it
@@ -54,11 +58,14 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         self.ledger = ledger  # Ledger: what was traded in the rolling windows (drift log + this session)
         self.budget = budget  # callable(nav) -> Budget
         self.budget_refusals: list[str] = []
+        # Why no new order may go out any more (the drift log cannot be written); orders already sent run their course.
+        self.halted: str | None = None
         self._ledger_seen = 0
         self.startup: str | None = None
         self.startup_error: Exception | None = None
         self.watcher = None
         self.mismatches: list = []
+        self.adopted: list = []  # the catalog fields adopted from the venue at startup (reconcile.adopt: relaxed)
         self._venue_specs = venue_specs  # callable(instruments) -> {instrument_id: InstrumentSpec}
         self._watch_stop = None
         self._watch_task = None
@@ -80,7 +87,8 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             from nautlive.signals import TargetWeightWatcher
 
             self.watcher = TargetWeightWatcher(self.config.targets_path, self.config.instrument_ids,
-                                               self.config.targets_venue, self.on_targets, self.log)
+                                               self.config.targets_venue, self.on_targets, self.log,
+                                               self.config.targets_settle_ms)
             self._watch_stop = asyncio.Event()
             self._watch_task = loop.create_task(self.watcher.run(self._watch_stop))
         self._watchdog = loop.call_later(1.0, self._check_stuck_orders)
@@ -93,6 +101,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             self._watchdog.cancel()
         self.cancel_unfinished_orders()
         super().on_stop()
+
+    @property
+    def queued(self) -> bool:
+        """A target waits for the rebalance in flight (or for its first prices)."""
+        return self._pending is not None
 
     def cancel_unfinished_orders(self) -> None:
         """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
@@ -169,7 +182,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
             super()._on_refused_order(client_order_id, kind, reason)
 
     def _refuse(self, intents: list) -> bool:
-        """A rebalance that would overrun the daily turnover or hourly order budget sends nothing (LIVE)."""
+        """A rebalance that would overrun the daily turnover or hourly order budget sends nothing (LIVE); after a halt
+        nothing new is sent at all."""
+        if self.halted is not None and intents:
+            self._report.refused = self.halted
+            return True
         if self.ledger is None or not intents:
             return False
         records = self.drift.records if self.drift is not None else []
@@ -209,12 +226,18 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         instruments = [self.cache.instrument(i) for i in self._ids]
         venue = self._venue_specs(instruments)
         catalog = ExecutionMetadataCatalog(venue=self.config.account_venues[0], instruments=list(self._specs.values()))
-        result = compare(catalog, venue)
+        result = compare(catalog, venue, overrides=self.config.reconcile_overrides)
         self.mismatches = result.mismatches
         for m in result.mismatches:
-            self.log.warning(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} "
-                             f"({m.severity})")
+            say = self.log.info if m.severity == "INFO" else self.log.warning
+            say(f"Catalog mismatch {m.instrument} {m.field}: catalog {m.catalog} vs venue {m.venue} ({m.severity})")
         enforce(result, self.config.reconcile_policy)
+        if self.config.adopt == "relaxed" and self.config.catalog_path and result.info:
+            from nautlive.adopt import adopt_into_session
+
+            self.adopted = adopt_into_session(self.config.catalog_path, venue, self.config.reconcile_overrides,
+                                              self._specs, self.log)
+            _rebuild_catalog_instruments(self, {m.instrument for m in self.adopted})
 
     def _check_stuck_orders(self) -> None:
         """Cancel orders open longer than fill_timeout and let the rebalance go on: nothing stays half-filled."""
@@ -236,3 +259,15 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         # trigger it (an instrument the feed never serves, a replay that has ended).
         self._try_start()
         self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_stuck_orders)
+
+
+def _rebuild_catalog_instruments(strategy: LiveRebalanceStrategy, instrument_ids: set[str]) -> None:
+    """Instruments built from the catalog (keyless SHADOW: no venue `info`) built again from the adopted records,
+    through the data engine, so the cache, the risk engine and the sandbox's exchange all trade on what was adopted."""
+    from nautlive.catalog import spec_to_instrument
+
+    for iid in sorted(instrument_ids):
+        cached = strategy.cache.instrument(InstrumentId.from_str(iid))
+        if cached is not None and not cached.info:
+            instrument = spec_to_instrument(strategy._specs[iid], taker_fee=strategy.config.taker_fee)
+            strategy.msgbus.send(endpoint="DataEngine.process", msg=instrument)

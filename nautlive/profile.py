@@ -51,10 +51,12 @@ class RebalancePolicy(_Frozen):
 
 
 class ReconcileSettings(_Frozen):
-    """What a mismatch does at startup, and per-field severity overrides (field -> BLOCKING|WARNING)."""
+    """What a mismatch does at startup, per-field severity overrides (field -> BLOCKING|WARNING|INFO), and whether
+    the catalog follows the venue's relaxations (adopt: relaxed)."""
 
     on_mismatch: Literal["warn", "fail"] | None = None
-    severity: dict[str, Literal["BLOCKING", "WARNING"]] = {}
+    severity: dict[str, Literal["BLOCKING", "WARNING", "INFO"]] = {}
+    adopt: Literal["relaxed"] | None = None
 
 
 class BinanceSettings(_Frozen):
@@ -136,6 +138,9 @@ class VenueProfile(_Frozen):
     quote_currency: str
     catalog: str
     targets: str = "artifacts/orders/target_weights.json"
+    # `targets: {path: ..., settle_ms: N}` in YAML: a new version of the target file is read once the file has been
+    # quiet this long (a burst of writes trades its last version once); 0 reads each version at once.
+    target_settle_ms: float = 300.0
     drift_log: str = "artifacts/logs/live/drift.log"
     drift_alert_bps: Decimal = Decimal("25")
     taker_fee: Decimal = Decimal("0.001")
@@ -190,10 +195,11 @@ def load_profile(venue: str | None = None, profile: str | Path | None = None) ->
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    if "source" in raw:
-        raise ConfigError(f"{path}: source: unknown key (it is set by the loader)")
+    for key in ("source", "target_settle_ms"):
+        if key in raw:
+            raise ConfigError(f"{path}: {key}: unknown key (it is set by the loader)")
     try:
-        resolved = _interpolate(raw, path, "")
+        resolved = _targets_section(_interpolate(raw, path, ""), path)
         resolved.setdefault("name", path.stem)
         resolved["source"] = str(path.resolve())
         try:
@@ -207,6 +213,29 @@ def load_profile(venue: str | None = None, profile: str | Path | None = None) ->
     except ConfigError as exc:
         raise ConfigError(scrub(str(exc))) from None
     return loaded
+
+
+def _targets_section(raw: dict, path: Path) -> dict:
+    """`targets: PATH`, or `targets: {path: PATH, settle_ms: N}` (each optional) read into targets and
+    target_settle_ms."""
+    section = raw.get("targets")
+    if not isinstance(section, dict):
+        return raw
+    unknown = sorted(set(section) - {"path", "settle_ms"})
+    if unknown:
+        raise ConfigError(f"{path}: targets.{unknown[0]}: unknown key (expected path, settle_ms)")
+    resolved = {k: v for k, v in raw.items() if k != "targets"}
+    if "path" in section:
+        resolved["targets"] = section["path"]
+    if "settle_ms" in section:
+        value = section["settle_ms"]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            resolved["target_settle_ms"] = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: targets.settle_ms: expected milliseconds (a number), got {value!r}") from None
+    return resolved
 
 
 def _with_secret_file(profile: VenueProfile, path: Path) -> VenueProfile:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from nautlive.errors import SafetyRefusal
+from nautlive.errors import ConfigError, SafetyRefusal
 from nautlive.venues.binance_urls import endpoints
+from nautlive.writable import ensure_folder, os_problem
 
 if TYPE_CHECKING:
     from nautlive.profile import VenueProfile
@@ -70,22 +73,24 @@ class AccountLock:
     """One session per venue account, whatever profile file or folder it starts from.
 
     An exclusive flock on `<lock dir>/account-<hash of account_key>.lock` (released by the OS when the holder dies),
-    the file holding the holder's pid and profile path. The lock dir is `live.lock_dir` when set (relative to the
-    current directory), else the per-user state folder (`state_lock_dir`). Neither the file name nor a message holds
-    the key, the account id or any other secret.
+    the file holding the holder's pid and profile path while it runs (emptied on a clean exit, so a pid found there
+    by the next session is a stale lock: taken over, and said so). The lock dir is `live.lock_dir` when set (relative
+    to the current directory), else the per-user state folder (`state_lock_dir`); a folder that cannot be written is a
+    ConfigError (exit 2) naming it. Neither the file name nor a message holds the key, the account id or any other
+    secret.
     """
 
-    def __init__(self, profile: VenueProfile) -> None:
+    def __init__(self, profile: VenueProfile, say: Callable[[str], None] | None = None) -> None:
         digest = hashlib.sha256(account_key(profile).encode()).hexdigest()[:32]
         lock_dir = Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
         self.path = lock_dir / f"account-{digest}.lock"
         self.profile_path = profile.source or profile.name
         self.adapter = profile.adapter
+        self._say = say or _stderr
         self._file: IO[str] | None = None
 
     def __enter__(self) -> AccountLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        handle = self._open()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -99,21 +104,65 @@ class AccountLock:
         except BaseException:
             handle.close()
             raise
+        handle.seek(0)
+        stale = _stale_holder(handle.read())
+        if stale:
+            self._say(f"taking over the stale lock {self.path}: its holder ({stale}) ended without releasing it")
+        handle.seek(0)
         handle.truncate(0)
         handle.write(f"pid {os.getpid()}\nprofile {self.profile_path}\n")
         handle.flush()
         self._file = handle
         return self
 
+    def _open(self) -> IO[str]:
+        """The lock file, opened for reading and writing; its folder blocked or read-only is a ConfigError."""
+        ensure_folder(self.path.parent, "state folder")
+        try:
+            return self.path.open("a+")
+        except OSError as exc:
+            raise ConfigError(f"lock {self.path}: {os_problem(exc)}") from None
+
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
+            self._file.truncate(0)  # a clean end: the next session finds no holder to report
+            self._file.flush()
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _fields(text: str) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+
+
 def _describe_holder(text: str) -> str:
     """"pid 123, profile /x/binance.yaml" from the lock file's lines (or "pid unknown" if it was not written yet)."""
-    fields = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+    fields = _fields(text)
     described = f"pid {fields.get('pid', 'unknown')}"
     return f"{described}, profile {fields['profile']}" if "profile" in fields else described
+
+
+def _stale_holder(text: str) -> str:
+    """The holder a lock file still names although its flock is free ("pid 123 (no longer running), profile ..."),
+    or "" when it names none (a first start, or the last session ended cleanly)."""
+    fields = _fields(text)
+    pid = fields.get("pid", "")
+    if not pid.isdigit():
+        return ""
+    state = "still running, not holding it" if int(pid) != os.getpid() and _alive(int(pid)) else "no longer running"
+    return f"pid {pid} ({state})" + (f", profile {fields['profile']}" if "profile" in fields else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

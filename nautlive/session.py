@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import gc
 import os
-import signal
 import sys
 from collections import Counter
 from decimal import Decimal
@@ -24,6 +23,13 @@ from nautlive.alerts.watch import SessionAlerts, alert_refusals
 from nautlive.engine import Mode, SessionOptions, _now, parse_feed, session_id
 from nautlive.errors import ConfigError, NautliveError
 from nautlive.profile import VenueProfile
+from nautlive.session_end import (
+    account_for_the_log,
+    all_fates,
+    stop_when_the_log_fails,
+    until_rebalanced,
+    until_refused,
+)
 
 
 class SessionResult(msgspec.Struct):
@@ -40,12 +46,13 @@ class SessionResult(msgspec.Struct):
     final_weights: dict[str, dict[str, str]]
     rejected_targets: list[str]
     mismatches: list[dict]
+    adopted: list[dict] = []  # catalog fields adopted from the venue at startup (reconcile.adopt: relaxed)
     superseded: int = 0  # target versions a newer one replaced before they started
     budget_refusals: list[str] = []
     stopped_orders: dict[str, str] = {}  # client order id -> its fate at the venue when the session stopped
     account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
     stream_reestablished: int = 0
-
+    orders_by_fate: dict[str, int] = {}  # what the venue did with the orders sent: filled, rejected, expired, ...
 
 
 # -- running a session ------------------------------------------------------------------------------------------
@@ -61,10 +68,22 @@ def _symbols(profile: VenueProfile) -> list[str]:
 
 
 async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
+    from nautlive.stop_signals import install
+
     loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+    outcome = _Stop()
+
+    def finish(code: int, reason: str) -> None:
+        if not finished.is_set():
+            outcome.exit_code, outcome.reason = code, reason
+            finished.set()
+
     public_specs = {} if engine.is_keyless(profile, options.mode, options.feed) else None  # filled before start
     node, strategy = engine.build(profile, options, loop, public_specs)
+    install(loop, finish)  # after the node's own (SIGINT, SIGTERM): from here on every stop signal leaves one trail
     holder.update(node=node, strategy=strategy)
+    stop_when_the_log_fails(strategy, finish)
     # What exists now (Nautilus's modules, the node, its caches) lives as long as the session: out of the collector's
     # full passes, which otherwise rescan it all and stall a rebalance for ~50 ms now and then (run_session unfreezes).
     gc.collect()
@@ -76,17 +95,10 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
             public_specs.update((await fetch_public_specs(public_urls(profile)[0], _symbols(profile))).specs)
         except NautliveError as exc:
             return _Stop(exc.exit_code, f"{exc}: nothing traded")
-    finished = asyncio.Event()
-    outcome = _Stop()
-
-    def finish(code: int, reason: str) -> None:
-        if not finished.is_set():
-            outcome.exit_code, outcome.reason = code, reason
-            finished.set()
-
     started = _now()
     venue = None
     if options.mode == "live" and profile.adapter == "binance":
+        from nautlive.venues.binance_guard import guard_node
         from nautlive.venues.binance_live import LiveVenue, check_key, prepare_account
         from nautlive.venues.binance_rest import BinanceRest
 
@@ -103,11 +115,13 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
                           strategy._specs, profile.quote_currency, strategy.log)
         strategy.venue = venue
         holder["venue"] = venue
-
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
-        loop.add_signal_handler(sig, finish, code, "interrupted" if sig == signal.SIGINT else "SIGTERM received")
+        guard_node(node, rest.base_url, finish)  # Nautilus's REST calls too: Retry-After, weight, a ban stops
+    if finished.is_set():  # stopped while starting: the node never ran
+        return _Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
     run_task = asyncio.create_task(node.run_async())
     watchers = [asyncio.create_task(_startup(strategy, options, finish))]
+    if not options.once and options.mode == "live":
+        watchers.append(asyncio.create_task(until_refused(strategy, finish)))
     if options.duration is not None:
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
@@ -128,6 +142,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         task.cancel()
     if options.mode == "live" and strategy.startup == "ready":
         await _settle(strategy, venue, profile, started, outcome, holder)
+    account_for_the_log(strategy.drift, outcome)
     display.close()
     await node.stop_async()
     try:
@@ -237,44 +252,9 @@ async def _startup(strategy, options: SessionOptions, finish) -> None:  # noqa: 
         finish(getattr(error, "exit_code", 1), str(error))
         return
     if options.once:
-        await _until_rebalanced(strategy, options, finish)
+        await until_rebalanced(strategy, options, finish)
     elif options.data_end_ns or options.feed.kind == "bars":
         await _until_replayed(strategy, options, finish)
-
-
-async def _until_rebalanced(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
-    """--once: the current targets applied and every order terminal, within the price wait plus the fill timeout."""
-    limit = strategy.config.price_wait_secs + options.fill_timeout + 5.0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not strategy.reports or strategy.busy:
-        if loop.time() > deadline:
-            finish(1, f"rebalance not finished within {limit:.0f} s: orders left unfilled")
-            return
-        if strategy.watcher is not None and strategy.watcher.last_good is None and strategy.watcher.rejected:
-            finish(2, strategy.watcher.rejected[-1])
-            return
-        await asyncio.sleep(0.05)
-    report = strategy.reports[-1]
-    if report.refused:
-        finish(4, f"refused: {report.refused}")
-        return
-    unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
-    if report.rejected or report.unfilled:
-        first = (report.rejected or report.unfilled)[0]["reason"]
-        unfilled = ", ".join(o["client_order_id"] for o in report.unfilled)
-        waiting = f"; unfilled {unfilled}" if unfilled else ""
-        finish(1, f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})"
-                  f"{waiting}")
-    elif report.expired:
-        parts = ", ".join(f"{e['instrument']} {e['side']} filled {e['filled']} of "
-                          f"{Decimal(e['filled']) + Decimal(e['expired'])}" for e in report.expired)
-        finish(1, f"{len(report.expired)} order(s) filled in part, the rest expired: the book was too thin ({parts})")
-    elif unpriced:
-        finish(1, f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
-                  f"({len(report.orders)} other orders filled)")
-    else:
-        finish(0, f"targets {report.target_hash} applied: {len(report.orders)} orders filled")
 
 
 async def _until_replayed(strategy, options: SessionOptions, finish) -> None:  # noqa: ANN001
@@ -370,7 +350,9 @@ def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, stra
         final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
         rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
         mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
-        superseded=strategy.superseded,
+        adopted=[msgspec.to_builtins(m) for m in strategy.adopted],
+        superseded=strategy.superseded + (strategy.watcher.superseded if strategy.watcher else 0),
+        orders_by_fate=all_fates(strategy) if strategy.startup == "ready" else {},
         budget_refusals=list(strategy.budget_refusals),
         stopped_orders=holder.get("stopped_orders", {}),
         account_start=holder.get("account_start", {}),
@@ -396,13 +378,18 @@ def run_from_cli(
     log_level: str,
     arm: bool,
     panel: bool,
+    summary: str | Path | None = None,
 ) -> SessionResult:
-    """Check everything a session needs before a node exists, then run it."""
+    """Check everything a session needs before a node exists (LIVE: before any venue call), then run it."""
+    from contextlib import ExitStack
+
     from nautlive.safety import AccountLock, refuse_if_killed, require_armed
     from nautlive.signals import read_targets
+    from nautlive.writable import check_session_outputs
 
     feed = parse_feed(feed_text, profile, speed, seed)
     targets = str(targets or profile.targets)
+    drift_log = str(drift_log or profile.drift_log)
     if mode == "live":
         from nautlive.venues import check_live_settings
 
@@ -413,26 +400,27 @@ def run_from_cli(
             raise ConfigError("live trading uses the venue's own market data: --feed must be venue")
     if once:
         read_targets(targets, profile.instruments, profile.venue)  # a rejected file: exit 2 before any order
-    if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
-        from nautlive.venues.ibkr import check_gateway, exec_client_config
+    with ExitStack() as held:
+        if mode == "live":
+            check_session_outputs(drift_log, summary)  # exit 2 naming the file, before any venue call
+            held.enter_context(AccountLock(profile))
+        if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
+            from nautlive.venues.ibkr import check_gateway, exec_client_config
 
-        exec_client_config(profile)  # the account must be known before connecting
-        check_gateway(profile)  # the handshake answered and the account managed, before any node or order
-    options = SessionOptions(
-        mode=mode,
-        feed=feed,
-        targets=targets,
-        drift_log=str(drift_log or profile.drift_log),
-        once=once,
-        duration=duration,
-        session=session_id(mode),
-        log_level=log_level,
-        fill_timeout=profile.live.fill_timeout,
-        connect_timeout=profile.live.connect_timeout,
-        kill_switch=profile.live.kill_switch if mode == "live" else None,
-        panel=panel,
-    )
-    if mode == "live":
-        with AccountLock(profile):
-            return run_session(profile, options)
-    return run_session(profile, options)
+            exec_client_config(profile)  # the account must be known before connecting
+            check_gateway(profile)  # the handshake answered and the account managed, before any node or order
+        options = SessionOptions(
+            mode=mode,
+            feed=feed,
+            targets=targets,
+            drift_log=drift_log,
+            once=once,
+            duration=duration,
+            session=session_id(mode),
+            log_level=log_level,
+            fill_timeout=profile.live.fill_timeout,
+            connect_timeout=profile.live.connect_timeout,
+            kill_switch=profile.live.kill_switch if mode == "live" else None,
+            panel=panel,
+        )
+        return run_session(profile, options)

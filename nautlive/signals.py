@@ -7,8 +7,10 @@ stays in force.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import time
 from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -145,20 +147,32 @@ def read_schedule(path: str | Path, known: Collection[str], venue: str | None = 
 class TargetWeightWatcher:
     """Watches the target file's folder (so an atomic rename counts) and publishes each new valid version.
 
-    Runs as a task on the node's event loop. A rejected version is logged with its reason and the last good target
-    stays in force; the same content twice is published once.
+    Runs as a task on the node's event loop. A version is read only once the file has been quiet for `settle_ms`
+    (0: at once), so a burst of writes is read once, at its last version; the versions a later write replaced first
+    are counted in `superseded`. A rejected version is logged with its reason and the last good target stays in
+    force; the same content twice is published once.
     """
 
     # Tuned for latency: watchfiles' defaults (1600 ms debounce, 50 ms step) notice a rename in about 74 ms.
     DEBOUNCE_MS = 5
     STEP_MS = 2
 
-    def __init__(self, path: str | Path, known: Collection[str], venue: str | None, publish, log) -> None:  # noqa: ANN001
+    def __init__(self, path: str | Path, known: Collection[str], venue: str | None, publish, log,  # noqa: ANN001
+                 settle_ms: float = 0) -> None:
         self.path = Path(path).absolute()
         self._known, self._venue = known, venue
         self._publish, self._log = publish, log
+        self.settle = max(0.0, settle_ms) / 1000
         self.last_good: TargetWeights | None = None
         self.rejected: list[str] = []
+        self.superseded = 0  # versions of the file replaced by a later write before they settled
+        self._timer: asyncio.TimerHandle | None = None
+        self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the version waiting to settle
+
+    @property
+    def settling(self) -> bool:
+        """A new version waits for the file to be quiet."""
+        return self._timer is not None
 
     def apply_current(self) -> TargetWeights | None:
         """Read, validate and publish the file as it is now; None when it is absent or rejected."""
@@ -184,10 +198,53 @@ class TargetWeightWatcher:
         import watchfiles
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        while (wait := self._unsettled_for()) > 0:  # a file written just before the start settles too
+            await asyncio.sleep(wait)
         self.apply_current()
-        async for changes in watchfiles.awatch(
-            self.path.parent, debounce=self.DEBOUNCE_MS, step=self.STEP_MS, stop_event=stop_event,
-            recursive=False, rust_timeout=1_000,
-        ):
-            if any(Path(changed) == self.path for _, changed in changes):
-                self.apply_current()
+        try:
+            async for changes in watchfiles.awatch(
+                self.path.parent, debounce=self.DEBOUNCE_MS, step=self.STEP_MS, stop_event=stop_event,
+                recursive=False, rust_timeout=1_000,
+            ):
+                if any(Path(changed) == self.path for _, changed in changes):
+                    self._changed()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _changed(self) -> None:
+        if self.settle <= 0:
+            self.apply_current()
+            return
+        version = self._stat()
+        if self._timer is not None:
+            if version == self._seen:
+                return  # another event of the same write
+            self._timer.cancel()
+            self.superseded += 1
+        self._seen = version
+        self._timer = asyncio.get_running_loop().call_later(self.settle, self._settled)
+
+    def _settled(self) -> None:
+        """The timer of the last change ran out: read the file, unless it changed again unnoticed."""
+        wait = self._unsettled_for()
+        if wait > 0:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._settled)
+            return
+        self._timer, self._seen = None, None
+        self.apply_current()
+
+    def _unsettled_for(self) -> float:
+        """Seconds until the file has been quiet for the settle time (0 when it has, or is absent)."""
+        version = self._stat()
+        if version is None or self.settle <= 0:
+            return 0.0
+        return max(0.0, version[0] / 1e9 + self.settle - time.time())
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size

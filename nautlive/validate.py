@@ -31,6 +31,7 @@ def validate_profile(profile: VenueProfile, path: str | Path) -> None:
 def problems(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     """Every (dotted key, problem) of the profile, in the order the checks run."""
     yield from _ranges(profile)
+    yield from _reconcile(profile)
     yield from _live_and_risk(profile)
     yield from _connections(profile)
     yield from _binance_secret(profile)
@@ -72,6 +73,8 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
                        ("rebalance.max_turnover", policy.max_turnover)):
         if value is not None and (not _finite(value) or value <= 0):
             yield key, f"must be above 0 when set, got {value}"
+    if not 0 <= profile.target_settle_ms <= 60_000:
+        yield "targets.settle_ms", f"must be between 0 and 60000, got {profile.target_settle_ms:g}"
     if not 0 <= profile.shadow.latency_ms <= 60_000:
         yield "shadow.latency_ms", f"must be between 0 and 60000, got {profile.shadow.latency_ms:g}"
     for currency, amount in profile.shadow.starting_balances.items():
@@ -79,6 +82,15 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
             yield f"shadow.starting_balances.{currency}", f"must be 0 or more, got {amount}"
     if not _finite(profile.drift_alert_bps) or profile.drift_alert_bps < 0:
         yield "drift_alert_bps", f"must be 0 or more, got {profile.drift_alert_bps}"
+
+
+def _reconcile(profile: VenueProfile) -> Iterator[tuple[str, str]]:
+    from nautlive.reconcile import FIELDS  # the fields reconcile compares (an override of another does nothing)
+
+    known = (*FIELDS, "instrument")
+    for field in profile.reconcile.severity:
+        if field not in known:
+            yield f"reconcile.severity.{field}", f"not a field reconcile compares (one of {', '.join(known)})"
 
 
 def _live_and_risk(profile: VenueProfile) -> Iterator[tuple[str, str]]:

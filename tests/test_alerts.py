@@ -281,3 +281,15 @@ def test_help_and_a_profile_without_alerts_do_not_import_apprise():
     subprocess.run([sys.executable, "-c", "import sys\nfrom nautlive.cli import main\nsys.argv=['nautlive','--help']\n"
                     "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'apprise' not in sys.modules\n"],
                    cwd=REPO, check=True, capture_output=True)
+
+
+def test_info_rows_alone_send_no_mismatch_alert():
+    """A relaxation (INFO) is no news for a person: only BLOCKING or WARNING rows make a mismatch alert."""
+    profile = SimpleNamespace(name="p", venue="BINANCE", alerts=AlertSettings(), live=SimpleNamespace(down_timeout=300))
+    strategy = SimpleNamespace(
+        startup="ready", mismatches=[mismatch("INFO")], drift=SimpleNamespace(records=[], alert_bps=Decimal(25)),
+        reports=[], all_reports=lambda: [], budget_refusals=[], watcher=SimpleNamespace(rejected=[]),
+        config=SimpleNamespace(enforce_budget=False))
+    watcher = SessionAlerts(profile, SimpleNamespace(kill_switch=None, schedule=[]),
+                            {"strategy": strategy, "venue": SimpleNamespace(down_since=None)})
+    assert [e.kind for e in watcher.new_events(strategy)] == []

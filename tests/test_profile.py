@@ -27,7 +27,7 @@ def test_sim_profile_points_at_loopback(repo_cwd):
     profile = load_profile("binance-sim")
     assert profile.binance.base_url_http == "http://127.0.0.1:8765"
     assert profile.rebalance.band == Decimal("0.01")
-    assert profile.reconcile.on_mismatch == "fail"
+    assert profile.reconcile.on_mismatch is None  # opt-in since severity by direction (issue 27)
 
 
 def write(tmp_path, text, name="p.yaml"):

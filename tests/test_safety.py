@@ -151,3 +151,64 @@ def test_another_process_holding_the_lock_refuses_until_it_dies(tmp_path):
         holder.wait(10)
     with AccountLock(mine):  # the OS released the dead holder's lock
         pass
+
+
+# -- the lock's folder -----------------------------------------------------------------------------------------------
+
+
+def test_a_stale_lock_is_taken_over_with_one_line_naming_the_dead_pid(tmp_path):
+    profile = binance(tmp_path, "p", lock_dir=tmp_path / "locks")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(30)
+    lock = AccountLock(profile, say=(said := []).append)
+    lock.path.parent.mkdir(parents=True)
+    lock.path.write_text(f"pid {dead.pid}\nprofile /old/binance.yaml\n")  # kill -9 left it so
+    with lock:
+        assert lock.path.read_text().startswith(f"pid {os.getpid()}\n")
+    assert said == [f"taking over the stale lock {lock.path}: its holder (pid {dead.pid} (no longer running), "
+                    "profile /old/binance.yaml) ended without releasing it"]
+    with AccountLock(profile, say=(again := []).append):  # the clean exit above emptied the file: nothing to say
+        pass
+    assert again == [] and lock.path.read_text() == ""
+
+
+@pytest.mark.parametrize("blocked", ["state", "nautlive", "locks"])
+def test_a_file_in_the_way_of_the_state_folder_is_one_config_error_naming_it(tmp_path, state_home, blocked):
+    in_the_way = {"state": state_home, "nautlive": state_home / "nautlive",
+                  "locks": state_home / "nautlive" / "locks"}[blocked]
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("not a folder")
+    from nautlive.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        AccountLock(binance(tmp_path, "p")).__enter__()
+    assert err.value.exit_code == 2
+    assert str(err.value) == (f"state folder {state_home / 'nautlive' / 'locks'}: a file is in the way "
+                              f"({in_the_way} is not a folder)")
+
+
+READ_ONLY_LOCK = textwrap.dedent("""
+    import sys
+    from nautlive.errors import ConfigError
+    from nautlive.profile import load_profile
+    from nautlive.safety import AccountLock
+    try:
+        AccountLock(load_profile(profile=sys.argv[1])).__enter__()
+    except ConfigError as exc:
+        print(exc, exc.exit_code)
+""")
+
+
+def test_a_read_only_state_folder_is_one_config_error_naming_it(tmp_path, state_home):
+    from tests.fs_faults import without_root_override
+
+    locks = state_home / "nautlive" / "locks"
+    locks.mkdir(parents=True)
+    locks.chmod(0o555)
+    try:
+        done = subprocess.run([sys.executable, "-c", READ_ONLY_LOCK, binance(tmp_path, "p").source],
+                              capture_output=True, text=True, timeout=60, preexec_fn=without_root_override,
+                              env=os.environ.copy())
+    finally:
+        locks.chmod(0o755)
+    assert done.stdout == f"state folder {locks}: not writable (permission denied) 2\n", done.stderr

@@ -291,3 +291,55 @@ def test_watcher_ignores_other_files_in_the_folder(tmp_path):
 
     asyncio.run(scenario())
     assert len(rec.published) == 1 and watcher.rejected == []
+
+
+def test_a_storm_of_versions_is_read_once_at_its_last_version_after_the_file_settles(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(body(GOOD))
+    rec = Recorder()
+    watcher = TargetWeightWatcher(path, KNOWN, "BINANCE", rec.published.append, rec, settle_ms=150)
+    final = {BTC: 0.35, ETH: 0.45}
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(watcher.run(stop))
+        await asyncio.sleep(0.05)
+        assert rec.published == [] and watcher.settling is False  # written just before: it settles first
+        await until(lambda: len(rec.published) == 1, "the version present at start")
+        for k in range(40):  # 40 versions, 10 ms apart, some of them caught half-written
+            if k % 7 == 3:
+                path.write_bytes(body({BTC: 0.1 + 0.005 * k})[:9])
+            else:
+                replace_atomically(path, body({BTC: 0.1 + 0.005 * k, ETH: 0.5}))
+            await asyncio.sleep(0.01)
+            assert len(rec.published) == 1 and (k == 0 or watcher.settling)
+        replace_atomically(path, body(final))
+        await until(lambda: len(rec.published) == 2, "the final version", timeout=3)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert [t.weights for t in rec.published] == [{BTC: Decimal("0.5"), ETH: Decimal("0.3")},
+                                                   {BTC: Decimal("0.35"), ETH: Decimal("0.45")}]
+    assert watcher.rejected == []  # the half-written versions were never read
+    assert 20 <= watcher.superseded <= 40 and not watcher.settling
+
+
+def test_settle_ms_0_reads_each_version_at_once(tmp_path):
+    path = tmp_path / "t.json"
+    rec = Recorder()
+    watcher = TargetWeightWatcher(path, KNOWN, "BINANCE", rec.published.append, rec, settle_ms=0)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(watcher.run(stop))
+        await asyncio.sleep(0.05)
+        for k in range(3):
+            replace_atomically(path, body({BTC: 0.1 * (k + 1)}))
+            await until(lambda n=k: len(rec.published) == n + 1, f"version {k}", timeout=2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert watcher.superseded == 0

@@ -90,7 +90,22 @@ BAD = {
     "ibkr instrument on binance": (IBKR.replace("[AAPL.NASDAQ, SPY.ARCA]", "[AAPL.NASDAQ, BTCUSDT.BINANCE]"),
                                    "instruments[1]"),
     "source set by hand": (BINANCE + "source: elsewhere.yaml\n", "source"),
+    "settle_ms negative": (BINANCE + "targets:\n  settle_ms: -1\n", "targets.settle_ms"),
+    "settle_ms of minutes": (BINANCE + "targets:\n  settle_ms: 120000\n", "targets.settle_ms"),
+    "settle_ms words": (BINANCE + "targets:\n  settle_ms: soon\n", "targets.settle_ms"),
+    "settle_ms yes": (BINANCE + "targets:\n  settle_ms: yes\n", "targets.settle_ms"),
+    "targets unknown key": (BINANCE + "targets:\n  file: t.json\n", "targets.file"),
+    "settle set by hand": (BINANCE + "target_settle_ms: 5\n", "target_settle_ms"),
 }
+
+
+def test_targets_is_a_path_or_a_section_with_path_and_settle_ms(tmp_path):
+    plain = load_profile(profile=_write(tmp_path, BINANCE + "targets: t.json\n", "plain.yaml"))
+    assert (plain.targets, plain.target_settle_ms) == ("t.json", 300.0)  # the default settle time
+    both = load_profile(profile=_write(tmp_path, BINANCE + "targets:\n  path: u.json\n  settle_ms: 0\n", "b.yaml"))
+    assert (both.targets, both.target_settle_ms) == ("u.json", 0.0)
+    only = load_profile(profile=_write(tmp_path, BINANCE + "targets:\n  settle_ms: '750'\n", "o.yaml"))
+    assert (only.targets, only.target_settle_ms) == ("artifacts/orders/target_weights.json", 750.0)
 
 
 def _write(tmp_path, text, name="bad.yaml"):

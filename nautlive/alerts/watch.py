@@ -97,8 +97,9 @@ class SessionAlerts:
         if self._started_seen or strategy.startup is None:
             return
         self._started_seen = True
-        if strategy.mismatches:
-            yield events.mismatch(strategy.mismatches)
+        notable = [m for m in strategy.mismatches if m.severity != "INFO"]  # a relaxation is no news for a person
+        if notable:
+            yield events.mismatch(notable)
 
     def _drift(self, strategy) -> Iterator[AlertEvent]:  # noqa: ANN001
         records = strategy.drift.records if strategy.drift is not None else []

@@ -35,6 +35,13 @@ Binance's own status and {"code", "msg"}.
                                               (book.ladder; a crossing pin fills resting orders)
   DELETE /__sim/quote?symbol=S                let the book move again (a replayed symbol's own book is back)
                                                                                -> {"held": [...]}
+  POST   /__sim/rate_limit?status=429|418&retry_after=S&count=N  the next N REST requests (default 1) answered
+                                              HTTP 429 or 418, Retry-After S, code -1003, not executed
+                                                                               -> {"forced_next": N, ...}
+  POST   /__sim/weight_limit?limit=W&window=S  REQUEST_WEIGHT W per S seconds (default 60; exchangeInfo's
+                                              rateLimits say so); past it a 429 with the window's rest as
+                                              Retry-After. Every REST answer carries X-MBX-USED-WEIGHT-1M (or -<S>S)
+                                                                               -> {"limit": W, "window": S, ...}
   GET    /__sim/state                         balances, orders, fills, books (touch, update_id, levels), faults,
                                               request log (each call with "signed" and "api_key"; WebSocket
                                               API requests with method "WS" and the API method as path),
@@ -101,6 +108,25 @@ async def _set_quote(request: web.Request) -> web.Response:
 async def _release_quote(request: web.Request) -> web.Response:
     request.app[SIM_KEY].release_quote(request.query.get("symbol", ""))
     return json_response({"held": sorted(request.app[SIM_KEY].held)})
+
+
+async def _rate_limit(request: web.Request) -> web.Response:
+    limits, query = request.app[SIM_KEY].limits, request.query
+    try:
+        limits.rate_limit_next(int(query.get("status", "429")), float(query.get("retry_after", "1")),
+                               int(query.get("count", "1")))
+    except ValueError as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response(limits.state())
+
+
+async def _weight_limit(request: web.Request) -> web.Response:
+    limits, query = request.app[SIM_KEY].limits, request.query
+    try:
+        limits.limit_weight(int(query["limit"]), float(query.get("window", "60")))
+    except (KeyError, ValueError):
+        return json_response({"error": "limit: expected a weight of 1 or more; window: whole seconds"}, 400)
+    return json_response(limits.state())
 
 
 async def _state(request: web.Request) -> web.Response:
@@ -243,6 +269,8 @@ CONTROLS: list[tuple[str, str, Handler]] = [
     ("POST", "/__sim/fill_open", _fill_open),
     ("POST", "/__sim/quote", _set_quote),
     ("DELETE", "/__sim/quote", _release_quote),
+    ("POST", "/__sim/rate_limit", _rate_limit),
+    ("POST", "/__sim/weight_limit", _weight_limit),
     ("GET", "/__sim/state", _state),
 ]
 

@@ -88,14 +88,18 @@ async def _rest(request: web.Request) -> web.Response:
         await asyncio.sleep(0.02)
     if sim.stall_seconds > 0:
         await asyncio.sleep(sim.stall_seconds)
+    refused = sim.limits.check(request.method, request.path, params)  # 429/418: Retry-After, nothing executed
+    if refused is not None:
+        sim.request_log[-1]["refused"] = refused.status
+        return json_response(refused.body, refused.status, headers=refused.headers)
     result = answer(sim, request.method, request.path, params)
     if sim.ack_delay_seconds > 0 and (request.method, "/" + request.path.lstrip("/")) == ORDER_ROUTE:
         await asyncio.sleep(sim.ack_delay_seconds)  # executed (and pushed on the user stream) already
     if isinstance(result, BinanceReject):
-        return json_response(result.body(), result.status)
+        return json_response(result.body(), result.status, headers=sim.limits.headers())
     if isinstance(result, Gone):
         return web.Response(status=result.status, text=result.html, content_type="text/html")
-    return json_response(result)
+    return json_response(result, headers=sim.limits.headers())
 
 
 async def _ws_api(request: web.Request) -> web.StreamResponse:

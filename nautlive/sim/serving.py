@@ -23,8 +23,9 @@ Server = Callable[[asyncio.Event, Callable[..., None]], Awaitable[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json",
+                        headers=headers)
 
 
 def listen_error(host: str, port: int, exc: OSError) -> RuntimeFailure:

@@ -22,6 +22,8 @@ Faults, each a method here and an endpoint under /__sim/:
   set_quote / release_quote         pin the touch, the book a ladder around it (a crossing pin fills resting
                                     orders) / let it move again
   drop_connections()                close every WebSocket (the adapter reconnects)
+  limits.rate_limit_next / limits.limit_weight  HTTP 429 or 418 with Retry-After on the next requests / a
+                                    REQUEST_WEIGHT limit per window (nautlive.sim.limits; the server applies them)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 from nautlive.sim.exchange import SpotExchange
 from nautlive.sim.keys import KeyRing
+from nautlive.sim.limits import RequestLimits
 from nautlive.sim.rules import fmt8
 from nautlive.sim.wire import (
     BinanceReject,
@@ -75,6 +78,7 @@ class BinanceSimulator(SpotExchange):
         self.on_drop: Callable[[], int] = lambda: 0
         self.on_deferred: Callable[[float], None] = lambda seconds: None
         self._next_external_id = 1
+        self.limits = RequestLimits(self.header, self._clock)  # 429/418 faults and the used weight of REST calls
 
     def refuses_stream(self, stream: str) -> bool:
         """A stream name without "@" was a listen key: retired with the REST listen key (2026-02-20), so refused."""
@@ -198,6 +202,7 @@ class BinanceSimulator(SpotExchange):
             "user_stream_silent": self.user_stream_silent,
             "deferred_events": len(self.deferred),
             "restarts": self.restarts,
+            "limits": self.limits.state(),
             "logon_refusals": len(self.logon_refusals),
             "requests": list(self.request_log),
         }

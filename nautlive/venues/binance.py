@@ -2,13 +2,13 @@
 
 Filters map as: PRICE_FILTER -> tick_size; LOT_SIZE -> step_size, min_qty, max_qty; MARKET_LOT_SIZE -> market_max_qty;
 NOTIONAL (2023+) or MIN_NOTIONAL (older) -> min_notional and max_notional, where they apply to market orders.
+Today's shape decodes too: `permissions: []` beside `permissionSets`, new symbol flags (ignored by the schema), and a
+filter type this Nautilus version does not know, which is dropped with a debug line naming it (never an error).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import msgspec
 
 from nautlive.catalog import InstrumentSpec
 from nautlive.errors import ConfigError, RuntimeFailure
+from nautlive.venues.binance_schema import Ignored, schema, tolerant_symbol
 
 VENUE = "BINANCE"
 
@@ -40,43 +41,15 @@ class VenueSpecs(msgspec.Struct):
 
 
 def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
-    """Decode an exchangeInfo body. A symbol whose filters this Nautilus version cannot decode is reported, not fatal."""
-    BinanceSpotExchangeInfo, BinanceSpotSymbolInfo = _exchange_info_schema()  # noqa: N806 - class names
+    """Decode an exchangeInfo body. A symbol this Nautilus version still cannot decode is reported, not fatal."""
     try:
-        info = msgspec.json.decode(body, type=BinanceSpotExchangeInfo)
+        info = msgspec.json.decode(body, type=schema().exchange_info)
         return VenueSpecs(venue=VENUE, specs={s.symbol: symbol_to_spec(s) for s in info.symbols})
     except msgspec.ValidationError as whole_error:  # a subclass of DecodeError: catch it first
         _raise_if_error_body(body, source)
-        return _decode_per_symbol(body, source, whole_error, BinanceSpotSymbolInfo)
+        return _decode_per_symbol(body, source, whole_error)
     except msgspec.DecodeError:
         raise ConfigError(f"{source}: not JSON (or truncated): cannot read exchangeInfo") from None
-
-
-ADAPTER_PACKAGE = "nautilus_trader.adapters.binance"
-
-
-@functools.cache
-def _exchange_info_schema() -> tuple[type, type]:
-    """(BinanceSpotExchangeInfo, BinanceSpotSymbolInfo): NautilusTrader's own msgspec schema for exchangeInfo.
-
-    The schema sits inside the Binance adapter package, whose __init__ imports the adapter's clients, factories and
-    configs: a quarter of a second that decoding never uses. When the adapter is not loaded yet, the schema modules are
-    loaded under the package without running its __init__, and every module loaded under it is then dropped from
-    sys.modules, so a later `import nautilus_trader.adapters.binance` runs in full as if this had not happened.
-    """
-    if ADAPTER_PACKAGE in sys.modules:
-        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-
-        return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-    loaded_before = set(sys.modules)
-    sys.modules[ADAPTER_PACKAGE] = importlib.util.module_from_spec(importlib.util.find_spec(ADAPTER_PACKAGE))
-    try:
-        from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
-    finally:
-        for name in set(sys.modules) - loaded_before:
-            if name == ADAPTER_PACKAGE or name.startswith(ADAPTER_PACKAGE + "."):
-                del sys.modules[name]
-    return BinanceSpotExchangeInfo, BinanceSpotSymbolInfo
 
 
 def _raise_if_error_body(body: bytes, source: str) -> None:
@@ -87,33 +60,25 @@ def _raise_if_error_body(body: bytes, source: str) -> None:
     raise RuntimeFailure(f"{source}: Binance answered an error instead of exchangeInfo: code {err.code}: {err.msg}")
 
 
-def _decode_per_symbol(body: bytes, source: str, whole_error: Exception, symbol_type: type) -> VenueSpecs:
+def _decode_per_symbol(body: bytes, source: str, whole_error: Exception) -> VenueSpecs:
+    """Each symbol on its own: as it is, else without the types Nautilus does not know; else it is unreadable."""
     try:
         envelope = msgspec.json.decode(body, type=_Envelope)
     except msgspec.ValidationError:
         raise ConfigError(f"{source}: not an exchangeInfo body: {whole_error}") from None
+    symbol_type = schema().symbol_info
     specs: dict[str, InstrumentSpec] = {}
     unreadable: dict[str, str] = {}
+    ignored = Ignored()
     for raw in envelope.symbols:
         try:
             symbol = msgspec.json.decode(raw, type=symbol_type)
-        except msgspec.ValidationError as exc:
-            name = msgspec.json.decode(raw).get("symbol", "?")
-            unreadable[name] = _describe_symbol_error(raw, exc)
-            continue
-        specs[symbol.symbol] = symbol_to_spec(symbol)
+        except msgspec.ValidationError:
+            symbol = tolerant_symbol(msgspec.json.decode(raw), ignored, unreadable)
+        if symbol is not None:
+            specs[symbol.symbol] = symbol_to_spec(symbol)
+    ignored.say(source)
     return VenueSpecs(venue=VENUE, specs=specs, unreadable=unreadable)
-
-
-def _describe_symbol_error(raw: msgspec.Raw, exc: msgspec.ValidationError) -> str:
-    """Name the filter behind a decode error, e.g. "unknown filter type NEW_FILTER (filters[3])"."""
-    message, _, where = str(exc).partition(" - at `")
-    where = where.rstrip("`")
-    if "filters[" in where:
-        index = int(where.split("filters[")[1].split("]")[0])
-        filter_type = msgspec.json.decode(raw)["filters"][index].get("filterType")
-        return f"filter {filter_type} not known to this Nautilus version ({message} at {where.removeprefix('$.')})"
-    return f"{message} at {where.removeprefix('$.') or 'symbol'}"
 
 
 def symbol_to_spec(symbol) -> InstrumentSpec:  # noqa: ANN001 - BinanceSpotSymbolInfo, imported lazily
@@ -195,7 +160,7 @@ def _precision(text: str | None) -> int | None:
 
 def spec_from_symbol_info(info: dict) -> InstrumentSpec:
     """The spec of a Nautilus Binance instrument, from the raw exchangeInfo symbol it keeps in `info`."""
-    return symbol_to_spec(msgspec.convert(info, _exchange_info_schema()[1], strict=False))
+    return symbol_to_spec(msgspec.convert(info, schema().symbol_info, strict=False))
 
 
 def _client_settings(profile, base_url_ws: str | None) -> dict:  # noqa: ANN001

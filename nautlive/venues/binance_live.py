@@ -201,7 +201,7 @@ class LiveVenue:
         stale = quiet and _differs(before, balances)
         if stale:
             await self.reestablish_stream(f"the venue's balances differ from the user stream's ({stale})")
-        strategy.blocked = await self.blocked_instruments(strategy.blocked)
+        strategy.blocked = await self.blocked_instruments(strategy.blocked, strategy.config.reconcile_overrides)
 
     async def log_order_trades(self, client_order_id: str, instrument_id: str, drift: DriftMonitor) -> None:
         """Log the venue's trades of one order (by trade id, so nothing twice); retried once, then said."""
@@ -216,7 +216,7 @@ class LiveVenue:
                                    "session recovers them)")
                 await asyncio.sleep(1.0)
 
-    async def blocked_instruments(self, known: dict[str, str]) -> dict[str, str]:
+    async def blocked_instruments(self, known: dict[str, str], overrides: dict | None = None) -> dict[str, str]:
         """Compare the venue's current specs with the catalog: a BLOCKING mismatch stops that instrument."""
         from nautlive.catalog import ExecutionMetadataCatalog
         from nautlive.reconcile import blocked_instruments, compare
@@ -225,7 +225,7 @@ class LiveVenue:
         body = await self.rest.exchange_info([symbol_of(i) for i in self.instruments])
         venue_specs = specs_from_exchange_info(body).specs
         result = compare(ExecutionMetadataCatalog(venue="BINANCE", instruments=list(self.catalog.values())),
-                         venue_specs)
+                         venue_specs, overrides=overrides)
         blocked = blocked_instruments(result)
         for iid, reason in blocked.items():
             if iid not in known:

@@ -7,8 +7,10 @@ ever carries a signed URL.
 
 from __future__ import annotations
 
+import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -16,14 +18,13 @@ import msgspec
 
 from nautlive.errors import RuntimeFailure
 from nautlive.venues.binance_keys import signer
+from nautlive.venues.binance_limits import IpBanned, VenueDown, gate_for, weight_of
 from nautlive.venues.binance_urls import endpoints
+
+__all__ = ["Balance", "BinanceRest", "IpBanned", "VenueDown", "VenueError", "VenueOrder", "VenueTrade"]
 
 # Transient answers worth a retry after a backoff (rate limits, the venue busy or timing out); anything else is final.
 TRANSIENT_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
-
-
-class VenueDown(RuntimeFailure):
-    """The venue did not answer (refused, timed out, reset); the message names the URL, never a signature."""
 
 
 class VenueError(RuntimeFailure):
@@ -86,6 +87,10 @@ class _Account(msgspec.Struct):
     balances: list[Balance]
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class ApiRestrictions(msgspec.Struct, frozen=True):
     """What the key may do (GET /sapi/v1/account/apiRestrictions)."""
 
@@ -116,8 +121,10 @@ def transport_failure(exc: BaseException, base_url: str, timeout: float) -> str:
 class BinanceRest:
     """Signed Spot REST calls with a deadline each; one aiohttp session per instance (close() it)."""
 
-    def __init__(self, base_url: str, api_key: str, api_secret: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, api_key: str, api_secret: str, timeout: float = 10.0,
+                 say: Callable[[str], None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._say = say  # told when a request waits a second or more for the venue's request limit
         self._key = api_key
         self._sign = signer(api_secret) if api_secret else None
         self._timeout = timeout
@@ -127,7 +134,7 @@ class BinanceRest:
     def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
         settings = profile.binance
         return cls(endpoints(settings).http, settings.api_key or "", settings.api_secret or "",
-                   timeout if timeout is not None else profile.live.connect_timeout)
+                   timeout if timeout is not None else profile.live.connect_timeout, say=_stderr)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -174,9 +181,12 @@ class BinanceRest:
         return msgspec.convert(answer, list[VenueTrade], strict=False)
 
     async def exchange_info(self, symbols: list[str]) -> bytes:
-        """The public exchangeInfo of these symbols, raw (decoded with Nautilus's schema by the caller)."""
+        """The public exchangeInfo of these symbols, raw (decoded with Nautilus's schema by the caller); its
+        `rateLimits` set the request weight the gate allows."""
         answer = await self._request("GET", "/api/v3/exchangeInfo", {"symbols": msgspec.json.encode(symbols).decode()},
                                      signed=False)
+        if isinstance(answer, dict) and isinstance(answer.get("rateLimits"), list):
+            gate_for(self.base_url).configure(answer["rateLimits"])
         return msgspec.json.encode(answer)
 
     async def api_restrictions(self) -> ApiRestrictions:
@@ -187,8 +197,12 @@ class BinanceRest:
         return await self._request(method, path, dict(params or {}), signed=True)
 
     async def _request(self, method: str, path: str, params: dict[str, str], signed: bool) -> Any:
+        """One call through the endpoint's gate: never before a 429's Retry-After, never during a 418 ban (IpBanned),
+        and within the request weight of the window."""
         import aiohttp
 
+        gate = gate_for(self.base_url)
+        await gate.admit(weight_of(method, path, params), self._say)
         if signed:
             params["timestamp"] = str(int(time.time() * 1000))
             params["recvWindow"] = "5000"
@@ -202,6 +216,9 @@ class BinanceRest:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise VenueDown(f"{self.base_url}: {transport_failure(exc, self.base_url, self._timeout)}") from None
+        gate.answered(response.status, response.headers, body)
+        if response.status == 418:
+            raise IpBanned(self.base_url, gate.until)
         try:
             answer = msgspec.json.decode(body)
         except msgspec.DecodeError:
