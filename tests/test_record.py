@@ -160,3 +160,18 @@ def test_readers_drop_depth_diffs_between_a_gap_line_and_the_next_snapshot(tmp_p
     assert kinds.count("QuoteTick") == [type(t).__name__ for t in read_recorded(plain, instruments)].count("QuoteTick")
     # `sim --replay`: the diffs after the gap line are not replayed until the snapshot
     assert len(read_recording(plain)) - len(read_recording(gapped)) == depth_between - 1  # +1 snapshot line
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_recording_with_exit_0_and_complete_files(tmp_path, venue, instruments):
+    proc = _record(tmp_path, venue)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+    while not lines.get(timeout=60).startswith("stream open: "):
+        pass
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, "".join(lines.queue)
+    files = _files(tmp_path)
+    assert sorted(files) == ["btcusdt", "ethusdt"]
+    assert all(len(_quotes(path, instruments)) > 10 for path in files.values())
