@@ -247,3 +247,14 @@ def test_data_catalog_holds_the_same_bars_for_backtest_data_catalog(tmp_path, ar
         assert (series.ts // 1_000_000 - 60_000).tolist() == [r[0] for r in rows]  # stamped at the close
         for i, column in enumerate(("open", "high", "low", "close", "volume"), 1):  # at the instrument's precision
             assert [round(x, 8) for x in getattr(series, column).tolist()] == [r[i] for r in rows], column
+
+
+def test_a_bar_the_venue_sends_twice_is_kept_once_and_reported(tmp_path, source):
+    day = [r for r in source["BTCUSDT"] if MS("2023-04-01", "") <= r[0] < MS("2023-04-02", "")]
+    twice = day[:100] + [[day[99][0], *[v * 1.01 for v in day[99][1:]]]] + day[100:]  # a second, different row
+    with ArchiveServer(ArchiveState(rows={"BTCUSDT": twice})) as server:
+        result = _download(tmp_path, server.url, "--start", "2023-04-01", "--end", "2023-04-02", "--symbols",
+                           "BTCUSDT")
+    assert result.exit_code == 0, result.output
+    assert "warning: BTCUSDT 1m: 1 bar(s) seen twice, kept once" in result.stderr
+    assert read_rows(tmp_path / "bars" / "BTCUSDT-1m.parquet") == [tuple(r) for r in day]
