@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import time
 import zipfile
 from collections.abc import Callable
 from datetime import date
@@ -161,8 +162,6 @@ class Fetcher:
             return
         self.weight_used = int(used)
         if self.weight_used >= WEIGHT_LIMIT * WEIGHT_PAUSE_AT:
-            import time
-
             wait = 61 - time.time() % 60
             self.say(f"request weight {self.weight_used} of {WEIGHT_LIMIT} used this minute: waiting {wait:.0f} s")
             await asyncio.sleep(wait)
