@@ -98,6 +98,8 @@ COMMANDS = {
     "demo": "Offline demo: shadow session, target change, report.",
     "reconcile": "Check the catalog against the venue's live specs.",
     "catalog": "Write the execution metadata catalog from venue specs.",
+    "data": "Download OHLCV bars from the venue (archive + REST).",
+    "record": "Record the venue's public streams for replays.",
     "backtest": "Run the strategy on bars or recorded quotes (BacktestEngine).",
     "parity": "Compare a backtest and a shadow run on the same data.",
     "shadow": "Paper-trade: the real node and strategy, local fills.",
@@ -231,4 +233,4 @@ def _wrote(message: str, json_out: bool) -> None:
 
 
 # The commands, one module per room; importing them registers them on `app` (the order of `nautlive --help` is COMMANDS').
-from nautlive import cli_research, cli_sessions, cli_venues  # noqa: E402, F401
+from nautlive import cli_data, cli_research, cli_sessions, cli_venues  # noqa: E402, F401

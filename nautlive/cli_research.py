@@ -64,7 +64,7 @@ def backtest(
 
     Bars: targets apply at the first bar closing at or after each schedule row; fills at the bar's close.
     Example (from the repository): nautlive backtest --venue binance
-    --data ../shared/data/binance/market/BTC_USDT-1m.json --data ../shared/data/binance/market/ETH_USDT-1m.json
+    --data examples/data/BTCUSDT-1m.parquet --data examples/data/ETHUSDT-1m.parquet
     --schedule artifacts/orders/weekly.example.csv --html artifacts/backtest/tearsheet.html
     """
     import msgspec
@@ -147,8 +147,8 @@ def parity(
 
     Exit 0 when the order lists match and the divergence is within --tolerance, else 1.
 
-    Example (from the repository): nautlive parity --venue binance --data ../shared/data/binance/market/btcusdt_20240808.gz
-    --data ../shared/data/binance/market/ethusdt_20240808.gz --targets artifacts/orders/target_weights.json
+    Example (from the repository): nautlive parity --venue binance --data examples/data/btcusdt_20240808.gz
+    --data examples/data/ethusdt_20240808.gz --targets artifacts/orders/target_weights.json
     --schedule artifacts/orders/schedule.example.json
     """
     import msgspec

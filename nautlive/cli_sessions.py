@@ -55,7 +55,7 @@ def shadow(
     Watches the target file and rebalances on each new valid version. Ctrl-C stops (exit 130), SIGTERM too (exit 0).
 
     Examples: nautlive shadow --venue binance --feed synthetic --once · (from the repository) nautlive shadow
-    --venue binance --feed replay:../shared/data/binance/market/btcusdt_20240808.gz,../shared/data/binance/market/ethusdt_20240808.gz --speed 10 --duration 60
+    --venue binance --feed replay:examples/data/btcusdt_20240808.gz,examples/data/ethusdt_20240808.gz --speed 10 --duration 60
     """
     _session("shadow", venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
              log_level)

@@ -130,7 +130,7 @@ def reconcile(
     """Check the catalog against the venue's live specs: exit 0 when nothing blocks trading, 3 when something does.
 
     Example (from the repository): nautlive reconcile --venue binance --from-file
-    ../shared/data/binance/exchange_info/binance_spot_exchange_info_2022-11-28.json
+    examples/data/binance_spot_exchange_info_2022-11-28.json
     """
     _fast_exit()
     from nautlive import reconcile as rec
@@ -247,8 +247,8 @@ def sim(
     """Serve a loopback venue for the real Nautilus adapter, until Ctrl-C: Binance Spot (REST + WebSocket), or with
     --venue ibkr the TWS API socket that Nautilus's IB adapter cannot tell from IB Gateway.
 
-    Example (from the repository): nautlive sim --replay ../shared/data/binance/market/btcusdt_20240808.gz
-    --replay ../shared/data/binance/market/ethusdt_20240808.gz --balances USDT=100000,BTC=0
+    Example (from the repository): nautlive sim --replay examples/data/btcusdt_20240808.gz
+    --replay examples/data/ethusdt_20240808.gz --balances USDT=100000,BTC=0
     · nautlive sim --venue ibkr --port 4002 --account DU123456 --balances USD=100000
     · nautlive sim --venue ibkr --server-version 176   (an IB Gateway of 2023: text messages only)
     """

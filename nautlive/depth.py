@@ -17,6 +17,8 @@ from nautlive.book import Change, L2Book, ladder
 
 DEPTH_MARKER = b'@depth@100ms"'
 SNAPSHOT_MARKER = b' {"lastUpdateId"'  # a REST /api/v3/depth body recorded as a line
+GAP_MARKER = b' {"gap"'  # `nautlive record` lost the depth sequence here: diffs wait for the next snapshot
+UNSYNCED = 2**63  # a book's lastUpdateId after a gap: every diff is older, until a snapshot sets it anew
 LADDER_TOP_NOTIONAL = 25_000  # quote units at the touch of a synthetic walk; the ladder's deeper levels hold more
 
 
@@ -72,22 +74,28 @@ def touch(book: L2Book, quote: QuoteTick) -> list[Change]:
 
 
 def recorded_book(quote_part: tuple[list[int], list], depth: tuple[list[int], list], snapshots: tuple[list[int], list],
-                  instruments: dict[str, Instrument]) -> tuple[list[int], list[OrderBookDeltas]]:
+                  instruments: dict[str, Instrument], gaps: list[int] = ()) -> tuple[list[int], list[OrderBookDeltas]]:
     """The book events of one recording in file order: a REST snapshot replaces the book (diffs it already holds,
     `u` <= its lastUpdateId, are dropped), each depth diff is applied, each bookTicker sets the touch.
 
     `quote_part` is (rows, QuoteTicks) of the file's bookTicker lines, `depth` and `snapshots` (rows, decoded rows).
-    A snapshot names no symbol: it is the book of the file's one symbol (skipped in a file of several)."""
+    A snapshot names no symbol: it is the book of the file's one symbol (skipped in a file of several). `gaps` are the
+    rows of gap lines (`nautlive record` lost the sequence there): the diffs after one wait for the next snapshot."""
     events: list[tuple[int, object]] = list(zip(*quote_part, strict=True))
     events += [(row, msg) for row, msg in zip(*depth, strict=True) if msg[1].data.s in instruments]
     symbols = {msg[1].data.s for msg in depth[1]} | {str(q.instrument_id.symbol) for q in quote_part[1]}
     if len(symbols) == 1 and (symbol := symbols.pop()) in instruments:
         events += [(row, (symbol, snap)) for row, snap in zip(*snapshots, strict=True)]
+    events += [(row, None) for row in gaps]
     events.sort(key=lambda e: e[0])
     books: dict[str, tuple[L2Book, RawScale, list]] = {}
     by_id = {str(i.id): i for i in instruments.values()}
     rows, out = [], []
     for row, item in events:
+        if item is None:  # a gap: every book's diffs wait for its next snapshot
+            for instrument in instruments.values():
+                _book_of(books, instrument)[2][:] = [UNSYNCED]
+            continue
         if isinstance(item, QuoteTick):
             instrument = by_id[str(item.instrument_id)]
             book, _, _ = _book_of(books, instrument)

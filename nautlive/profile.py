@@ -63,7 +63,8 @@ class BinanceSettings(_Frozen):
     """Keys and endpoints. `api_secret` is the Ed25519 private key (unencrypted PKCS#8 PEM, from the environment) or,
     for public data and REST only, an HMAC secret; `api_secret_file` names a file holding that PEM instead (chmod 600).
     `base_url_ws` is the market streams' base, `base_url_ws_api` the WebSocket API (user stream) URL; unset, both
-    follow `environment` (live, testnet or demo) as Nautilus's adapter defines them."""
+    follow `environment` (live, testnet or demo) as Nautilus's adapter defines them. `archive_url` is the base of
+    Binance's public data archive (its layout: data/spot/monthly/klines/...), for `nautlive data download`."""
 
     api_key: str | None = None
     api_secret: str | None = None
@@ -71,6 +72,7 @@ class BinanceSettings(_Frozen):
     base_url_http: str | None = None
     base_url_ws: str | None = None
     base_url_ws_api: str | None = None
+    archive_url: str | None = None  # the public data archive (`nautlive data download`); default data.binance.vision
     environment: Literal["live", "testnet", "demo"] = "live"
     testnet: bool = False  # the 1.221-era switch, kept for old profiles: true means environment: testnet
 

@@ -32,7 +32,7 @@ from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import FIXED_PRECISION
 
-from nautlive.depth import DEPTH_MARKER, DEPTH_ROWS, SNAPSHOT_MARKER, SNAPSHOT_ROWS, recorded_book
+from nautlive.depth import DEPTH_MARKER, DEPTH_ROWS, GAP_MARKER, SNAPSHOT_MARKER, SNAPSHOT_ROWS, recorded_book
 from nautlive.errors import ConfigError
 
 KINDS = ("quotes", "trades", "book")
@@ -94,7 +94,8 @@ def read_recorded(
         quotes = quote_ticks(path, lines, stream_rows(lines, _QUOTE_MARKER), instruments) if (
             "quotes" in kinds or "book" in kinds) else ([], [])
         if "book" in kinds:  # before the quotes: a strategy reacting to a quote meets the book that quote set
-            parts.append(recorded_book(quotes, *read_depth(path, lines), instruments))
+            gaps = [i for i, line in enumerate(lines) if line.find(GAP_MARKER, 0, 30) > 0]
+            parts.append(recorded_book(quotes, *read_depth(path, lines), instruments, gaps))
         if "quotes" in kinds:
             parts.append(quotes)
         if "trades" in kinds:

@@ -18,9 +18,11 @@ import copy
 import json
 from pathlib import Path
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 CAPTURE_2023 = SHARED_DATA / "binance" / "exchange_info" / "binance_spot_exchange_info_2023-09-08.json"
+if not CAPTURE_2023.exists():  # a fresh clone: the same capture, BTCUSDT and ETHUSDT only (examples/data/README.md)
+    CAPTURE_2023 = REPO / "examples" / "data" / "binance_spot_exchange_info_2023-09-08.json"
 NEW_FLAGS = {"otoAllowed": True, "opoAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": True}
 NEW_FILTERS = [{"filterType": "MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends": 10},
                {"filterType": "MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 20}]

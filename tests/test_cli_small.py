@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from nautlive.cli import app
 from nautlive.errors import NautliveError
-from tests.conftest import REPO, SHARED_DATA, shared_file
+from tests.conftest import REPO, shared_file
 
 runner = CliRunner()
 BTC, ETH = "BTCUSDT.BINANCE", "ETHUSDT.BINANCE"
@@ -87,9 +87,9 @@ INPUT_OPTIONS = {"--data", "--from-file", "--schedule", "--targets", "--exchange
                  "--catalog"}
 
 
-def _readme_examples() -> list[str]:
+def _readme_examples(root: Path = REPO) -> list[str]:
     examples, in_block = [], False
-    for raw in (REPO / "README.md").read_text().splitlines():
+    for raw in (root / "README.md").read_text().splitlines():
         if raw.startswith("```"):
             in_block = not in_block
             continue
@@ -99,8 +99,8 @@ def _readme_examples() -> list[str]:
     return examples
 
 
-def _readme_outputs() -> set[str]:
-    text = (REPO / "README.md").read_text()
+def _readme_outputs(root: Path = REPO) -> set[str]:
+    text = (root / "README.md").read_text()
     return set(re.findall(r"--out (\S+)", text)) | set(re.findall(r"^\$ cp \S+ (\S+)$", text, re.MULTILINE))
 
 
@@ -120,8 +120,18 @@ def _help_examples() -> list[str]:
     return examples
 
 
-def _check_example(example: str) -> list[str]:
-    """What in an example would not run from the repository root: missing input files, unknown profiles."""
+def _written_by(example: str) -> str | None:
+    """The folder an example's `data download` or `record` writes (its --out, else the default under data/)."""
+    tokens = shlex.split(example.split(" | ")[0].split(" # ")[0])
+    tokens = tokens[tokens.index("nautlive") + 1:]
+    if tokens[:2] != ["data", "download"] and tokens[:1] != ["record"]:
+        return None
+    return tokens[tokens.index("--out") + 1] if "--out" in tokens else "data/"
+
+
+def _check_example(example: str, root: Path = REPO, written: tuple[str, ...] = ()) -> list[str]:
+    """What in an example would not run from a fresh clone at `root`: missing input files (../shared/ included: a
+    clone has none beside it) unless an earlier example's download or recording writes them, unknown profiles."""
     tokens = shlex.split(example.split(" | ")[0].split(" # ")[0])
     tokens = tokens[tokens.index("nautlive") + 1:]
     problems = []
@@ -132,32 +142,79 @@ def _check_example(example: str) -> list[str]:
         elif option == "--feed" and value.startswith("replay:"):
             inputs += value.removeprefix("replay:").split(",")
         elif option == "--venue" and tokens[0] != "drift-report" and (tokens[0], value) != ("sim", "ibkr") and not (
-                REPO / "profiles" / f"{value}.yaml").is_file():  # `sim --venue ibkr` is the ibkr-sim profile (#16)
+                root / "profiles" / f"{value}.yaml").is_file():  # `sim --venue ibkr` is the ibkr-sim profile (#16)
             problems.append(f"no profile {value}")
     for path in inputs:
-        if path.startswith("../shared/") and not SHARED_DATA.exists():
-            pytest.skip(f"shared data not present: {SHARED_DATA}")
-        if path in _readme_outputs():  # written by a command before it (`--out PATH`, `cp FROM PATH`)
+        if path.startswith("../"):
+            problems.append(f"{path} is outside the repository: a fresh clone lacks it (use examples/data/)")
+        elif path in _readme_outputs(root):  # written by a command before it (`--out PATH`, `cp FROM PATH`)
             continue
-        if not (REPO / path).exists() and not path.startswith("artifacts/demo/"):  # the demo writes its own targets
+        elif not (root / path).exists() and not path.startswith(("artifacts/demo/", *written)):  # written first
             problems.append(f"{path} does not exist")
     return problems
+
+
+def _fresh_clone(into: Path) -> Path:
+    """The repository's files (tracked, and new ones not ignored) copied to `into/repo`, with no ../shared beside."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    clone = into / "repo"
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file() and not source.is_symlink():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    assert not (into / "shared").exists()
+    return clone
 
 
 def test_every_example_in_the_readme_and_the_help_runs_as_written_from_the_repository():
     readme, helps = _readme_examples(), _help_examples()
     assert len(readme) > 15 and len(helps) > 8, (readme, helps)
-    assert any("replay:../shared/data/binance/market/" in e for e in readme + helps)
-    broken = {example: problems for example in readme + helps if (problems := _check_example(example))}
-    assert not broken, broken
+    assert any("replay:examples/data/" in e for e in readme + helps)
+    assert not _broken(readme + helps)
+
+
+def _broken(examples: list[str], root: Path = REPO) -> dict[str, list[str]]:
+    """The examples that would not run, in order: files an earlier `data download` or `record` wrote count."""
+    written: list[str] = []
+    broken = {}
+    for example in examples:
+        if problems := _check_example(example, root, tuple(written)):
+            broken[example] = problems
+        if folder := _written_by(example):
+            written.append(folder.rstrip("/") + "/")
+    return broken
+
+
+@pytest.mark.slow
+def test_readme_examples_run_from_a_fresh_clone_with_no_shared_data_beside_it(tmp_path):
+    clone = _fresh_clone(tmp_path)
+    assert not _broken(_readme_examples(clone) + _help_examples(), clone)
+    env = {"NAUTLIVE_SHARED_DATA": str(tmp_path / "no-shared"), "PYTHONPATH": str(clone)}
+    for example, code, last in [
+        ("nautlive reconcile --venue binance --from-file examples/data/binance_spot_exchange_info_2022-11-28.json", 3,
+         "2 instruments checked: 2 blocking, 0 warnings, 2 info"),
+        ("nautlive backtest --venue binance --data examples/data/BTCUSDT-1m.parquet --data "
+         "examples/data/ETHUSDT-1m.parquet --schedule artifacts/orders/weekly.example.csv --out out", 0,
+         "wrote out/fills.jsonl, out/summary.json and out/equity.csv"),
+    ]:
+        assert example in _readme_examples(clone) or example.replace("--out out", "--out /tmp/btw --html "
+                                                                     "/tmp/btw/tearsheet.html") in _readme_examples(clone)
+        proc = nautlive(*shlex.split(example)[1:], cwd=clone, env=env)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err
+        assert out.splitlines()[-1] == last, out
 
 
 def test_commands_are_listed_in_workflow_order_with_whole_summaries():
     result = runner.invoke(app, ["--help"], terminal_width=80)
     listing = result.stdout.split("Commands:")[1].splitlines()
     names = [line.split()[0] for line in listing if line.startswith("  ") and not line.startswith("   ")]
-    assert names == ["init", "demo", "reconcile", "catalog", "backtest", "parity", "shadow", "live", "drift-report",
-                     "sim", "profiles", "alerts"]
+    assert names == ["init", "demo", "reconcile", "catalog", "data", "record", "backtest", "parity", "shadow", "live",
+                     "drift-report", "sim", "profiles", "alerts"]
     assert not any("..." in line for line in listing)
     assert all(line.startswith("  ") and not line.startswith("   ") for line in listing if line.strip()), listing
 

@@ -63,6 +63,7 @@ class Recorded(msgspec.Struct, frozen=True):
     quote: Quote | None = None
     trade: TradePrint | None = None
     depth: DepthDiff | None = None
+    gap: bool = False  # a gap line of `nautlive record`: the depth diffs after it wait for the next snapshot
 
 
 class _Message(msgspec.Struct):
@@ -132,6 +133,9 @@ def _with_snapshots(kept: list[Recorded]) -> list[Recorded]:
     symbols = {r.symbol for r in kept if r.symbol}
     out, synced = [], 0
     for r in kept:
+        if r.gap:
+            synced = 2**63
+            continue
         if r.depth is not None and r.depth.snapshot:
             if len(symbols) != 1:
                 continue
@@ -153,6 +157,8 @@ def _parse_line(path: Path, number: int, line: str) -> Recorded | None:
             snap = msgspec.json.decode(text)
             diff = DepthDiff(_levels(snap["bids"]), _levels(snap["asks"]), int(snap["lastUpdateId"]), snapshot=True)
             return Recorded(ts_ns=ts_ns, symbol="", text=text, depth=diff)
+        if head.startswith('{"gap"'):
+            return Recorded(ts_ns=ts_ns, symbol="", text=text, gap=True)
         if not any(marker in head for marker in ("@bookTicker", "@trade", "@depth@100ms")):
             return None
         message = msgspec.json.decode(text, type=_Message)
