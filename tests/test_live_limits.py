@@ -70,6 +70,11 @@ def test_a_418_ban_stops_the_session_naming_its_end_and_nothing_is_sent_during_i
     rest = [r for r in state(venue)["requests"] if r["method"] != "WS"]  # WebSocket API frames are logged too
     assert rest[-1].get("refused") == 418  # the banned request was the last REST call the venue saw
     assert len(state(venue)["fills"]) == 2
+    end = line.split("banned this IP until ")[1].split(" ")[0]
+    again = run_live(session_dir, venue, "--arm", "--once")  # cron's next run: the ban is remembered
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert f"banned this IP until {end}" in error_line(again.stderr) and "nothing traded" in error_line(again.stderr)
+    assert len([r for r in state(venue)["requests"] if r["method"] != "WS"]) == len(rest)  # nothing sent
 
 
 def test_request_weight_is_budgeted_so_a_session_never_reaches_429(venue, session_dir):
