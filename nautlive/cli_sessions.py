@@ -115,8 +115,8 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     from nautlive.session_end import describe_fates
 
     orders = sum(len(r["orders"]) for r in result.rebalances)
-    fates = result.orders_by_fate
-    by_fate = f" ({describe_fates(fates)})" if fates and fates.get("filled", 0) != orders else ""
+    fates = describe_fates(result.orders_by_fate)
+    by_fate = f" ({fates})" if fates and fates != f"{orders} filled" else ""
     line(f"{len(result.rebalances)} rebalances, {orders} orders{by_fate}, {len(result.fills)} fills, "
          f"{result.drift_alerts} drift alerts{_session_notes(result)}; {result.reason}")
 
