@@ -52,7 +52,8 @@ def shadow(
 ) -> None:
     """Paper-trade: the real TradingNode and strategy on venue, recorded or synthetic data, fills simulated locally.
 
-    Watches the target file and rebalances on each new valid version. Ctrl-C stops (exit 130), SIGTERM too (exit 0).
+    Watches the target file and rebalances on each new valid version. Ctrl-C stops (exit 130), SIGTERM and SIGHUP
+    too (exit 0).
 
     Examples: nautlive shadow --venue binance --feed synthetic --once · (from the repository) nautlive shadow
     --venue binance --feed replay:examples/data/btcusdt_20240808.gz,examples/data/ethusdt_20240808.gz --speed 10 --duration 60
@@ -119,8 +120,8 @@ def _render_session(result, json_out: bool, summary: Path | None) -> None:  # no
     from nautlive.session_end import describe_fates
 
     orders = sum(len(r["orders"]) for r in result.rebalances)
-    fates = result.orders_by_fate
-    by_fate = f" ({describe_fates(fates)})" if fates and fates.get("filled", 0) != orders else ""
+    fates = describe_fates(result.orders_by_fate)
+    by_fate = f" ({fates})" if fates and fates != f"{orders} filled" else ""
     line(f"{len(result.rebalances)} rebalances, {orders} orders{by_fate}, {len(result.fills)} fills, "
          f"{result.drift_alerts} drift alerts{_session_notes(result)}; {result.reason}")
 
@@ -171,7 +172,8 @@ def live(
 
     Refuses (exit 4) without --arm, when the kill switch file exists, or when another session holds the profile's
     venue account's lock; a blocking catalog mismatch exits 3, at startup or before any rebalance. The kill switch appearing mid-run cancels open orders and
-    stops. For cron: NAUTLIVE_ARM=1 nautlive live --venue binance --once --summary artifacts/logs/live/last.json
+    stops (exit 4); SIGTERM or SIGHUP stop cleanly (exit 0); a drift log or summary it cannot write refuses the start
+    (exit 2). For cron: NAUTLIVE_ARM=1 nautlive live --venue binance --once --summary artifacts/logs/live/last.json
 
     Rehearsal: nautlive sim (one terminal) · nautlive live --venue binance-sim --arm --once (another)
     """

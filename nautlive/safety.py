@@ -69,6 +69,11 @@ def state_lock_dir() -> Path:
     return base / "nautlive" / "locks"
 
 
+def lock_dir(profile: VenueProfile) -> Path:
+    """`live.lock_dir` when set (relative to the current directory), else the per-user state folder."""
+    return Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
+
+
 class AccountLock:
     """One session per venue account, whatever profile file or folder it starts from.
 
@@ -82,8 +87,7 @@ class AccountLock:
 
     def __init__(self, profile: VenueProfile, say: Callable[[str], None] | None = None) -> None:
         digest = hashlib.sha256(account_key(profile).encode()).hexdigest()[:32]
-        lock_dir = Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
-        self.path = lock_dir / f"account-{digest}.lock"
+        self.path = lock_dir(profile) / f"account-{digest}.lock"
         self.profile_path = profile.source or profile.name
         self.adapter = profile.adapter
         self._say = say or _stderr

@@ -1,8 +1,9 @@
 """A SHADOW or LIVE session: build the node (engine.build), run it, stop it cleanly, report what happened.
 
-The node runs on the main thread's event loop; the session ends on --once completion, --duration, SIGINT (130),
-SIGTERM (0), the kill switch, a dead venue, or a startup failure. In LIVE a stop waits until the venue confirms each
-order cancelled or filled (live.stop_timeout).
+The node runs on the main thread's event loop; the session ends on --once completion, --duration, a stop signal
+(SIGINT 130, SIGTERM and SIGHUP 0, any other 1: nautlive.stop_signals), the kill switch, a dead venue, a budget refusing
+the latest target or the drift log failing (nautlive.session_end), or a startup failure. In LIVE a stop waits until the
+venue confirms each order cancelled or filled (live.stop_timeout).
 """
 
 from __future__ import annotations

@@ -69,11 +69,13 @@ def once_outcome(strategy, report) -> tuple[int, str]:  # noqa: ANN001
     unpriced = [s["instrument_id"] for s in report.skipped if s["reason"] == "no price"]
     fates = order_fates(strategy, report.orders)
     sent = "" if fates["filled"] == len(report.orders) else f" (of {len(report.orders)} sent: {describe_fates(fates)})"
-    if report.rejected or report.unfilled:
-        first = (report.rejected or report.unfilled)[0]["reason"]
-        unfilled = ", ".join(o["client_order_id"] for o in report.unfilled)
+    # An order the watchdog gave up on that filled after all is a filled order, never "unfilled".
+    still_unfilled = [o for o in report.unfilled if order_fates(strategy, [o])["filled"] == 0]
+    if report.rejected or still_unfilled:
+        first = (report.rejected or still_unfilled)[0]["reason"]
+        unfilled = ", ".join(o["client_order_id"] for o in still_unfilled)
         waiting = f"; unfilled {unfilled}" if unfilled else ""
-        return 1, (f"{len(report.rejected)} order(s) rejected, {len(report.unfilled)} unfilled (first: {first})"
+        return 1, (f"{len(report.rejected)} order(s) rejected, {len(still_unfilled)} unfilled (first: {first})"
                    f"{waiting}{sent}")
     if report.expired:
         parts = ", ".join(f"{e['instrument']} {e['side']} filled {e['filled']} of "

@@ -198,7 +198,9 @@ class TargetWeightWatcher:
         import watchfiles
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while (wait := self._unsettled_for()) > 0:  # a file written just before the start settles too
+        seen = None
+        while (wait := self._unsettled_for()) > 0 and self._stat() != seen:  # written just before the start: settle
+            seen = self._stat()
             await asyncio.sleep(wait)
         self.apply_current()
         try:
@@ -228,19 +230,21 @@ class TargetWeightWatcher:
 
     def _settled(self) -> None:
         """The timer of the last change ran out: read the file, unless it changed again unnoticed."""
-        wait = self._unsettled_for()
-        if wait > 0:
+        version = self._stat()
+        if version != self._seen and (wait := self._unsettled_for()) > 0:
+            self._seen = version
             self._timer = asyncio.get_running_loop().call_later(wait, self._settled)
             return
         self._timer, self._seen = None, None
         self.apply_current()
 
     def _unsettled_for(self) -> float:
-        """Seconds until the file has been quiet for the settle time (0 when it has, or is absent)."""
+        """Seconds until the file has been quiet for the settle time (0 when it has, or is absent; at most the settle
+        time, whatever a skewed clock put in its mtime)."""
         version = self._stat()
         if version is None or self.settle <= 0:
             return 0.0
-        return max(0.0, version[0] / 1e9 + self.settle - time.time())
+        return min(self.settle, max(0.0, version[0] / 1e9 + self.settle - time.time()))
 
     def _stat(self) -> tuple[int, int] | None:
         try:

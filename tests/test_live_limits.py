@@ -6,6 +6,7 @@ simulator's rate-limit controls, through the real adapter.
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -13,12 +14,14 @@ import pytest
 from nautlive.sim.venue import BinanceSimulator
 from nautlive.venues.binance_limits import weight_of
 from tests.live_helpers import (
+    D,
     error_line,
     finish,
     run_live,
     start_live,
     state,
     wait_until,
+    weights_at_venue,
     write_targets,
 )
 
@@ -70,6 +73,11 @@ def test_a_418_ban_stops_the_session_naming_its_end_and_nothing_is_sent_during_i
     rest = [r for r in state(venue)["requests"] if r["method"] != "WS"]  # WebSocket API frames are logged too
     assert rest[-1].get("refused") == 418  # the banned request was the last REST call the venue saw
     assert len(state(venue)["fills"]) == 2
+    end = line.split("banned this IP until ")[1].split(" ")[0]
+    again = run_live(session_dir, venue, "--arm", "--once")  # cron's next run: the ban is remembered
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert f"banned this IP until {end}" in error_line(again.stderr) and "nothing traded" in error_line(again.stderr)
+    assert len([r for r in state(venue)["requests"] if r["method"] != "WS"]) == len(rest)  # nothing sent
 
 
 def test_request_weight_is_budgeted_so_a_session_never_reaches_429(venue, session_dir):
@@ -79,3 +87,22 @@ def test_request_weight_is_budgeted_so_a_session_never_reaches_429(venue, sessio
     assert state(venue)["limits"]["refused"] == {"429": 0, "418": 0}
     spent = sum(weight_of(r["method"], r["path"], r["params"]) for r in state(venue)["requests"])
     assert spent > 150  # more than one window's worth: the budget had to hold some of them back
+
+
+def test_a_429_mid_session_holds_every_request_until_its_retry_after_then_trades(venue, session_dir):
+    proc = start_live(session_dir, venue, "--arm", "--duration", "60")
+    try:
+        wait_until(lambda: len(state(venue)["fills"]) == 2, 30, "first rebalance", proc)
+        time.sleep(1.0)
+        venue.call(venue.sim.limits.rate_limit_next, 429, 3, 1)
+        write_targets(session_dir, {"BTCUSDT.BINANCE": 0.2, "ETHUSDT.BINANCE": 0.2})
+        wait_until(lambda: abs(weights_at_venue(venue)["BTCUSDT.BINANCE"] - D("0.2")) < D("0.01"), 30,
+                   "the BTC sell after the 429", proc)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    rest = [r for r in state(venue)["requests"] if r["method"] != "WS"]
+    at = next(i for i, r in enumerate(rest) if r.get("refused") == 429)
+    assert rest[at + 1]["time"] - rest[at]["time"] >= 3000  # the next REST call came after Retry-After

@@ -132,3 +132,22 @@ def test_nautilus_own_requests_wait_out_a_429_and_are_refused_here_during_a_ban(
         assert two >= (one // 2000 + 1) * 2000
     else:
         assert second == 418 and len(calls(venue)) == 1  # refused here: nothing sent during the ban
+
+
+def test_a_ban_is_remembered_in_the_state_folder_for_the_next_run(tmp_path):
+    from nautlive.venues.binance_limits import Gate
+
+    now = [1_000_000.0]
+    first = Gate("https://api.binance.com", clock=lambda: now[0])
+    first.remember_bans(tmp_path)
+    first.answered(418, {"Retry-After": "600"})
+    later_run = Gate("https://api.binance.com", clock=lambda: now[0])  # another process, same endpoint
+    later_run.remember_bans(tmp_path)
+    with pytest.raises(IpBanned) as err:
+        later_run.delay(20)
+    assert err.value.until == 1_000_600.0 and "banned this IP until 1970-01-12T13:56:40Z" in str(err.value)
+    now[0] += 601  # the ban is over
+    assert later_run.delay(20) == 0
+    other = Gate("https://testnet.binance.vision", clock=lambda: now[0] - 601)
+    other.remember_bans(tmp_path)
+    assert other.delay(20) == 0  # another endpoint is not banned

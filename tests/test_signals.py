@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -347,3 +348,24 @@ def test_settle_ms_0_reads_each_version_at_once(tmp_path):
 
     asyncio.run(scenario())
     assert watcher.superseded == 0
+
+
+def test_a_file_stamped_in_the_future_is_read_after_one_settle_time(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(body(GOOD))
+    future = time.time() + 3600  # copied with its mtime from a machine an hour ahead
+    os.utime(path, (future, future))
+    rec = Recorder()
+    watcher = TargetWeightWatcher(path, KNOWN, "BINANCE", rec.published.append, rec, settle_ms=100)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(watcher.run(stop))
+        await until(lambda: len(rec.published) == 1, "the version present at start", timeout=2)
+        replace_atomically(path, body({BTC: 0.2}))
+        os.utime(path, (future, future))
+        await until(lambda: len(rec.published) == 2, "the next version", timeout=2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())

@@ -44,12 +44,16 @@ def started(mode: str, profile: str, venue: str, session: str, feed: str, target
                       f"{mode} session {session} on profile {profile} ({venue}), feed {feed}, targets {targets}")
 
 
-def ended(exit_code: int, reason: str, rebalances: int, orders: int, fills: int, drift_alerts: int) -> AlertEvent:
+def ended(exit_code: int, reason: str, rebalances: int, orders: int, fills: int, drift_alerts: int,
+          fates: str = "") -> AlertEvent:
+    """`fates`: what the venue did with the orders ("2 filled, 1 rejected"), shown when not all of them filled."""
     failed = exit_code not in (0, 130)
     level = "failure" if failed else ("warning" if exit_code == 130 else "success")
+    by_fate = f" ({fates})" if fates and fates != f"{orders} filled" else ""
     return AlertEvent("failed" if failed else "ended", level,
                       f"session {'failed' if failed else 'ended'} (exit {exit_code})",
-                      f"{reason}\n{rebalances} rebalances, {orders} orders, {fills} fills, {drift_alerts} drift alerts")
+                      f"{reason}\n{rebalances} rebalances, {orders} orders{by_fate}, {fills} fills, "
+                      f"{drift_alerts} drift alerts")
 
 
 def refused_start(mode: str, exit_code: int, reason: str) -> AlertEvent:

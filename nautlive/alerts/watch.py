@@ -66,9 +66,11 @@ class SessionAlerts:
         """What happened since the last poll, then the session's exit code and reason."""
         self.poll()
         self._ended = True
+        from nautlive.session_end import describe_fates
+
         orders = sum(len(r["orders"]) for r in result.rebalances)
         self._emit(events.ended(result.exit_code, result.reason, len(result.rebalances), orders, len(result.fills),
-                                result.drift_alerts))
+                                result.drift_alerts, describe_fates(result.orders_by_fate)))
 
     def poll(self) -> None:
         strategy = self._holder.get("strategy")

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import msgspec
 
 from nautlive.errors import RuntimeFailure
 
@@ -97,8 +101,22 @@ class Gate:
         self.waits = 0  # requests held back to stay within the weight limit
         self.hits: list[int] = []  # statuses 429/418 seen
         self.on_ban: list[Callable[[IpBanned], None]] = []
+        self.ban_file: Path | None = None  # where a ban is remembered for the next process (remember_bans)
         self._window_start = 0.0
         self._clock = clock
+
+    def remember_bans(self, folder: Path) -> None:
+        """Keep an IP ban in `folder` (the state folder), so the next run (cron) sends nothing before its end either;
+        a ban saved there by an earlier run is in force now."""
+        digest = hashlib.sha256(self.base_url.lower().encode()).hexdigest()[:16]
+        self.ban_file = folder / f"ban-{digest}.json"
+        try:
+            saved = msgspec.json.decode(self.ban_file.read_bytes())
+            until = float(saved["until"])
+        except (OSError, msgspec.DecodeError, KeyError, TypeError, ValueError):
+            return
+        if until > self._clock() and until > self.until:
+            self.until, self.banned = until, True
 
     def configure(self, rate_limits: list[dict]) -> None:
         """The venue's REQUEST_WEIGHT limit and window from exchangeInfo `rateLimits` (kept when absent)."""
@@ -147,6 +165,7 @@ class Gate:
         self.until = max(self.until, now + self._retry_after(status, headers, body, now))
         if status == 418:
             self.banned = True
+            self._save_ban()
             banned = IpBanned(self.base_url, self.until)
             for listener in list(self.on_ban):
                 listener(banned)
@@ -161,6 +180,15 @@ class Gate:
         if status == 429:
             return self._window_start + self.window - now + 0.5
         return RETRY_AFTER_DEFAULT[status]
+
+    def _save_ban(self) -> None:
+        if self.ban_file is None:
+            return
+        try:
+            self.ban_file.parent.mkdir(parents=True, exist_ok=True)
+            self.ban_file.write_bytes(msgspec.json.encode({"until": self.until, "endpoint": self.base_url}))
+        except OSError:
+            pass  # best effort: this run stops anyway, and the venue answers 418 again
 
     def _roll(self, now: float) -> None:
         start = now - now % self.window

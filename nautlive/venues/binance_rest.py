@@ -132,8 +132,12 @@ class BinanceRest:
 
     @classmethod
     def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
+        from nautlive.safety import lock_dir
+
         settings = profile.binance
-        return cls(endpoints(settings).http, settings.api_key or "", settings.api_secret or "",
+        base = endpoints(settings).http
+        gate_for(base).remember_bans(lock_dir(profile))  # an IP ban outlives the run that met it
+        return cls(base, settings.api_key or "", settings.api_secret or "",
                    timeout if timeout is not None else profile.live.connect_timeout, say=_stderr)
 
     async def close(self) -> None:
