@@ -118,6 +118,7 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
         bar_execution=True,
         book_type=BookType.L2_MBP if book else BookType.L1_MBP,
         latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
+        liquidity_consumption=book,  # fills take size off the L2 levels until an update of the level resets them
     )
     for instrument in instruments:
         engine.add_instrument(instrument)
