@@ -128,3 +128,44 @@ def test_shadow_limit_cap_fills_as_the_backtest_does(tmp_path, repo_cwd):
     assert all(within_cap(f, CAP) for f in shadow_fills)
     assert [(f["fill_px"], f["qty"]) for f in shadow_fills] == [(f["fill_px"], f["qty"]) for f in backtest_fills]
     assert D(capped["filled"]) == sum(D(f["qty"]) for f in shadow_fills) and D(capped["unfilled"]) > 0
+
+
+def live_cap_session(session_dir: Path, bps: str):  # noqa: ANN201
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["execution"] = {"style": "market", "max_slippage_bps": bps}
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+
+
+@pytest.mark.slow
+def test_live_once_with_limit_cap_against_the_sim_reaches_the_target_within_the_cap(venue, session_dir):
+    from tests.live_helpers import BAND, TARGETS, order_posts, run_live, state, weights_at_venue
+
+    live_cap_session(session_dir, "10")
+    done = run_live(session_dir, venue, "--arm", "--once", "--execution", "limit_cap")
+    assert done.returncode == 0, done.stderr[-3000:]
+    posts = order_posts(venue)
+    assert len(posts) == 2 and all((p["params"]["type"], p["params"]["timeInForce"]) == ("LIMIT", "IOC")
+                                   for p in posts)
+    fills = [json.loads(line) for line in (session_dir / "drift.log").read_text().splitlines()]
+    assert fills and all(within_cap(f, D(10)) for f in fills)
+    for iid, weight in weights_at_venue(venue).items():
+        assert abs(weight - D(str(TARGETS[iid]))) <= BAND, (iid, weight)
+    assert all(o["status"] == "FILLED" for o in state(venue)["orders"])
+
+
+@pytest.mark.slow
+def test_live_once_with_a_cap_tighter_than_the_book_fills_the_touch_and_exits_1_saying_so(venue, session_dir):
+    from tests.live_helpers import error_line, order_posts, run_live, state
+
+    live_cap_session(session_dir, "0.001")  # the cap admits the touch only: the ladder's first level
+    done = run_live(session_dir, venue, "--arm", "--once", "--execution", "limit_cap", "--summary", "s.json")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "left in part by the price cap (execution limit_cap): the next rebalance plans the rest again" in (
+        error_line(done.stderr))
+    fills = [json.loads(line) for line in (session_dir / "drift.log").read_text().splitlines()]
+    assert fills and all(within_cap(f, D("0.001")) for f in fills)
+    statuses = [o["status"] for o in state(venue)["orders"]]
+    assert len(order_posts(venue)) == 2 and "EXPIRED" in statuses  # IOC: the venue expired what the cap left
+    summary = json.loads((session_dir / "s.json").read_text())
+    capped = summary["rebalances"][0]["capped"]
+    assert len(capped) == statuses.count("EXPIRED") and all(D(c["unfilled"]) > 0 for c in capped)
