@@ -169,3 +169,20 @@ def test_live_once_with_a_cap_tighter_than_the_book_fills_the_touch_and_exits_1_
     summary = json.loads((session_dir / "s.json").read_text())
     capped = summary["rebalances"][0]["capped"]
     assert len(capped) == statuses.count("EXPIRED") and all(D(c["unfilled"]) > 0 for c in capped)
+
+
+@pytest.mark.slow
+def test_parity_holds_under_limit_cap_on_both_real_recordings(tmp_path):
+    import subprocess
+    import sys
+
+    data = []
+    for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz", "btcusdt_20240809.gz", "ethusdt_20240809.gz"):
+        data += ["--data", str(shared_file("binance", "market", name))]
+    profile = profile_text(tmp_path, {"style": "limit_cap", "max_slippage_bps": 1})  # a cap the walks reach
+    proc = subprocess.run([sys.executable, "-m", "nautlive", "parity", "--profile", str(profile), *data,
+                           "--schedule", str(REPO / "artifacts" / "orders" / "schedule.example.json"), "--json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["orders_match"] and result["ok"] and result["backtest_orders"] >= 8
