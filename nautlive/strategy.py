@@ -314,6 +314,8 @@ class NautilusRebalanceStrategy(Strategy):
         side = OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL
         quantity = instrument.make_qty(intent.quantity)
         quote = self.cache.quote_tick(instrument.id)
+        if self.config.execution_style == "limit_cap" and quote is None:
+            self.log.warning(f"{instrument.id}: no quote to cap against: a market order")
         if self.config.execution_style == "limit_cap" and quote is not None:
             mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
             price = cap_price(intent.side, mid, self.config.max_slippage_bps, instrument.price_increment.as_decimal())
