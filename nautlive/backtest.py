@@ -39,6 +39,7 @@ class BacktestSummary(msgspec.Struct):
     rebalances: int
     final_weights: dict[str, dict[str, str]]
     drift_alerts: int
+    capped: int = 0  # limit_cap orders the cap left (partly) unfilled (execution.style limit_cap)
 
 
 class PreparedRun(msgspec.Struct):
@@ -118,6 +119,7 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
         bar_execution=True,
         book_type=BookType.L2_MBP if book else BookType.L1_MBP,
         latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
+        liquidity_consumption=book,  # fills take size off the L2 levels until an update of the level resets them
     )
     for instrument in instruments:
         engine.add_instrument(instrument)
@@ -141,7 +143,8 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
         RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
-                        market_tif=market_tif),
+                        market_tif=market_tif, execution_style=profile.execution.style,
+                        max_slippage_bps=profile.execution.max_slippage_bps),
         specs={i: catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,
@@ -267,6 +270,7 @@ def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> Back
         final_weights={k: {"weight": _text(w), "target": _text(last_targets.get(k, Decimal(0)))}
                        for k, w in weights.items()},
         drift_alerts=strategy.drift.alerts,
+        capped=sum(len(r.capped) for r in strategy.reports),
     )
 
 

@@ -2,7 +2,9 @@
 
 One fill model for SHADOW, BACKTEST and `nautlive sim`: a market order takes the opposite side's levels best first,
 each at its own price, until it is filled or the visible book runs out; what the book cannot fill expires, as a Binance
-MARKET order does. Liquidity is not consumed: the next depth update shows what the market did.
+MARKET order does. Liquidity is consumed: what our fills took is gone from those levels until the book's next update
+for a level (a depth diff, a touch or a snapshot) sets it again (the simulator takes it off its book, the shadow
+sandbox sends the engine the thinner levels, the backtest venue runs with Nautilus's `liquidity_consumption`).
 
 The book is kept from the `@depth@100ms` diff stream (a quantity of 0 removes a level), with `@bookTicker` setting the
 touch (and dropping any level the touch has passed: the diff stream lags it), and a REST snapshot where one is taken.

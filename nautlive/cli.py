@@ -137,6 +137,10 @@ ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Path of a pr
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts instead of tables.")]
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Catalog YAML (default: the profile's).")]
 TargetsOpt = Annotated[Path | None, typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
+ExecutionOpt = Annotated[
+    str | None, typer.Option("--execution", metavar="STYLE", help="market | limit_cap: how orders go out (default: "
+                             "the profile's execution.style).", show_default=False),
+]
 
 
 def _version(value: bool) -> None:
@@ -178,6 +182,20 @@ def _debug_lines_on_stderr(on: bool) -> None:
     logger.setLevel(logging.DEBUG if on else logging.NOTSET)
     if on:
         logger.addHandler(StderrHandler())
+
+
+def with_execution(prof, style: str | None):  # noqa: ANN001, ANN201
+    """The profile with --execution STYLE in place of its execution.style (None: as it is)."""
+    if style is None:
+        return prof
+    import msgspec
+
+    from nautlive.errors import ConfigError
+    from nautlive.execution import STYLES
+
+    if style not in STYLES:
+        raise ConfigError(f"--execution: expected one of {', '.join(STYLES)}, got {style!r}")
+    return msgspec.structs.replace(prof, execution=msgspec.structs.replace(prof.execution, style=style))
 
 
 def _profile(venue: str | None, profile: Path | None):  # noqa: ANN202

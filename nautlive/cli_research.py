@@ -14,6 +14,7 @@ import typer
 
 from nautlive.cli import (
     CatalogOpt,
+    ExecutionOpt,
     JsonOpt,
     ProfileOpt,
     TargetsOpt,
@@ -21,6 +22,7 @@ from nautlive.cli import (
     _fast_exit,
     _profile,
     app,
+    with_execution,
 )
 from nautlive.errors import NautliveError
 
@@ -58,6 +60,7 @@ def backtest(
     bar: BarOpt = None,
     data_catalog: DataCatalogOpt = None,
     html: Annotated[Path | None, typer.Option("--html", help="Bars: write the tearsheet (plotly HTML) here.")] = None,
+    execution: ExecutionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the strategy on BacktestEngine over recorded quotes or OHLCV bars and a target schedule.
@@ -73,7 +76,7 @@ def backtest(
     from nautlive.home import in_home
     from nautlive.render import emit_json, line, table
 
-    prof = _profile(venue, profile)
+    prof = with_execution(_profile(venue, profile), execution)
     out = out if out is not None else Path(in_home("artifacts/backtest"))
     options = BarOptions(bar_ns=_bar_ns(bar), data_catalog=data_catalog and str(data_catalog),
                          html=html and str(html), progress=None if json_out else _progress)
@@ -97,6 +100,7 @@ def backtest(
         line(f"wrote {out}/fills.jsonl, {out}/summary.json and {out}/equity.csv" + (f"; {html}" if html else ""))
         return
     expired = f", {summary.expired} filled in part (the book too thin, the rest expired)" if summary.expired else ""
+    expired += f", {summary.capped} left in part by the price cap" if summary.capped else ""
     line(f"{summary.rebalances} rebalances, {summary.orders} orders, {summary.fills} fills, {summary.rejected} rejected"
          f"{expired}; fees {summary.fees}, traded {summary.traded} (turnover {float(summary.turnover):.2f}x starting NAV); NAV {summary.nav_start} -> {summary.nav_end};"
          f" lowest cash {summary.min_cash}")

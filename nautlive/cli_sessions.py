@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from nautlive.cli import (
+    ExecutionOpt,
     JsonOpt,
     ProfileOpt,
     TargetsOpt,
@@ -21,6 +22,7 @@ from nautlive.cli import (
     _wrote,
     app,
     require_ib_extra,
+    with_execution,
 )
 
 FeedOpt = Annotated[
@@ -47,6 +49,7 @@ def shadow(
     once: OnceOpt = False,
     duration: DurationOpt = None,
     summary: SummaryOpt = None,
+    execution: ExecutionOpt = None,
     json_out: JsonOpt = False,
     log_level: LogLevelOpt = "WARNING",
 ) -> None:
@@ -59,16 +62,17 @@ def shadow(
     --venue binance --feed replay:examples/data/btcusdt_20240808.gz,examples/data/ethusdt_20240808.gz --speed 10 --duration 60
     """
     _session("shadow", venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
-             log_level)
+             log_level, execution=execution)
 
 
 def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, duration, summary, json_out,
-             log_level, arm: bool = False) -> None:  # noqa: ANN001
+             log_level, arm: bool = False, execution: str | None = None) -> None:  # noqa: ANN001
     from nautlive.engine import is_keyless, parse_feed
     from nautlive.render import is_terminal
     from nautlive.session import run_from_cli
 
     prof, source = _load_profile(venue, profile)
+    prof = with_execution(prof, execution)
     if mode == "live" or feed in (None, "venue"):  # the IB adapter; a synthetic or replay feed runs without it
         require_ib_extra(prof)
     print(f"profile {prof.name} ({source})", file=sys.stderr, flush=True)
@@ -165,6 +169,7 @@ def live(
     once: OnceOpt = False,
     duration: DurationOpt = None,
     summary: SummaryOpt = None,
+    execution: ExecutionOpt = None,
     json_out: JsonOpt = False,
     log_level: LogLevelOpt = "WARNING",
 ) -> None:
@@ -178,4 +183,4 @@ def live(
     Rehearsal: nautlive sim (one terminal) · nautlive live --venue binance-sim --arm --once (another)
     """
     _session("live", venue, profile, "venue", 1.0, 42, targets, drift_log, once, duration, summary, json_out,
-             log_level, arm=arm)
+             log_level, arm=arm, execution=execution)

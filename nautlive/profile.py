@@ -50,6 +50,15 @@ class RebalancePolicy(_Frozen):
     max_turnover: Decimal | None = None
 
 
+class ExecutionSettings(_Frozen):
+    """How rebalance orders go out (nautlive.execution): `market` (a MARKET order walks the book) or `limit_cap` (a
+    marketable LIMIT IOC at the mid at submit +/- `max_slippage_bps`; what the cap leaves is reported and planned
+    again by the next rebalance)."""
+
+    style: Literal["market", "limit_cap"] = "market"
+    max_slippage_bps: Decimal = Decimal("10")
+
+
 class ReconcileSettings(_Frozen):
     """What a mismatch does at startup, per-field severity overrides (field -> BLOCKING|WARNING|INFO), and whether
     the catalog follows the venue's relaxations (adopt: relaxed)."""
@@ -146,6 +155,7 @@ class VenueProfile(_Frozen):
     taker_fee: Decimal = Decimal("0.001")
     shadow: ShadowSettings = ShadowSettings()
     rebalance: RebalancePolicy = RebalancePolicy()
+    execution: ExecutionSettings = ExecutionSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     live: LiveSettings = LiveSettings()
     risk: RiskSettings = RiskSettings()

@@ -4,7 +4,8 @@ Tick feeds (venue, replay, synthetic) give the simulated exchange an L2 book (Or
 strategy's IOC market orders walk it as the backtest venue's matching engine does: each level at its own price, and
 what the visible book cannot fill is cancelled (a Binance MARKET order expires). An order reaches the exchange
 `shadow.latency_ms` of data time after it was sent: it meets the book as it is then, as a backtest with the same
-latency model does.
+latency model does. What its fills took is gone from those levels (the engine is sent the thinner levels) until the
+feed's next update of a level sets it again.
 
 Bars (the bar replay of parity) reach the exchange too, and move it as in a backtest (an L1 book): trades at open,
 high, low and close, a quarter of the volume each. A (GTC) market order beyond that size fills the rest one tick
@@ -17,9 +18,12 @@ from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory as _StockFactory
 from nautilus_trader.core.data import Data
-from nautilus_trader.model.data import QuoteTick, TradeTick
-from nautilus_trader.model.enums import LiquiditySide, OrderSide, OrderType, TimeInForce
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.execution.messages import SubmitOrder
+from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
+from nautilus_trader.model.enums import BookAction, LiquiditySide, OrderSide, OrderType, RecordFlag, TimeInForce
 from nautilus_trader.model.objects import Quantity
+from nautilus_trader.model.orders import MarketOrder
 
 DEEP_SIZE = 1_000_000_000
 # An order waiting for data time to pass its latency is sent after this much wall time if no data comes (a quiet
@@ -80,18 +84,75 @@ class ShadowSandboxExecutionClient(SandboxExecutionClient):
     def _submit(self, command) -> None:  # noqa: ANN001
         order = command.order
         engine = self.exchange.get_matching_engine(order.instrument_id)
-        fills = engine.determine_market_price_and_volume(order) if (
-            engine is not None and order.order_type == OrderType.MARKET) else []
+        if engine is not None and order.order_type == OrderType.LIMIT and order.time_in_force == TimeInForce.IOC:
+            return self._submit_limit_ioc(engine, command)
+        if engine is None or order.order_type != OrderType.MARKET:
+            return super().submit_order(command)
+        fills = engine.determine_market_price_and_volume(order)
         super().submit_order(command)
-        if not fills or sum(q.as_decimal() for _, q in fills) >= order.quantity.as_decimal():
-            return
+        if fills and not self._l1:
+            super().on_data(consumed(engine, order.side, fills, self.test_clock.timestamp_ns()))
+        if sum(q.as_decimal() for _, q in fills) >= order.quantity.as_decimal() or (
+                not fills and (self._l1 or not engine.get_book().update_count)):
+            return  # filled; or no book yet (the engine answers that)
         if self._l1:
             fill_rest(engine, order, fills[-1][0])
         elif order.time_in_force == TimeInForce.IOC:
             # The engine cancels an IOC remainder only once the order is open, and the live engine has not applied
-            # its events yet: the remainder expires here, after the fills (as a Binance MARKET order's does).
-            self.generate_order_expired(order.strategy_id, order.instrument_id, order.client_order_id, None,
-                                        self.test_clock.timestamp_ns())
+            # its events yet: the remainder expires here, after the fills (as a Binance MARKET order's does). With
+            # no fill at all (the book consumed) the order is still SUBMITTED: Nautilus's IOC case is a cancel.
+            end = self.generate_order_expired if fills else self.generate_order_canceled
+            end(order.strategy_id, order.instrument_id, order.client_order_id, None, self.test_clock.timestamp_ns())
+
+    def _submit_limit_ioc(self, engine, command) -> None:  # noqa: ANN001
+        """A marketable LIMIT IOC (execution style limit_cap): it takes the levels no worse than its price, and the
+        rest is gone at once. The engine would rest that rest (it cancels an IOC only once the order is open, and the
+        live engine has not applied its events yet), so the engine is sent the taker part as a market order of what
+        those levels hold, under the same client order id, and the rest expires here (all of it: a cancel)."""
+        order = command.order
+        fills = taken(engine.get_book().get_all_crossed_levels(order.side, order.price,
+                                                               engine.instrument.size_precision), order.quantity)
+        ts = self.test_clock.timestamp_ns()
+        if not fills:
+            self.generate_order_submitted(order.strategy_id, order.instrument_id, order.client_order_id, ts)
+            self.generate_order_canceled(order.strategy_id, order.instrument_id, order.client_order_id, None, ts)
+            return
+        quantity = Quantity.from_raw(sum(q.raw for _, q in fills), order.quantity.precision)
+        taker = MarketOrder(order.trader_id, order.strategy_id, order.instrument_id, order.client_order_id,
+                            order.side, quantity, UUID4(), order.ts_init, time_in_force=TimeInForce.IOC)
+        super().submit_order(SubmitOrder(command.trader_id, command.strategy_id, taker, UUID4(), command.ts_init,
+                                         command.position_id, command.client_id))
+        if not self._l1:
+            super().on_data(consumed(engine, order.side, fills, ts))
+        if quantity < order.quantity:
+            self.generate_order_expired(order.strategy_id, order.instrument_id, order.client_order_id, None, ts)
+
+
+def taken(levels: list, quantity) -> list:  # noqa: ANN001
+    """The (price, quantity) an order of `quantity` takes from `levels` (best first): each level while it lasts."""
+    fills, left = [], quantity.raw
+    for price, size in levels:
+        if left <= 0:
+            break
+        take = min(size.raw, left)
+        fills.append((price, Quantity.from_raw(take, size.precision)))
+        left -= take
+    return fills
+
+
+def consumed(engine, side: OrderSide, fills: list, ts: int) -> OrderBookDeltas:  # noqa: ANN001
+    """The book change our taker fills make: each level they took from left thinner (or gone), until the feed's next
+    update of that level sets it again (the backtest venue's `liquidity_consumption` does the same)."""
+    book, instrument = engine.get_book(), engine.instrument
+    iid, sp = instrument.id, instrument.size_precision
+    book_side = OrderSide.SELL if side == OrderSide.BUY else OrderSide.BUY
+    deltas = []
+    for i, (price, qty) in enumerate(fills):
+        left = book.get_quantity_at_level(price, side, sp).raw - qty.raw
+        deltas.append(OrderBookDelta.from_raw(
+            iid, BookAction.UPDATE if left > 0 else BookAction.DELETE, book_side, price.raw, price.precision,
+            max(left, 0), sp, 0, RecordFlag.F_LAST if i == len(fills) - 1 else 0, 0, ts, ts))
+    return OrderBookDeltas(iid, deltas)
 
 
 def fill_rest(engine, order, last_px) -> None:  # noqa: ANN001

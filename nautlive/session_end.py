@@ -82,6 +82,11 @@ def once_outcome(strategy, report) -> tuple[int, str]:  # noqa: ANN001
                           f"{Decimal(e['filled']) + Decimal(e['expired'])}" for e in report.expired)
         return 1, (f"{len(report.expired)} order(s) filled in part, the rest expired: the book was too thin "
                    f"({parts})")
+    if report.capped:
+        parts = ", ".join(f"{c['instrument']} {c['side']} filled {c['filled']}, left {c['unfilled']} beyond "
+                          f"{c['limit_px']}" for c in report.capped)
+        return 1, (f"{len(report.capped)} order(s) left in part by the price cap (execution limit_cap): the next "
+                   f"rebalance plans the rest again ({parts})")
     if unpriced:
         return 1, (f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
                    f"({fates['filled']} other orders filled)")

@@ -13,7 +13,7 @@ import msgspec
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, StrategyConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import BookType, OrderSide, TimeInForce
+from nautilus_trader.model.enums import BookType, OrderSide, OrderType, TimeInForce
 from nautilus_trader.model.events import (
     OrderCanceled,
     OrderDenied,
@@ -27,6 +27,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.catalog import InstrumentSpec
 from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
+from nautlive.execution import cap_price
 from nautlive.planner import Plan, Quote, plan_rebalance
 from nautlive.profile import RebalancePolicy
 from nautlive.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
@@ -50,6 +51,9 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     market_tif: str = "IOC"
     # SHADOW on the venue's feed: ask the data client for the L2 book the shadow exchange fills against.
     subscribe_book: bool = False
+    # How orders go out (nautlive.execution): "market", or "limit_cap" (a LIMIT IOC at the mid at submit +/- the cap).
+    execution_style: str = "market"
+    max_slippage_bps: Decimal = Decimal("10")
 
 
 class RebalanceReport(msgspec.Struct):
@@ -62,6 +66,7 @@ class RebalanceReport(msgspec.Struct):
     skipped: list[dict] = []
     retried: list[dict] = []  # transient denials/rejections, planned again from the venue's holdings
     expired: list[dict] = []  # market orders the visible book filled only in part: the rest expired
+    capped: list[dict] = []  # limit_cap orders the cap left (partly) unfilled: the next rebalance plans the rest again
     refused: str | None = None  # a risk budget stopped this rebalance before any order
     attempts: int = 1
     started_ns: int = 0
@@ -156,7 +161,16 @@ class NautilusRebalanceStrategy(Strategy):
         self._report.rejected.append({"client_order_id": client_order_id, "reason": reason})
 
     def _on_expired(self, order) -> None:  # noqa: ANN001
-        """A market order ended with the visible book short of its size: what filled stands, the rest is reported."""
+        """A market order ended with the visible book short of its size, or a limit_cap order with the book beyond
+        its cap: what filled stands, the rest is reported."""
+        if order.order_type == OrderType.LIMIT:
+            self.log.warning(f"Order {order.client_order_id}: {order.filled_qty} of {order.quantity} "
+                             f"{order.instrument_id.symbol} filled within the cap ({order.price}); the rest is left")
+            self._report.capped.append({"client_order_id": str(order.client_order_id),
+                                        "instrument": str(order.instrument_id), "side": order.side_string(),
+                                        "limit_px": str(order.price), "filled": str(order.filled_qty),
+                                        "unfilled": str(order.leaves_qty)})
+            return
         self.log.warning(f"Order {order.client_order_id}: the book filled {order.filled_qty} of {order.quantity} "
                          f"{order.instrument_id.symbol}; the rest expired")
         self._report.expired.append({"client_order_id": str(order.client_order_id), "instrument": str(order.instrument_id),
@@ -241,10 +255,10 @@ class NautilusRebalanceStrategy(Strategy):
         cost = Decimal(0)
         for intent in buys:
             instrument = self.cache.instrument(InstrumentId.from_str(intent.instrument_id))
-            quote = self.cache.quote_tick(instrument.id)
+            quote = self._priced(instrument)
             if quote is None:
                 return False
-            cost += intent.quantity * quote.ask_price.as_decimal() * (1 + Decimal(str(instrument.taker_fee)))
+            cost += intent.quantity * quote.ask * (1 + Decimal(str(instrument.taker_fee)))
         return cost <= self.cash()
 
     def _finish(self) -> None:
@@ -280,13 +294,7 @@ class NautilusRebalanceStrategy(Strategy):
     def _submit(self, intents: list) -> None:
         orders = []
         for intent in intents:
-            instrument = self.cache.instrument(InstrumentId.from_str(intent.instrument_id))
-            order = self.order_factory.market(
-                instrument_id=instrument.id,
-                order_side=OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL,
-                quantity=instrument.make_qty(intent.quantity),
-                time_in_force=TimeInForce[self.config.market_tif],
-            )
+            order = self._new_order(self.cache.instrument(InstrumentId.from_str(intent.instrument_id)), intent)
             orders.append((order, intent))
             self._open.add(order.client_order_id)
         self._submitting = True
@@ -299,6 +307,22 @@ class NautilusRebalanceStrategy(Strategy):
         finally:
             self._submitting = False
         self._advance()
+
+    def _new_order(self, instrument, intent):  # noqa: ANN001, ANN202
+        """The order of one planned intent in the configured execution style (a market order when there is no
+        quote to cap against)."""
+        side = OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL
+        quantity = instrument.make_qty(intent.quantity)
+        quote = self.cache.quote_tick(instrument.id)
+        if self.config.execution_style == "limit_cap" and quote is None:
+            self.log.warning(f"{instrument.id}: no quote to cap against: a market order")
+        if self.config.execution_style == "limit_cap" and quote is not None:
+            mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
+            price = cap_price(intent.side, mid, self.config.max_slippage_bps, instrument.price_increment.as_decimal())
+            return self.order_factory.limit(instrument_id=instrument.id, order_side=side, quantity=quantity,
+                                            price=instrument.make_price(price), time_in_force=TimeInForce.IOC)
+        return self.order_factory.market(instrument_id=instrument.id, order_side=side, quantity=quantity,
+                                         time_in_force=TimeInForce[self.config.market_tif])
 
     def _snapshot(self, order, intent) -> None:  # noqa: ANN001
         quote = self.cache.quote_tick(order.instrument_id)
@@ -341,10 +365,10 @@ class NautilusRebalanceStrategy(Strategy):
                 continue
             holdings[key] = self.holding(instrument)
             fees[key] = Decimal(str(instrument.taker_fee))
-            quote = self.cache.quote_tick(iid)
+            quote = self._priced(instrument)
             specs[key] = self._specs[key]
             if quote is not None:
-                quotes[key] = Quote(bid=quote.bid_price.as_decimal(), ask=quote.ask_price.as_decimal())
+                quotes[key] = quote
         targets = {k: v for k, v in self._active.weights.items() if k in specs}
         plan = plan_rebalance(holdings, self.cash(), quotes, targets, specs, fees, self._policy,
                               blocked=self.blocked, reserved=self.reserved(quotes))
@@ -357,6 +381,19 @@ class NautilusRebalanceStrategy(Strategy):
                 elif line.action == "skip":
                     self.log.info(f"{line.instrument_id}: {line.reason} (residual {line.residual_bps} bps)")
         return plan
+
+    def _priced(self, instrument) -> Quote | None:  # noqa: ANN001
+        """The prices orders are planned at: the touch; under limit_cap the cap prices where they are worse (a BUY
+        locks and may pay up to its cap, so buys are sized to afford it)."""
+        tick = self.cache.quote_tick(instrument.id)
+        if tick is None:
+            return None
+        bid, ask = tick.bid_price.as_decimal(), tick.ask_price.as_decimal()
+        if self.config.execution_style == "limit_cap":
+            mid, step = (bid + ask) / 2, instrument.price_increment.as_decimal()
+            bid = min(bid, cap_price("SELL", mid, self.config.max_slippage_bps, step))
+            ask = max(ask, cap_price("BUY", mid, self.config.max_slippage_bps, step))
+        return Quote(bid=bid, ask=ask)
 
     def reserved(self, quotes: dict[str, Quote]) -> Decimal:
         """Value locked in open orders (another tool's, kept by live.open_orders: keep): counted in NAV, not traded.

@@ -80,6 +80,9 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     for currency, amount in profile.shadow.starting_balances.items():
         if not _finite(amount) or amount < 0:
             yield f"shadow.starting_balances.{currency}", f"must be 0 or more, got {amount}"
+    cap = profile.execution.max_slippage_bps
+    if not _finite(cap) or not 0 < cap < 10_000:
+        yield "execution.max_slippage_bps", f"must be above 0 and below 10000, got {cap}"
     if not _finite(profile.drift_alert_bps) or profile.drift_alert_bps < 0:
         yield "drift_alert_bps", f"must be 0 or more, got {profile.drift_alert_bps}"
 

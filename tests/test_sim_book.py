@@ -113,17 +113,33 @@ def test_market_buy_fills_the_walk_of_the_recorded_book(raw_lines, recording):
     assert [D(t["commission"]) for t in trades] == [q * D("0.001") for _, q in expected]  # per fill, in BTC
 
 
-def test_market_sell_walks_the_bids_and_liquidity_is_not_consumed(raw_lines, recording):
+def test_fills_consume_the_book_until_the_recording_sets_the_level_again(raw_lines, recording):
+    """Issue #31: a second order right after the first meets the thinner book; the next recorded update of a level
+    sets it again."""
     until = recording[20_000].ts_ns
     book = book_from_lines(raw_lines, until)
     sim = replayed(recording, until)
     sim.free["BTC"] = D(10)
     bids = sorted(book.bids.items(), reverse=True)
     quantity = sum(q for _, q in bids[:5]) + STEP
-    for _ in range(2):  # the same walk twice: fills take nothing off the book
-        order = sim.place_market_order("BTCUSDT", "SELL", quantity)
-        fills = [(f.price, f.qty) for f in sim.fills if f.order_id == order.order_id]
-        assert fills == book.walk("SELL", quantity) and order.status == "FILLED" and len(fills) == 6
+    first = sim.place_market_order("BTCUSDT", "SELL", quantity)
+    fills = [(f.price, f.qty) for f in sim.fills if f.order_id == first.order_id]
+    assert fills == book.walk("SELL", quantity) and first.status == "FILLED" and len(fills) == 6
+    thinner = L2Book()
+    thinner.apply(bids[6:] + [(bids[5][0], bids[5][1] - STEP)], [])
+    assert sim.depth["BTCUSDT"].book.bids == thinner.bids  # five levels gone, the sixth one step thinner
+    assert sim.books["BTCUSDT"].bid == bids[5][0]  # the touch moved with them
+    second = sim.place_market_order("BTCUSDT", "SELL", quantity)
+    fills = [(f.price, f.qty) for f in sim.fills if f.order_id == second.order_id]
+    assert fills == thinner.walk("SELL", quantity) and fills[0] == (bids[5][0], bids[5][1] - STEP)
+    assert vwap(fills) < vwap(book.walk("SELL", quantity))  # the second sell pays for the first
+    later = next(i for i, r in enumerate(recording) if r.ts_ns > until)
+    replay(sim, recording[later:later + 2000])
+    recorded = book_from_lines(raw_lines, recording[later + 1999].ts_ns)
+    for px, _ in bids[:6]:  # a level the recording updated since has its recorded size back
+        if px in recorded.bids and any(item.depth is not None and any(p == px for p, _ in item.depth.bids)
+                                       for item in recording[later:later + 2000]):
+            assert sim.depth["BTCUSDT"].book.bids[px] == recorded.bids[px]
 
 
 # -- (b) the rest of an order larger than the visible book expires --------------------------------------------------
@@ -184,6 +200,7 @@ def test_quote_order_qty_walks_in_lot_steps_and_expires_past_the_book(recording)
     spent = sum(p * q for p, q in fills)
     assert spent <= spend and spend - spent < fills[-1][0] * STEP
     assert D(order["executedQty"]) == D(order["origQty"]) == sum(q for _, q in fills)
+    asks = sorted(sim.depth["BTCUSDT"].book.asks.items())  # what the first order left (fills consume the book)
     everything = (sum(p * q for p, q in asks) + 100_000).quantize(D("0.01"))
     too_much = answer(sim, "POST", "/api/v3/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
                                                      "quoteOrderQty": str(everything)})
@@ -219,9 +236,10 @@ def test_marketable_limit_takes_levels_up_to_its_price_and_rests_the_rest():
     assert sim.locked["USDT"] == (1 - taken) * D("60000.03")
     sim.cancel_order("BTCUSDT", None, "O-lim")
     assert sim.locked["USDT"] == 0 and sim.free["USDT"] == 1_000_000 - sum(px * q for px, q in levels)
-    ioc = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.01"), "IOC")
-    assert ioc.status == "EXPIRED" and ioc.executed_qty == D("0.1") and sim.locked["USDT"] == 0
-    fok = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.01"), "FOK")
+    ioc = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.04"), "IOC")  # the three levels taken are gone
+    assert ioc.status == "EXPIRED" and ioc.executed_qty == pinned_asks(4)[3][1] and sim.locked["USDT"] == 0
+    assert [(f.price, f.qty) for f in sim.fills[-1:]] == pinned_asks(4)[3:]
+    fok = sim.place_limit_order("BTCUSDT", "BUY", D(1), D("60000.05"), "FOK")
     assert fok.status == "EXPIRED" and fok.executed_qty == 0
 
 

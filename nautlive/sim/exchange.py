@@ -1,10 +1,11 @@
 """The exchange side of the simulated venue: placing, matching and cancelling one Spot account's orders.
 
 One fill model (nautlive.book): a MARKET order walks the symbol's L2 book, one trade per level at that level's price,
-best first; what the visible book cannot fill EXPIRES, as on Binance (liquidity is not consumed: the next depth update
-shows what the market did). `quoteOrderQty` sizes it in the quote asset instead. A LIMIT order locks its funds, takes
-the levels no worse than its price as a taker, and the rest rests (an IOC rest expires; a FOK order fills whole or
-expires); a resting order fills in full at its limit price as a maker once the book crosses it (or on `fill_open`).
+best first; what the visible book cannot fill EXPIRES, as on Binance. A taker fill takes its size off the levels it
+filled at (MarketData.consume) until the feed sets those levels again. `quoteOrderQty` sizes it in the quote asset
+instead. A LIMIT order locks its funds, takes the levels no worse than its price as a taker, and the rest rests (an
+IOC rest expires; a FOK order fills whole or expires); a resting order fills in full at its limit price as a maker once
+the book crosses it (or on `fill_open`).
 Balances, settlement and the user-stream events are nautlive.sim.account.
 """
 
@@ -167,6 +168,8 @@ class SpotExchange(Account):
         """Execute the order's fills, one trade each, expire an unfilled rest if asked, then push the balances once."""
         for price, qty in fills:
             order = self._fill(order, price, qty, is_maker)
+        if fills and not is_maker:
+            self.consume(order.symbol, order.side, fills)
         if expire_rest and order.is_open:
             order = self._expire(order)
         self._emit_positions(rules)

@@ -75,6 +75,23 @@ class MarketData:
         self.ensure_book(symbol)
         return self.depth[symbol].book
 
+    def consume(self, symbol: str, side: str, fills: list[tuple[Decimal, Decimal]]) -> None:
+        """Our taker fills take their size off the served book's levels (a depth diff out, and a bookTicker if the
+        touch moved): gone until the feed sets those levels again (a recorded diff or snapshot, a new ladder)."""
+        served = self.depth[symbol]
+        levels = served.book.asks if side == "BUY" else served.book.bids
+        left = [(px, max(levels.get(px, Decimal(0)) - qty, Decimal(0))) for px, qty in fills]
+        diff = served.apply([], left, self.now_ms()) if side == "BUY" else served.apply(left, [], self.now_ms())
+        self._publish_depth(symbol, diff)
+        book = served.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return
+        touch = Quote(bid, book.bids[bid], ask, book.asks[ask])
+        if touch != self.books.get(symbol):
+            self.books[symbol] = touch
+            self._publish_quote(symbol)
+
     # -- the synthetic walk and pinned quotes ------------------------------------------------------------------
 
     def step_walks(self) -> None:
