@@ -40,7 +40,8 @@ def test_an_order_is_one_row_with_its_vwap_qty_and_levels():
 
 def test_the_session_fill_table_has_one_row_per_order(capsys):
     result = SimpleNamespace(mode="shadow", session="shadow-1", fills=FILLS, final_weights={}, rebalances=[],
-                             drift_alerts=0, superseded=0, budget_refusals=[], stream_reestablished=0, reason="ok")
+                             drift_alerts=0, superseded=0, budget_refusals=[], stream_reestablished=0, reason="ok",
+                             orders_by_fate={}, adopted=[], capped=[])
     _render_session(result, json_out=False, summary=None)
     out = capsys.readouterr().out.splitlines()
     assert out[1] == "instrument\tside\tqty\tvwap\tlevels\tmid at submit\tdrift bps"
