@@ -79,6 +79,18 @@ def register_new_key(running: RunningSimulator, api_key: str) -> str:
     return private
 
 
+def use_key_file(directory: Path, pem: str, mode: int = 0o600) -> Path:
+    """The session directory's profile reads its private key from a file (with this mode) instead of the environment."""
+    key_file = directory / "binance-ed25519.pem"
+    key_file.write_text(pem)
+    key_file.chmod(mode)
+    profile = yaml.safe_load((directory / "profile.yaml").read_text())
+    profile["binance"].pop("api_secret")
+    profile["binance"]["api_secret_file"] = str(key_file)
+    (directory / "profile.yaml").write_text(yaml.safe_dump(profile))
+    return key_file
+
+
 def write_targets(directory: Path, weights: dict[str, float]) -> None:
     temporary = directory / "targets.json.tmp"
     temporary.write_text(json.dumps({"as_of": "2026-11-24T12:00:00Z", "weights": weights}))

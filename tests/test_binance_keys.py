@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ from nautlive.sim.server import start_in_thread
 from nautlive.venues.binance_keys import ed25519_private_key, require_ed25519, signer
 from nautlive.venues.binance_ws_api import logon_params
 from tests.conftest import REPO
-from tests.live_helpers import CATALOG, D, ed25519_key_pair
+from tests.live_helpers import CATALOG, D, ed25519_key_pair, use_key_file
 from tests.ws_api_client import next_event, ws_api_call
 
 PRIVATE, PUBLIC = ed25519_key_pair()
@@ -88,7 +89,7 @@ def test_signatures_are_what_binance_verifies():
 
 def live(directory: Path, **env: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--arm", "--once"]
-    environment = {k: v for k, v in __import__("os").environ.items() if not k.startswith("NAUTLIVE_SIM")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NAUTLIVE_SIM")}
     # port 9: nothing listens there, so any venue call would fail differently (exit 1)
     environment.update(NAUTLIVE_SIM_HTTP="http://127.0.0.1:9", NAUTLIVE_SIM_WS="ws://127.0.0.1:9", **env)
     return subprocess.run(command, cwd=directory, env=environment, capture_output=True, text=True, timeout=60)
@@ -100,16 +101,6 @@ def profile_dir(tmp_path: Path) -> Path:
     profile["catalog"] = str(CATALOG)
     (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
     return tmp_path
-
-
-def key_file_profile(directory: Path, text: str, mode: int) -> None:
-    key_file = directory / "key.pem"
-    key_file.write_text(text)
-    key_file.chmod(mode)
-    profile = yaml.safe_load((directory / "profile.yaml").read_text())
-    profile["binance"].pop("api_secret")
-    profile["binance"]["api_secret_file"] = str(key_file)
-    (directory / "profile.yaml").write_text(yaml.safe_dump(profile))
 
 
 @pytest.mark.parametrize("secret, says", [
@@ -126,7 +117,7 @@ def test_live_with_a_secret_it_cannot_use_exits_2_before_any_venue_call(profile_
 
 
 def test_a_key_file_others_can_read_is_refused_with_chmod_600(profile_dir):
-    key_file_profile(profile_dir, PRIVATE, 0o644)
+    use_key_file(profile_dir, PRIVATE, 0o644)
     result = live(profile_dir)
     assert result.returncode == 2
     assert "chmod 600" in result.stderr and "can be read by other users (mode 644)" in result.stderr
@@ -134,7 +125,7 @@ def test_a_key_file_others_can_read_is_refused_with_chmod_600(profile_dir):
 
 
 def test_a_key_file_and_a_secret_both_set_is_refused(profile_dir):
-    key_file_profile(profile_dir, PRIVATE, 0o600)
+    use_key_file(profile_dir, PRIVATE, 0o600)
     profile = yaml.safe_load((profile_dir / "profile.yaml").read_text())
     profile["binance"]["api_secret"] = "x" * 40
     (profile_dir / "profile.yaml").write_text(yaml.safe_dump(profile))

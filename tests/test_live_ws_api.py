@@ -11,13 +11,12 @@ import os
 import signal
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
 
 from nautlive.sim.wire import BinanceReject
 from tests.live_helpers import (
+    D,
     ed25519_key_pair,
     error_line,
     finish,
@@ -26,6 +25,7 @@ from tests.live_helpers import (
     run_live,
     start_live,
     state,
+    use_key_file,
     wait_until,
     weights_at_venue,
     write_targets,
@@ -33,7 +33,6 @@ from tests.live_helpers import (
 from tests.test_live_faults import logged_trade_ids, set_live, venue_trade_ids
 
 pytestmark = pytest.mark.slow
-D = __import__("decimal").Decimal
 
 
 def ws_api_calls(running) -> list[str]:  # noqa: ANN001
@@ -48,18 +47,6 @@ def control(running, path: str) -> dict:  # noqa: ANN001
 
 def rest_paths(running) -> set[str]:  # noqa: ANN001
     return {r["path"] for r in state(running)["requests"] if r["method"] != "WS"}
-
-
-def use_key_file(directory: Path, pem: str, mode: int = 0o600) -> Path:
-    """The profile reads its private key from a file instead of the environment."""
-    key_file = directory / "binance-ed25519.pem"
-    key_file.write_text(pem)
-    key_file.chmod(mode)
-    profile = yaml.safe_load((directory / "profile.yaml").read_text())
-    profile["binance"].pop("api_secret")
-    profile["binance"]["api_secret_file"] = str(key_file)
-    (directory / "profile.yaml").write_text(yaml.safe_dump(profile))
-    return key_file
 
 
 def test_once_reaches_the_target_over_the_ws_api_user_stream_never_the_listen_key(venue, session_dir):
