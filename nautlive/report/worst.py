@@ -33,7 +33,11 @@ def worst_orders(columns: DriftColumns, ids: list[int], count: int = WORST_COUNT
     total = np.add.reduceat(notional, starts)
     plain = np.add.reduceat(drift, starts) / (ends - starts)
     weighted = np.divide(np.add.reduceat(drift * notional, starts), total, out=plain.copy(), where=total > 0)
-    top = np.lexsort((starts, -weighted))[:count]
+    # The top `count` runs without sorting them all: every run at or above the count-th largest drift, then those.
+    k = min(count, len(weighted))
+    threshold = np.partition(weighted, len(weighted) - k)[len(weighted) - k]
+    candidates = np.flatnonzero(weighted >= threshold)
+    top = candidates[np.lexsort((starts[candidates], -weighted[candidates]))][:count]
     orders = []
     for g in top.tolist():
         run = rows[starts[g]:ends[g]]
