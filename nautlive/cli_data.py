@@ -12,6 +12,10 @@ import typer
 from nautlive.cli import ProfileOpt, VenueOpt, _profile, _typer, app
 from nautlive.errors import ConfigError
 
+SymbolsOpt = Annotated[
+    str | None, typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
+]
+
 data_app = _typer("Market data from the venue: OHLCV bars for backtests.")
 app.add_typer(data_app, name="data")
 
@@ -36,9 +40,7 @@ def data_download(
     ] = None,
     interval: Annotated[str, typer.Option("--interval", help="Bar interval: 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d.")]
     = "1m",
-    symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
-    ] = None,
+    symbols: SymbolsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the files (default: <home>/data/<venue>/).",
                                   show_default=False)
@@ -154,9 +156,7 @@ def record(
         float | None, typer.Option("--duration", min=0, help="Seconds to record (default: until Ctrl-C or SIGTERM).",
                                    show_default=False)
     ] = None,
-    symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated symbols (default: the profile's instruments).")
-    ] = None,
+    symbols: SymbolsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the files (default: <home>/data/<venue>/recordings/).",
                                   show_default=False)

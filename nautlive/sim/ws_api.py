@@ -31,7 +31,6 @@ DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60_000
 INVALID_SIGNATURE = BinanceReject(-1022, "Signature for this request is not valid.")
 REJECTED_KEY = BinanceReject(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-NOT_ED25519 = BinanceReject(-1022, "Signature for this request is not valid.")  # HMAC logon: see binance_keys
 
 
 class ApiConnection(Connection):
@@ -127,8 +126,8 @@ def _logon(hub: Hub, conn: ApiConnection, params: dict[str, Any]) -> Answer:
     if refusal is not None:
         raise Refused(refusal)
     api_key, kind = _verified(hub, params)
-    if kind != "ed25519":
-        raise Refused(NOT_ED25519)
+    if kind != "ed25519":  # Binance's logon takes Ed25519 keys only; an HMAC-signed one fails as a bad signature
+        raise Refused(INVALID_SIGNATURE)
     conn.api_key, conn.key_type, conn.authorized_ms = api_key, kind, hub.sim.now_ms()
     return _status(hub, conn), []
 
