@@ -16,6 +16,7 @@ import msgspec
 from nautlive.bars import catalog_kind, is_bar_input
 from nautlive.catalog import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
 from nautlive.errors import ConfigError
+from nautlive.execution import strategy_settings
 from nautlive.portfolio_stats import turnover
 from nautlive.profile import VenueProfile
 from nautlive.signals import ScheduledTargets, read_schedule, read_targets
@@ -143,8 +144,7 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
         RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
-                        market_tif=market_tif, execution_style=profile.execution.style,
-                        max_slippage_bps=profile.execution.max_slippage_bps),
+                        market_tif=market_tif, **strategy_settings(profile.execution)),
         specs={i: catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,

@@ -26,6 +26,7 @@ from nautlive.errors import ConfigError, NautliveError
 from nautlive.profile import VenueProfile
 from nautlive.session_end import (
     account_for_the_log,
+    account_for_undone,
     all_fates,
     stop_when_the_log_fails,
     until_rebalanced,
@@ -54,6 +55,7 @@ class SessionResult(msgspec.Struct):
     account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
     stream_reestablished: int = 0
     orders_by_fate: dict[str, int] = {}  # what the venue did with the orders sent: filled, rejected, expired, ...
+    undone: list[dict] = []  # what twap / passive parents never sent (a stop, a new target, below the minimum)
 
 
 # -- running a session ------------------------------------------------------------------------------------------
@@ -146,6 +148,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         task.cancel()
     if options.mode == "live" and strategy.startup == "ready":
         await _settle(strategy, venue, profile, started, outcome, holder)
+    account_for_undone(strategy, outcome)
     account_for_the_log(strategy.drift, outcome)
     display.close()
     await node.stop_async()
@@ -362,6 +365,7 @@ def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, stra
         stopped_orders=holder.get("stopped_orders", {}),
         account_start=holder.get("account_start", {}),
         stream_reestablished=getattr(holder.get("venue"), "stream_reestablished", 0),
+        undone=[u for r in strategy.all_reports() for u in r.undone] if strategy.startup == "ready" else [],
     )
 
 

@@ -1,0 +1,101 @@
+"""Issue #31: `twap` and `passive_then_market` LIVE against `nautlive sim` (the real Nautilus Binance clients), and
+their faults: SIGTERM and the kill switch mid-TWAP cancel what is left (nothing more is sent), the summary says what
+was left undone, every child fill is in the drift log once with its parent id."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.live_helpers import (
+    BAND,
+    TARGETS,
+    D,
+    error_line,
+    finish,
+    order_posts,
+    run_live,
+    start_live,
+    state,
+    wait_until,
+    weights_at_venue,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def use_execution(directory: Path, **execution: object) -> None:
+    profile = yaml.safe_load((directory / "profile.yaml").read_text())
+    profile["execution"] = execution
+    (directory / "profile.yaml").write_text(yaml.safe_dump(profile))
+
+
+def drift_lines(directory: Path) -> list[dict]:
+    path = directory / "drift.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def assert_each_venue_trade_logged_once_with_its_parent(directory: Path, venue) -> None:  # noqa: ANN001
+    lines = drift_lines(directory)
+    trades = Counter(line["trade_id"] for line in lines)
+    assert all(n == 1 for n in trades.values())
+    assert sorted(trades) == sorted(str(f["id"]) for f in state(venue)["fills"])
+    assert all(line["parent_order_id"] and line["style"] and line["arrival_mid"] for line in lines)
+
+
+def assert_on_target(venue) -> None:  # noqa: ANN001
+    for iid, weight in weights_at_venue(venue).items():
+        assert abs(weight - D(str(TARGETS[iid]))) <= BAND, (iid, weight)
+
+
+def test_live_once_twap_sends_children_over_the_horizon_and_reaches_the_target(venue, session_dir):
+    use_execution(session_dir, style="twap", horizon_secs=3, interval_secs=1, child="market")
+    started = time.monotonic()
+    done = run_live(session_dir, venue, "--arm", "--once")
+    assert done.returncode == 0, done.stderr[-3000:]
+    posts = order_posts(venue)
+    assert len(posts) == 6 and {p["params"]["type"] for p in posts} == {"MARKET"}  # 3 children x 2 instruments
+    by_symbol = {}
+    for post in posts:
+        by_symbol.setdefault(post["params"]["symbol"], []).append(post["time"])
+    for times in by_symbol.values():
+        gaps = [(b - a) / 1000 for a, b in zip(times, times[1:], strict=False)]
+        assert all(0.8 <= gap <= 2.5 for gap in gaps), gaps
+    assert time.monotonic() - started >= 2
+    assert_on_target(venue)
+    assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
+    parents = {line["parent_order_id"] for line in drift_lines(session_dir)}
+    assert len(parents) == 2 and {line["style"] for line in drift_lines(session_dir)} == {"twap"}
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "kill switch"])
+def test_a_stop_mid_twap_sends_nothing_more_and_says_what_was_left_undone(venue, session_dir, stop):
+    use_execution(session_dir, style="twap", horizon_secs=20, interval_secs=5, child="market")
+    proc = start_live(session_dir, venue, "--arm", "--summary", "s.json")
+    wait_until(lambda: len(order_posts(venue)) >= 2, 30, "the first children", proc)
+    time.sleep(0.5)
+    if stop == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        (session_dir / "artifacts").mkdir(exist_ok=True)
+        (session_dir / "artifacts" / "KILL").touch()
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == (4 if stop == "kill switch" else 0), stderr[-3000:]
+    sent = len(order_posts(venue))
+    assert sent == 2  # the first slice of each instrument; the three later slices never went out
+    time.sleep(5.5)
+    assert len(order_posts(venue)) == sent
+    text = error_line(stderr) if stop == "kill switch" else stdout.splitlines()[-1]
+    assert "2 parent order(s) left undone:" in text and "(twap, session stopped)" in text
+    summary = json.loads((session_dir / "s.json").read_text())
+    undone = summary["undone"]
+    assert {u["instrument"] for u in undone} == set(TARGETS)
+    assert all(D(u["left"]) > 0 for u in undone)
+    assert not [o for o in state(venue)["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
