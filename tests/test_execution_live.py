@@ -99,3 +99,17 @@ def test_a_stop_mid_twap_sends_nothing_more_and_says_what_was_left_undone(venue,
     assert all(D(u["left"]) > 0 for u in undone)
     assert not [o for o in state(venue)["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
+
+
+def test_live_once_passive_posts_limit_makers_at_the_touch_then_crosses_the_rest(venue, session_dir):
+    use_execution(session_dir, style="passive_then_market", patience_secs=2)
+    done = run_live(session_dir, venue, "--arm", "--once")
+    assert done.returncode == 0, done.stderr[-3000:]
+    posts = order_posts(venue)
+    makers = [p["params"] for p in posts if p["params"]["type"] == "LIMIT_MAKER"]
+    assert makers and "timeInForce" not in makers[0]
+    assert {p["params"]["type"] for p in posts} <= {"LIMIT_MAKER", "MARKET"}
+    assert len([p for p in posts if p["params"]["type"] == "MARKET"]) <= 2  # at most the rest of each parent
+    assert_on_target(venue)
+    assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
+    assert len({line["parent_order_id"] for line in drift_lines(session_dir)}) == 2
