@@ -45,6 +45,8 @@ class SubmitSnapshot(msgspec.Struct, frozen=True):
     parent_order_id: str | None = None  # the parent order (twap, passive_then_market) or the order itself
     style: str | None = None  # the execution style it went out under
     arrival_mid: Decimal | None = None  # the mid when its parent started (the shortfall's reference)
+    parent_qty: Decimal | None = None  # what the parent was to trade (the fill ratio's denominator)
+    parent_start_ns: int | None = None  # when the parent started (the time to complete)
 
 
 class DriftRecord(msgspec.Struct, frozen=True):
@@ -76,6 +78,8 @@ class DriftRecord(msgspec.Struct, frozen=True):
     parent_order_id: str | None = None
     style: str | None = None
     arrival_mid: str | None = None
+    parent_qty: str | None = None
+    parent_ts: str | None = None
 
 
 def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | None:
@@ -161,6 +165,8 @@ class DriftMonitor:
             parent_order_id=snap.parent_order_id if snap else None,
             style=snap.style if snap else None,
             arrival_mid=_text(snap.arrival_mid) if snap and snap.arrival_mid is not None else None,
+            parent_qty=_text(snap.parent_qty) if snap and snap.parent_qty is not None else None,
+            parent_ts=_iso(snap.parent_start_ns) if snap and snap.parent_start_ns else None,
         )
         self.records.append(record)
         self._write(record)

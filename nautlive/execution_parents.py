@@ -234,7 +234,7 @@ class ParentExecution:
         self._open.add(order.client_order_id)
         self._submitting = True
         try:
-            self._snapshot(order, intent, parent.parent_id, parent.arrival_mid)
+            self._snapshot(order, intent, parent)
             self.log.info(f"{intent.side} {quantity} {intent.instrument_id} ({parent.style} {kind} child of "
                           f"{parent.parent_id}) {order.client_order_id}")
             self.submit_order(order)

@@ -342,7 +342,7 @@ class NautilusRebalanceStrategy(ParentExecution, Strategy):
         return self.order_factory.market(instrument_id=instrument.id, order_side=side, quantity=quantity,
                                          time_in_force=TimeInForce[self.config.market_tif])
 
-    def _snapshot(self, order, intent, parent_id: str | None = None, arrival_mid: Decimal | None = None) -> None:  # noqa: ANN001
+    def _snapshot(self, order, intent, parent=None) -> None:  # noqa: ANN001
         quote = self.cache.quote_tick(order.instrument_id)
         trade = self.cache.trade_tick(order.instrument_id)
         mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else None
@@ -354,9 +354,11 @@ class NautilusRebalanceStrategy(ParentExecution, Strategy):
             target_hash=self._active.hash,
             bid=quote.bid_price.as_decimal() if quote else None,
             ask=quote.ask_price.as_decimal() if quote else None,
-            parent_order_id=parent_id or str(order.client_order_id),
+            parent_order_id=parent.parent_id if parent else str(order.client_order_id),
             style=self.config.execution_style,
-            arrival_mid=arrival_mid if parent_id else mid,
+            arrival_mid=parent.arrival_mid if parent else mid,
+            parent_qty=parent.intent.quantity if parent else intent.quantity,
+            parent_start_ns=parent.started_ns if parent else self._data_now(),
         )
         self._report.orders.append({"client_order_id": str(order.client_order_id), "instrument": intent.instrument_id,
                                     "side": intent.side, "quantity": str(intent.quantity),
