@@ -119,3 +119,23 @@ def test_a_new_target_mid_twap_cancels_the_rest_and_plans_again(tmp_path):
     assert {s for s, _ in second} == {"SELL"}  # planned again from the account: 0.2 is below what was bought
     assert summary["rebalances"] == 3  # the start file (nothing held), the first target, the second
     assert abs(D(summary["final_weights"][ETH]["weight"]) - D("0.2")) < D("0.01")
+
+
+@pytest.mark.slow
+def test_parity_holds_under_twap_on_the_four_recordings(tmp_path):
+    """The children are due by data time, so a backtest and a shadow replay send the same ones."""
+    import subprocess
+    import sys
+
+    doc = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
+    doc["execution"] = {"style": "twap", "horizon_secs": 60, "interval_secs": 10, "child": "market"}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    data = []
+    for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz", "btcusdt_20240809.gz", "ethusdt_20240809.gz"):
+        data += ["--data", str(shared_file("binance", "market", name))]
+    proc = subprocess.run([sys.executable, "-m", "nautlive", "parity", "--profile", str(tmp_path / "p.yaml"), *data,
+                           "--schedule", str(REPO / "artifacts" / "orders" / "schedule.example.json"), "--json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["orders_match"] and result["ok"] and result["backtest_orders"] >= 36  # 6 children a parent
