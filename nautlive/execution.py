@@ -59,3 +59,13 @@ def strategy_settings(settings: Any) -> dict[str, Any]:  # noqa: ANN401 - profil
 def execution_secs(style: str, horizon_secs: float, patience_secs: float) -> float:
     """How long one phase (the sells, or the buys) of a rebalance may take by design beyond the fills themselves."""
     return {"twap": horizon_secs, "passive_then_market": patience_secs}.get(style, 0.0)
+
+
+def needs_quotes(style: str, where: str) -> None:
+    """twap and passive_then_market move with the quotes (children due by data time, an order resting at the touch):
+    a run that has none (bars: one quote at each target's close) refuses them, naming the style (exit 2)."""
+    from nautlive.errors import ConfigError
+
+    if style in PARENT_STYLES:
+        raise ConfigError(f"execution.style {style} needs quotes over time (a backtest on ticks or L2, shadow, live); "
+                          f"{where} has a quote only when a target applies: use market or limit_cap there")

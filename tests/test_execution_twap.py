@@ -139,3 +139,14 @@ def test_parity_holds_under_twap_on_the_four_recordings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert result["orders_match"] and result["ok"] and result["backtest_orders"] >= 36  # 6 children a parent
+
+
+@pytest.mark.parametrize("style", ["twap", "passive_then_market"])
+def test_a_run_on_bars_refuses_the_styles_that_need_quotes_naming_them(tmp_path, style):
+    result = CliRunner().invoke(app, ["backtest", "--venue", "binance", "--data",
+                                      str(REPO / "examples" / "data" / "BTCUSDT-1m.parquet"), "--schedule",
+                                      str(REPO / "artifacts" / "orders" / "weekly.example.csv"), "--out",
+                                      str(tmp_path), "--execution", style])
+    assert result.exit_code == 2
+    assert f"execution.style {style} needs quotes over time" in result.output and "use market or limit_cap" in (
+        result.output)
