@@ -233,6 +233,8 @@ class NautilusRebalanceStrategy(ParentExecution, Strategy):
 
     def _run_phase(self) -> None:
         self._preparing = False
+        if self._cut_short:  # a new target arrived while the account was read: plan that one instead
+            return self._finish()
         if self._phase == "SELL":
             plan = self._plan()
             if self._refuse(self._as_children(plan.orders)):

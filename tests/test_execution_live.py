@@ -113,3 +113,34 @@ def test_live_once_passive_posts_limit_makers_at_the_touch_then_crosses_the_rest
     assert_on_target(venue)
     assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
     assert len({line["parent_order_id"] for line in drift_lines(session_dir)}) == 2
+
+
+def test_the_hourly_order_budget_counts_twap_children(venue, session_dir):
+    """Two parents of three children each are six orders: a budget of five refuses the rebalance before any order."""
+    use_execution(session_dir, style="twap", horizon_secs=3, interval_secs=1, child="market")
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["risk"] = {"max_orders_per_hour": 5}
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    done = run_live(session_dir, venue, "--arm", "--once")
+    assert done.returncode == 4, done.stderr[-3000:]
+    assert "this rebalance needs 6 more, risk.max_orders_per_hour is 5" in error_line(done.stderr)
+    assert order_posts(venue) == []
+
+
+def test_sigterm_with_a_resting_passive_order_cancels_it_and_says_what_was_left(venue, session_dir):
+    use_execution(session_dir, style="passive_then_market", patience_secs=60)
+    venue.call(lambda: venue.sim.set_quote("BTCUSDT", bid=D("60000.00"), ask=D("60000.01")))  # pinned: never crossed
+    venue.call(lambda: venue.sim.set_quote("ETHUSDT", bid=D("2600.00"), ask=D("2600.01")))
+    proc = start_live(session_dir, venue, "--arm", "--summary", "s.json")
+    wait_until(lambda: len(order_posts(venue)) >= 2, 30, "the post-only orders", proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    code, stdout, stderr = finish(proc, session_dir)
+    assert code == 0, stderr[-3000:]
+    assert {p["params"]["type"] for p in order_posts(venue)} == {"LIMIT_MAKER"}  # no market order for the rest
+    assert [o["status"] for o in state(venue)["orders"]] == ["CANCELED", "CANCELED"]  # confirmed at the venue
+    last = stdout.splitlines()[-1]
+    assert "orders at stop: 2 cancelled" in last and "2 parent order(s) left undone" in last
+    assert "(passive_then_market, session stopped)" in last
+    assert {u["instrument"] for u in json.loads((session_dir / "s.json").read_text())["undone"]} == set(TARGETS)
+    assert drift_lines(session_dir) == []

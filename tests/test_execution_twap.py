@@ -150,3 +150,21 @@ def test_a_run_on_bars_refuses_the_styles_that_need_quotes_naming_them(tmp_path,
     assert result.exit_code == 2
     assert f"execution.style {style} needs quotes over time" in result.output and "use market or limit_cap" in (
         result.output)
+
+
+@pytest.mark.parametrize(("execution", "message"), [
+    ({"style": "twap", "horizon_secs": 60, "interval_secs": 90}, "execution.interval_secs: must be above 0 and at most "
+                                                                  "horizon_secs (60.0), got 90"),
+    ({"style": "twap", "horizon_secs": 0}, "execution.horizon_secs: must be above 0"),
+    ({"style": "passive_then_market", "patience_secs": -1}, "execution.patience_secs: must be above 0"),
+    ({"style": "twap", "child": "twap"}, "execution.child: expected one of limit_cap, market, got 'twap'"),
+])
+def test_a_bad_twap_or_passive_setting_is_a_config_error_naming_the_key(tmp_path, execution, message):
+    from nautlive.errors import ConfigError
+    from nautlive.profile import load_profile
+
+    doc = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
+    doc["execution"] = execution
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_profile(profile=tmp_path / "p.yaml")
