@@ -121,6 +121,9 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
         book_type=BookType.L2_MBP if book else BookType.L1_MBP,
         latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
         liquidity_consumption=book,  # fills take size off the L2 levels until an update of the level resets them
+        # A resting order (passive_then_market) fills when the book crosses it, not on public trades at its price:
+        # the shadow sandbox keeps trades from its exchange, so both fill it alike.
+        trade_execution=not book,
     )
     for instrument in instruments:
         engine.add_instrument(instrument)

@@ -13,7 +13,7 @@ from nautlive.execution_passive import left_to_fill, needs_reprice, patience_ove
 from nautlive.sim.binance import BinanceReject, build_simulator
 from nautlive.sim.feed import Quote
 from tests.conftest import REPO
-from tests.test_execution_twap import AT, ETH, backtest, seconds
+from tests.test_execution_twap import AT, ETH, backtest, parity, seconds
 
 CATALOG = REPO / "artifacts" / "catalog" / "binance.yaml"
 
@@ -70,3 +70,11 @@ def test_backtest_passive_rests_at_the_touch_then_crosses_the_rest_after_its_pat
     assert abs(D(summary["final_weights"][ETH]["weight"]) - D("0.3")) < D("0.01")
     start = seconds(AT)
     assert max(seconds(f["ts"]) for f in fills) - start < 12  # patience, then the market order for the rest
+
+
+@pytest.mark.slow
+def test_parity_holds_under_passive_then_market_on_the_four_recordings(tmp_path):
+    """A resting order fills when the book crosses it and is cancelled after the latency, in the backtest and the
+    shadow sandbox alike, so both send the same re-postings and market rests."""
+    result = parity(tmp_path, {"style": "passive_then_market", "patience_secs": 10})
+    assert result["orders_match"] and result["ok"] and result["backtest_orders"] > 6

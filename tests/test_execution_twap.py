@@ -121,14 +121,13 @@ def test_a_new_target_mid_twap_cancels_the_rest_and_plans_again(tmp_path):
     assert abs(D(summary["final_weights"][ETH]["weight"]) - D("0.2")) < D("0.01")
 
 
-@pytest.mark.slow
-def test_parity_holds_under_twap_on_the_four_recordings(tmp_path):
-    """The children are due by data time, so a backtest and a shadow replay send the same ones."""
+def parity(tmp_path: Path, execution: dict) -> dict:
+    """`nautlive parity` (backtest vs shadow replay, order lists compared) on the four recordings in this style."""
     import subprocess
     import sys
 
     doc = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
-    doc["execution"] = {"style": "twap", "horizon_secs": 60, "interval_secs": 10, "child": "market"}
+    doc["execution"] = execution
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
     data = []
     for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz", "btcusdt_20240809.gz", "ethusdt_20240809.gz"):
@@ -137,7 +136,13 @@ def test_parity_holds_under_twap_on_the_four_recordings(tmp_path):
                            "--schedule", str(REPO / "artifacts" / "orders" / "schedule.example.json"), "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_parity_holds_under_twap_on_the_four_recordings(tmp_path):
+    """The children are due by data time, so a backtest and a shadow replay send the same ones."""
+    result = parity(tmp_path, {"style": "twap", "horizon_secs": 60, "interval_secs": 10, "child": "market"})
     assert result["orders_match"] and result["ok"] and result["backtest_orders"] >= 36  # 6 children a parent
 
 
