@@ -257,7 +257,7 @@ def drift_report(
     result = report.summarise(columns)
     parents = report.parent_figures(log, filters)  # None for logs written before the execution styles
     if html is not None:
-        report.write_html(columns, result, html)
+        report.write_html(columns, result, html, parents)
     if json_out:
         emit_json({**report.report_json(result), **report.parents_json(parents)})
         if html is not None:

@@ -62,6 +62,9 @@ def test_drift_report_prints_the_style_and_parent_tables_and_json_lists_them(new
     report = json.loads(out.stdout)
     assert [s["style"] for s in report["by_style"]] == ["market", "twap"]
     assert [p["parent_order_id"] for p in report["by_parent"]] == ["O-1", "O-9"]
+    page = new_log.parent / "page.html"
+    assert CliRunner().invoke(app, ["drift-report", "--log", str(new_log), "--no-cache", "--html", str(page)]).exit_code == 0
+    assert "<h2>execution styles</h2>" in page.read_text() and "O-9" in page.read_text()
     only_market = CliRunner().invoke(app, ["drift-report", "--log", str(new_log), "--no-cache", "--json",
                                            "--since", "2026-12-07T10:00:50Z"])
     assert [s["style"] for s in json.loads(only_market.stdout)["by_style"]] == ["market"]  # the filters hold

@@ -22,6 +22,7 @@ import msgspec
 
 from nautlive.report.columns import Filters
 from nautlive.report.read import GZIP_MAGIC, log_files
+from nautlive.report.tables import Table
 
 MARK = b'"parent_order_id"'
 
@@ -200,27 +201,32 @@ def parent_figures(paths: Sequence[Path | str], filters: Filters = Filters()) ->
     return ParentFigures(by_style(parents), parents)
 
 
-def render_parent_figures(figures: ParentFigures | None) -> None:
-    """The two tables after drift-report's own: by style, then the latest parents (nothing for an older log)."""
-    from nautlive.render import table
-
-    if figures is None:
-        return
+def parent_tables(figures: ParentFigures) -> list[Table]:
+    """By style, then the latest parents: the terminal's and the page's tables."""
     styles, parents = figures.by_style, figures.by_parent
-
-    table("by execution style (slippage vs the mid at each child's submit, shortfall vs the arrival mid)",
-          ["style", "parents", "notional", "slippage bps", "shortfall bps", "fees bps", "fill ratio",
-           "time to complete s"],
-          [[s.style, s.parents, _fmt(s.notional), _fmt(s.slippage_bps), _fmt(s.shortfall_bps), _fmt(s.fees_bps),
-            _fmt(s.fill_ratio, 4), _fmt(s.seconds_to_complete, 1)] for s in styles])
     shown = parents[-SHOWN_PARENTS:]
     more = f" (the latest {len(shown)} of {len(parents)}; --json lists all)" if len(shown) < len(parents) else ""
-    table(f"by parent order{more}",
-          ["parent order", "style", "instrument", "side", "children", "notional", "slippage bps", "shortfall bps",
-           "fees bps", "fill ratio", "time to complete s"],
-          [[p.parent_order_id, p.style, p.instrument, p.side, p.children, _fmt(p.notional), _fmt(p.slippage_bps),
-            _fmt(p.shortfall_bps), _fmt(p.fees_bps), _fmt(p.fill_ratio, 4), _fmt(p.seconds_to_complete, 1)]
-           for p in shown])
+    return [
+        Table("by execution style (slippage vs the mid at each child's submit, shortfall vs the arrival mid)",
+              ["style", "parents", "notional", "slippage bps", "shortfall bps", "fees bps", "fill ratio",
+               "time to complete s"],
+              [[s.style, s.parents, _fmt(s.notional), _fmt(s.slippage_bps), _fmt(s.shortfall_bps), _fmt(s.fees_bps),
+                _fmt(s.fill_ratio, 4), _fmt(s.seconds_to_complete, 1)] for s in styles]),
+        Table(f"by parent order{more}",
+              ["parent order", "style", "instrument", "side", "children", "notional", "slippage bps",
+               "shortfall bps", "fees bps", "fill ratio", "time to complete s"],
+              [[p.parent_order_id, p.style, p.instrument, p.side, p.children, _fmt(p.notional), _fmt(p.slippage_bps),
+                _fmt(p.shortfall_bps), _fmt(p.fees_bps), _fmt(p.fill_ratio, 4), _fmt(p.seconds_to_complete, 1)]
+               for p in shown]),
+    ]
+
+
+def render_parent_figures(figures: ParentFigures | None) -> None:
+    """The two tables after drift-report's own (nothing for an older log)."""
+    from nautlive.render import table
+
+    for t in parent_tables(figures) if figures is not None else []:
+        table(t.title, t.columns, t.rows)
 
 
 def parents_json(figures: ParentFigures | None) -> dict:
