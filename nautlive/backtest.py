@@ -20,6 +20,7 @@ from nautlive.execution import strategy_settings
 from nautlive.portfolio_stats import turnover
 from nautlive.profile import VenueProfile
 from nautlive.signals import ScheduledTargets, read_schedule, read_targets
+from nautlive.venues import has_post_only
 
 
 class BacktestSummary(msgspec.Struct):
@@ -147,7 +148,8 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
         RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
-                        market_tif=market_tif, **strategy_settings(profile.execution)),
+                        market_tif=market_tif, **strategy_settings(profile.execution),
+                        post_only=has_post_only(profile)),
         specs={i: catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,

@@ -20,6 +20,7 @@ from nautlive.errors import ConfigError
 from nautlive.execution import strategy_settings
 from nautlive.identity import TRADER_ID
 from nautlive.profile import VenueProfile
+from nautlive.venues import has_post_only
 
 Mode = Literal["shadow", "live"]
 MAX_ATTEMPTS = 5  # a rebalance whose orders failed for a transient reason is planned again up to this many times
@@ -168,6 +169,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             subscribe_book=options.mode == "shadow" and options.feed.kind == "venue" and has_depth(profile, "venue"),
             market_tif=market_tif(profile, options),
             **strategy_settings(profile.execution),
+            post_only=has_post_only(profile),
         ),
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,

@@ -165,6 +165,12 @@ class ParentExecution:
     def _parent_of(self, client_order_id) -> ParentOrder | None:  # noqa: ANN001
         return next((p for p in self._parents if client_order_id in p.child_ids), None)
 
+    def _rests_for_a_parent(self, client_order_id) -> bool:  # noqa: ANN001
+        """A passive parent's resting order: re-posted or crossed by its parent within the patience, so no watchdog
+        gives up on it."""
+        parent = self._parent_of(client_order_id)
+        return parent is not None and parent.resting == client_order_id
+
     def _absorbs(self, event) -> bool:  # noqa: ANN001
         """A post-only child the venue refused because it would cross: no failure, the parent posts again at the
         next quote (the touch moved before the order arrived)."""
@@ -220,9 +226,11 @@ class ParentExecution:
         intent = msgspec.structs.replace(parent.intent, quantity=quantity, notional=quantity * parent.intent.price)
         if kind == "post_only":
             side = OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL
+            post_only = self.config.post_only
             order = self.order_factory.limit(instrument_id=instrument.id, order_side=side,
                                              quantity=instrument.make_qty(quantity), price=instrument.make_price(price),
-                                             time_in_force=TimeInForce.GTC, post_only=True)
+                                             time_in_force=TimeInForce.GTC if post_only else TimeInForce.DAY,
+                                             post_only=post_only)
         else:
             order = self._new_order(instrument, intent, kind)
         if parent.parent_id is None:

@@ -253,7 +253,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         limit = int(self.config.fill_timeout_secs * 1e9)
         for coid in list(self._open):
             order = self.cache.order(coid)
-            if order is None or order.is_closed or order.is_post_only:  # a passive order: its parent moves it
+            if order is None or order.is_closed or self._rests_for_a_parent(coid):  # its parent moves it
                 continue
             if now - order.init_event.ts_init > limit:
                 self.log.error(f"Order {coid} still {order.status_string()} after {self.config.fill_timeout_secs}s "

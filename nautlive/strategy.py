@@ -59,6 +59,7 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     interval_secs: float = 30.0
     child_style: str = "market"
     patience_secs: float = 20.0  # passive_then_market: the post-only order's time before the rest crosses
+    post_only: bool = True  # the venue takes post-only LIMITs (Binance LIMIT_MAKER); else a plain LIMIT DAY (IB)
 
 
 class RebalanceReport(msgspec.Struct):

@@ -24,6 +24,13 @@ def check_live_settings(profile: VenueProfile) -> None:
         require_ed25519(settings.api_secret, f"{where}: binance.api_secret")
 
 
+def has_post_only(profile: VenueProfile) -> bool:
+    """Whether the venue takes a post-only LIMIT (Binance LIMIT_MAKER). IB has none for these orders (Nautilus's IB
+    adapter refuses `post_only`): a passive order there is a plain LMT DAY at the touch, which fills as a taker if
+    the touch moved through it before it arrived."""
+    return profile.adapter != "ibkr"
+
+
 def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None):
     """The venue's specs for a profile: from a captured file when given, else asked of the venue itself."""
     if profile.adapter == "ibkr":
