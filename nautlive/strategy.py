@@ -261,7 +261,7 @@ class NautilusRebalanceStrategy(ParentExecution, Strategy):
             return
         if self._phase == "SELL" and not self._cut_short:
             self._begin("BUY")
-        elif self._phase == "BUY":
+        elif self._phase == "BUY" or (self._phase == "SELL" and self._cut_short):  # cut short: the buys are not sent
             self._finish()
 
     def _affordable(self, buys: list) -> bool:

@@ -173,3 +173,19 @@ def test_a_bad_twap_or_passive_setting_is_a_config_error_naming_the_key(tmp_path
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_profile(profile=tmp_path / "p.yaml")
+
+
+def test_a_new_target_during_the_sells_of_a_twap_ends_it_without_its_buys_and_plans_again(tmp_path):
+    twap = {"style": "twap", "horizon_secs": 60, "interval_secs": 20, "child": "market"}
+    schedule = [{"at": AT, "weights": {ETH: 0.9}}, {"at": "2024-08-08T23:58:05Z", "weights": {ETH: 0.1}},
+                {"at": "2024-08-08T23:58:30Z", "weights": {ETH: 0.5}}]
+    summary, fills = backtest(tmp_path, twap, schedule, "sells")
+    parents: dict[str, set] = {}
+    for f in fills:
+        parents.setdefault(f["parent_order_id"], set()).add((f["side"], f["client_order_id"]))
+    buy, sell, again = parents.values()
+    assert {s for s, _ in buy} == {"BUY"} and len(buy) == 3
+    assert {s for s, _ in sell} == {"SELL"} and len(sell) == 2  # 0 s and 20 s out; 40 s dropped by the new target
+    assert {s for s, _ in again} == {"BUY"}  # planned from the account: 0.5 is above what the sells left
+    assert summary["rebalances"] == 4
+    assert abs(D(summary["final_weights"][ETH]["weight"]) - D("0.5")) < D("0.01")
