@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nautlive.config.profile import VenueProfile
 from nautlive.errors import ConfigError
-from nautlive.profile import VenueProfile
 
 
 def check_live_settings(profile: VenueProfile) -> None:
     """LIVE needs keys the venue's user stream accepts (Binance: Ed25519) and to know where that stream is; a
     ConfigError (exit 2) otherwise, before any venue call."""
     if profile.adapter == "binance":
-        from nautlive.venues.binance_keys import require_ed25519
+        from nautlive.venues.binance.keys import require_ed25519
 
         settings, where = profile.binance, profile.source or profile.name
         if settings is None or not settings.api_key:
@@ -27,12 +27,12 @@ def check_live_settings(profile: VenueProfile) -> None:
 def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None):
     """The venue's specs for a profile: from a captured file when given, else asked of the venue itself."""
     if profile.adapter == "ibkr":
-        from nautlive.venues import ibkr
+        from nautlive.venues.ibkr import contracts as ibkr
 
         if from_file is not None:
             return ibkr.specs_from_contract_details_file(from_file)
         return ibkr.fetch_specs(profile)
-    from nautlive.venues import binance
+    from nautlive.venues.binance import specs as binance
 
     if from_file is not None:
         return binance.read_exchange_info_file(from_file)
@@ -47,14 +47,14 @@ def prepare_live_start(profile: VenueProfile, say):  # noqa: ANN001, ANN201 - sa
     Binance does its own in the session, over REST (venues/binance_live.py `prepare_account`)."""
     if profile.adapter != "ibkr":
         return None
-    from nautlive.venues.ibkr_orders import prepare_ib_account
+    from nautlive.venues.ibkr.orders import prepare_ib_account
 
     return prepare_ib_account(profile, say)
 
 
 def snapshot_catalog(profile, from_file, symbols: str | None, all_symbols: bool, out):  # noqa: ANN001
     """Write a catalog of the venue's specs: every symbol, the listed symbols, or the profile's instruments."""
-    from nautlive.catalog import ExecutionMetadataCatalog, save_catalog
+    from nautlive.catalog.specs import ExecutionMetadataCatalog, save_catalog
 
     specs = load_venue_specs(profile, from_file)
     by_symbol = {spec.symbol: spec for spec in specs.specs.values()}
