@@ -61,7 +61,7 @@ def test_the_reports_worst_are_orders_not_levels(tmp_path):
 
 
 def test_a_target_file_rejected_mid_run_is_told_in_nautlives_own_words(capsys):
-    from nautlive.report.console import PlainProgress
+    from nautlive.session.display import PlainProgress
 
     watcher = SimpleNamespace(rejected=[])
     progress = PlainProgress(SimpleNamespace(drift=None, reports=[], watcher=watcher))

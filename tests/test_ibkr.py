@@ -12,7 +12,7 @@ import pytest
 from nautlive.catalog.specs import load_catalog, spec_from_instrument
 from nautlive.config.profile import load_profile
 from nautlive.errors import ConfigError, RuntimeFailure
-from nautlive.venues.ibkr import contracts as ibkr
+from nautlive.venues import ibkr
 
 from .conftest import REPO, shared_file
 
@@ -320,13 +320,13 @@ def test_module_script_writes_catalog_and_reports_bad_capture(tmp_path):
     path, _ = capture("contracts_pkl_2022__AAPL")
     out = tmp_path / "ibkr.yaml"
     run = subprocess.run(
-        [sys.executable, "-m", "nautlive.venues.ibkr.contracts", str(path), str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "nautlive.venues.ibkr", str(path), str(out)], capture_output=True, text=True
     )
     assert run.returncode == 0 and "AAPL.NASDAQ, SPY.ARCA" in run.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     run = subprocess.run(
-        [sys.executable, "-m", "nautlive.venues.ibkr.contracts", str(bad), str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "nautlive.venues.ibkr", str(bad), str(out)], capture_output=True, text=True
     )
     assert run.returncode == 2
     assert run.stderr.startswith(f"error: {bad}: not JSON") and run.stderr.count("\n") == 1

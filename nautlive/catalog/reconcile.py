@@ -208,14 +208,3 @@ def _str(value: object) -> str | None:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return str(value)
-
-
-def reconcile_profile(profile, from_file=None, catalog_path=None):  # noqa: ANN001, ANN201
-    """Load the profile's catalog, get the venue's specs, compare: (catalog, venue specs, result)."""
-    from nautlive.catalog.specs import load_catalog
-    from nautlive.venues import load_venue_specs
-
-    catalog = load_catalog(catalog_path or profile.catalog)
-    specs = load_venue_specs(profile, from_file)
-    result = compare(catalog, specs.specs, specs.unreadable, profile.reconcile.severity)
-    return catalog, specs, result

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from nautlive.cli.app import ProfileOpt, VenueOpt, _profile, _typer, app
+from nautlive.cli.apps import _typer, app
+from nautlive.cli.options import ProfileOpt, VenueOpt, _profile
 from nautlive.errors import ConfigError
 
 SymbolsOpt = Annotated[
@@ -64,12 +65,12 @@ def data_download(
     from nautlive.config.home import in_home
     from nautlive.data.klines import interval_ms, parse_time
     from nautlive.data.store import FORMATS
+    from nautlive.venues import venue_for
     from nautlive.venues.binance.archive import DEFAULT_ARCHIVE_URL
     from nautlive.venues.binance.urls import endpoints
 
     prof = _profile(venue, profile)
-    if prof.adapter != "binance":
-        raise ConfigError(f"profile {prof.name}: data download serves Binance profiles only so far")
+    venue_for(prof).check_data_support(prof, "data download")
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected parquet or json")
     from nautlive.venues.binance.download import Job, run_download
@@ -174,12 +175,12 @@ def record(
     """
     from nautlive.config.home import in_home
     from nautlive.report.console import line
+    from nautlive.venues import venue_for
     from nautlive.venues.binance.record import RecordJob, run_record
     from nautlive.venues.binance.urls import endpoints
 
     prof = _profile(venue, profile)
-    if prof.adapter != "binance":
-        raise ConfigError(f"profile {prof.name}: record serves Binance profiles only so far")
+    venue_for(prof).check_data_support(prof, "record")
     folder = out if out is not None else Path(in_home(f"data/{prof.venue.lower()}/recordings"))
     urls = endpoints(prof.binance)
     job = RecordJob(_symbols(prof, symbols), folder, duration, urls.http, urls.ws)

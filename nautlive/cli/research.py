@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from nautlive.cli.app import (
+from nautlive.cli.apps import app
+from nautlive.cli.options import (
     CatalogOpt,
     ExecutionOpt,
     JsonOpt,
@@ -21,7 +22,6 @@ from nautlive.cli.app import (
     VenueOpt,
     _fast_exit,
     _profile,
-    app,
     with_execution,
 )
 from nautlive.errors import NautliveError

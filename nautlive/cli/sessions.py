@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from nautlive.cli.app import (
+from nautlive.cli.apps import app
+from nautlive.cli.options import (
     ExecutionOpt,
     JsonOpt,
     ProfileOpt,
@@ -20,7 +21,6 @@ from nautlive.cli.app import (
     VenueOpt,
     _load_profile,
     _wrote,
-    app,
     require_ib_extra,
     with_execution,
 )
@@ -93,7 +93,7 @@ def _session(mode, venue, profile, feed, speed, seed, targets, drift_log, once, 
         raise typer.Exit(130)
     if result.exit_code:
         if result.reason:
-            from nautlive.config.profile import scrub
+            from nautlive.errors import scrub
 
             print(f"error: {scrub(result.reason)}", file=sys.stderr)
         raise typer.Exit(result.exit_code)
@@ -135,7 +135,7 @@ def _write_summary(result, path: Path) -> None:  # noqa: ANN001
     traceback."""
     import msgspec
 
-    from nautlive.config.writable import os_problem
+    from nautlive.core.writable import os_problem
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from nautlive.cli.app import (
+from nautlive.cli.apps import alerts_app, app, catalog_app, profiles_app
+from nautlive.cli.options import (
     CatalogOpt,
     JsonOpt,
     ProfileOpt,
@@ -21,10 +22,6 @@ from nautlive.cli.app import (
     _fast_exit,
     _profile,
     _wrote,
-    alerts_app,
-    app,
-    catalog_app,
-    profiles_app,
     require_ib_extra,
 )
 from nautlive.errors import NautliveError
@@ -135,10 +132,11 @@ def reconcile(
     _fast_exit()
     from nautlive.catalog import reconcile as rec
     from nautlive.report.console import emit_json, line, table
+    from nautlive.venues import reconcile_profile
     prof = _profile(venue, profile)
     if from_file is None:
         require_ib_extra(prof)
-    cat, specs, result = rec.reconcile_profile(prof, from_file, catalog)
+    cat, specs, result = reconcile_profile(prof, from_file, catalog)
     if write_patch is not None:
         from nautlive.catalog.specs import save_catalog
 
@@ -256,22 +254,12 @@ def sim(
 
     prof = _profile("ibkr-sim" if venue == "ibkr" and profile is None else venue, profile)
     require_ib_extra(prof)
-    if prof.adapter == "ibkr":
-        from nautlive.sim.tws import tws_simulator_for_profile
-        from nautlive.sim.tws.server import run_tws
+    from nautlive.sim.run import SimOptions, serve_profile
 
-        tws = tws_simulator_for_profile(prof, catalog=catalog, contracts=contracts, account=account, balances=balances,
-                                        seed=seed, server_version=server_version)
-        received = run_tws(tws, host, 4002 if port is None else port, control_port)
-    else:
-        from nautlive.sim.binance import simulator_for_profile
-        from nautlive.sim.feed import read_recording
-        from nautlive.sim.server import run_simulator
-
-        simulator = simulator_for_profile(prof, catalog=catalog, exchange_info=exchange_info, balances=balances,
-                                          seed=seed)
-        recordings = [read_recording(path) for path in replay or []]
-        received = run_simulator(simulator, host, 8765 if port is None else port, recordings)
+    received = serve_profile(prof, SimOptions(host=host, port=port, control_port=control_port, catalog=catalog,
+                                              account=account, contracts=contracts, exchange_info=exchange_info,
+                                              replay=replay, balances=balances, seed=seed,
+                                              server_version=server_version))
     if received == signal.SIGINT:  # exit 130, as the exit-code table says; SIGTERM: exit 0
         print("interrupted", file=sys.stderr, flush=True)
         raise typer.Exit(130)

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 
 from nautlive.errors import ConfigError
-from nautlive.session.safety import ARM_ENV
 
 HOME_ENV = "NAUTLIVE_HOME"
+ARM_ENV = "NAUTLIVE_ARM"  # arms LIVE without --arm (cron)
 PATH_RULE = (
     "the working folder is --home DIR, else $NAUTLIVE_HOME, else the current folder; profiles are in "
     "<home>/profiles, paths inside a profile resolve against the home, paths on the command line against the "

@@ -16,7 +16,10 @@ import msgspec.inspect
 import yaml
 
 from nautlive.alerts.events import EVENT_KINDS
-from nautlive.errors import ConfigError
+from nautlive.core.policy import RebalancePolicy
+from nautlive.errors import ConfigError, remember_secret, scrub
+from nautlive.venues.binance.config import BinanceSettings
+from nautlive.venues.ibkr.config import IbkrSettings
 
 SECRET_FIELDS = frozenset({"api_key", "api_secret", "account_id"})
 REDACTED = "****"
@@ -25,8 +28,6 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASS|ACCOUNT", re.IGNORECASE)
 # Shorter values are not scrubbed: replacing every "1" or "ab" of a message would garble it and hide nothing.
 _SCRUB_MIN_LEN = 4
-# {secret value: name of the variable it came from}, filled by every load_profile of this process (see scrub()).
-_SECRET_VALUES: dict[str, str] = {}
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -39,15 +40,6 @@ class ShadowSettings(_Frozen):
 
     starting_balances: dict[str, Decimal] = {}
     latency_ms: float = 50.0
-
-
-class RebalancePolicy(_Frozen):
-    """Limits the planner applies to every rebalance (fractions of NAV and quote-currency amounts)."""
-
-    band: Decimal = Decimal("0.01")
-    cash_buffer: Decimal = Decimal("0.002")
-    max_order_notional: Decimal | None = None
-    max_turnover: Decimal | None = None
 
 
 class ExecutionSettings(_Frozen):
@@ -66,35 +58,6 @@ class ReconcileSettings(_Frozen):
     on_mismatch: Literal["warn", "fail"] | None = None
     severity: dict[str, Literal["BLOCKING", "WARNING", "INFO"]] = {}
     adopt: Literal["relaxed"] | None = None
-
-
-class BinanceSettings(_Frozen):
-    """Keys and endpoints. `api_secret` is the Ed25519 private key (unencrypted PKCS#8 PEM, from the environment) or,
-    for public data and REST only, an HMAC secret; `api_secret_file` names a file holding that PEM instead (chmod 600).
-    `base_url_ws` is the market streams' base, `base_url_ws_api` the WebSocket API (user stream) URL; unset, both
-    follow `environment` (live, testnet or demo) as Nautilus's adapter defines them. `archive_url` is the base of
-    Binance's public data archive (its layout: data/spot/monthly/klines/...), for `nautlive data download`."""
-
-    api_key: str | None = None
-    api_secret: str | None = None
-    api_secret_file: str | None = None
-    base_url_http: str | None = None
-    base_url_ws: str | None = None
-    base_url_ws_api: str | None = None
-    archive_url: str | None = None  # the public data archive (`nautlive data download`); default data.binance.vision
-    environment: Literal["live", "testnet", "demo"] = "live"
-    testnet: bool = False  # the 1.221-era switch, kept for old profiles: true means environment: testnet
-
-    @property
-    def env(self) -> str:
-        return "testnet" if self.testnet else self.environment
-
-
-class IbkrSettings(_Frozen):
-    host: str = "127.0.0.1"
-    port: int = 4002
-    client_id: int = 1
-    account_id: str | None = None
 
 
 class LiveSettings(_Frozen):
@@ -258,30 +221,16 @@ def _with_secret_file(profile: VenueProfile, path: Path) -> VenueProfile:
     from nautlive.venues.binance.keys import read_secret_file
 
     secret = read_secret_file(settings.api_secret_file, f"{path}: binance.api_secret_file")
-    _SECRET_VALUES.setdefault(secret, "binance.api_secret_file")
-    _SECRET_VALUES.setdefault(secret.strip(), "binance.api_secret_file")
+    remember_secret(secret, "binance.api_secret_file")
+    remember_secret(secret.strip(), "binance.api_secret_file")
     return msgspec.structs.replace(profile, binance=msgspec.structs.replace(settings, api_secret=secret))
-
-
-def scrub(text: str) -> str:
-    """`text` with every secret value a profile interpolated replaced by "the value of ${NAME}".
-
-    Secret values are those of environment variables whose name contains KEY, SECRET, TOKEN, PASSWORD, PASS or
-    ACCOUNT, and of any variable interpolated into api_key, api_secret or account_id. load_profile registers them
-    (process-wide) and scrubs its own errors; anything that prints a message a profile value may have reached
-    (the CLI's `error: ...` line, a log line) passes it through scrub() first.
-    """
-    for value in sorted(_SECRET_VALUES, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, f"the value of ${{{_SECRET_VALUES[value]}}}")
-    return text
 
 
 def _remember_secret(name: str, value: str, key: str) -> None:
     field = key.rsplit(".", 1)[-1]
     if len(value) >= _SCRUB_MIN_LEN and (_SECRET_NAME.search(name) or field in SECRET_FIELDS
                                          or key.startswith("alerts.urls")):
-        _SECRET_VALUES.setdefault(value, name)
+        remember_secret(value, name)
 
 
 def describe_validation_error(exc: msgspec.ValidationError, root: type | None = None) -> str:

@@ -11,15 +11,16 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-from nautlive.config.profile import RiskSettings, VenueProfile
 from nautlive.errors import ConfigError
+from nautlive.venues import all_venues, venue_for
 
-ADAPTER_VENUES = {"binance": "BINANCE", "ibkr": "INTERACTIVE_BROKERS"}
+if TYPE_CHECKING:
+    from nautlive.config.profile import RiskSettings, VenueProfile
+
 # SYMBOL.VENUE: the symbol may hold dots or slashes (EUR/USD.IDEALPRO, BRK.B.NYSE); the venue is the last part.
 _INSTRUMENT_ID = re.compile(r"^(?P<symbol>\S+)\.(?P<venue>[A-Z][A-Z0-9_]*)$")
-_URL_SCHEMES = {"base_url_http": ("http", "https"), "base_url_ws": ("ws", "wss"), "base_url_ws_api": ("ws", "wss")}
 
 
 def validate_profile(profile: VenueProfile, path: str | Path) -> None:
@@ -33,8 +34,8 @@ def problems(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     yield from _ranges(profile)
     yield from _reconcile(profile)
     yield from _live_and_risk(profile)
-    yield from _connections(profile)
-    yield from _binance_secret(profile)
+    for venue in all_venues():  # every section present is checked, whichever venue the profile trades
+        yield from venue.profile_problems(profile)
     yield from _instruments(profile)
     yield from _quote_currency(profile)
     yield from _alerts(profile)
@@ -111,51 +112,9 @@ def _live_and_risk(profile: VenueProfile) -> Iterator[tuple[str, str]]:
         yield "risk.max_turnover_per_day", str(exc)
 
 
-def _connections(profile: VenueProfile) -> Iterator[tuple[str, str]]:
-    if profile.binance is not None:
-        for field, schemes in _URL_SCHEMES.items():
-            url = getattr(profile.binance, field)
-            if url is not None:
-                problem = _url_problem(url, schemes)
-                if problem:
-                    yield f"binance.{field}", problem
-    if profile.binance is not None and profile.binance.testnet and profile.binance.environment != "live":
-        yield "binance.testnet", "set environment: testnet (or demo) and drop testnet: true, not both"
-    if profile.ibkr is not None and not 1 <= profile.ibkr.port <= 65535:
-        yield "ibkr.port", f"must be a TCP port in 1..65535, got {profile.ibkr.port}"
-
-
-def _binance_secret(profile: VenueProfile) -> Iterator[tuple[str, str]]:
-    """A PEM that cannot be the private key (encrypted, public, damaged) is refused in every mode."""
-    secret = profile.binance.api_secret if profile.binance else None
-    if secret:
-        from nautlive.venues.binance.keys import ed25519_private_key
-
-        try:
-            ed25519_private_key(secret, "binance.api_secret")
-        except ConfigError as exc:
-            key, _, problem = str(exc).partition(": ")
-            yield key, problem
-
-
-def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
-    expected = " or ".join(f"{s}://" for s in schemes)
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # ValueError when not a number or out of range
-    except ValueError:
-        return f"{url!r} has no valid numeric port (expected {expected}HOST[:PORT])"
-    if parts.scheme.lower() not in schemes:
-        return f"{url!r} must start with {expected}"
-    if not parts.hostname:
-        return f"{url!r} has no host (expected {expected}HOST[:PORT])"
-    if port is None and parts.netloc.endswith(":"):
-        return f"{url!r} has an empty port (expected {expected}HOST[:PORT])"
-    return None
-
-
 def _instruments(profile: VenueProfile) -> Iterator[tuple[str, str]]:
-    expected_venue = ADAPTER_VENUES[profile.adapter]
+    trading = venue_for(profile)
+    expected_venue = trading.name
     if profile.venue != expected_venue:
         yield "venue", f"{profile.venue!r} does not match adapter {profile.adapter} (expected {expected_venue})"
     if not profile.instruments:
@@ -170,11 +129,9 @@ def _instruments(profile: VenueProfile) -> Iterator[tuple[str, str]]:
         if iid in seen:
             yield key, f"{iid} is listed twice"
         seen.add(iid)
-        venue = match["venue"]
-        if profile.adapter == "binance" and venue != "BINANCE":
-            yield key, f"{iid} is not a Binance instrument (adapter binance trades SYMBOL.BINANCE)"
-        if profile.adapter == "ibkr" and venue in ("BINANCE", "INTERACTIVE_BROKERS"):
-            yield key, f"{iid}: an IB instrument's venue is its exchange (e.g. AAPL.NASDAQ, SPY.ARCA), not {venue}"
+        problem = trading.instrument_problem(iid, match["venue"])
+        if problem:
+            yield key, problem
 
 
 def _quote_currency(profile: VenueProfile) -> Iterator[tuple[str, str]]:

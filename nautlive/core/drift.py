@@ -199,7 +199,7 @@ class DriftMonitor:
             self._failed(exc)
 
     def _failed(self, exc: OSError) -> None:
-        from nautlive.config.writable import os_problem
+        from nautlive.core.writable import os_problem
 
         if self._file is not None:  # a line cut short stays a bad line of its own: the next open ends it
             self._file.close()

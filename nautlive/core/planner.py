@@ -26,7 +26,7 @@ from typing import Literal
 import msgspec
 
 from nautlive.catalog.specs import InstrumentSpec
-from nautlive.config.profile import RebalancePolicy
+from nautlive.core.policy import RebalancePolicy
 
 # Enough digits that sums and products of venue-sized numbers never round, so a re-plan sees the exact projection.
 PLAN_CONTEXT = Context(prec=50, traps=[InvalidOperation, DivisionByZero, Overflow])

@@ -26,10 +26,10 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.catalog.specs import InstrumentSpec
-from nautlive.config.profile import RebalancePolicy
 from nautlive.core.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
 from nautlive.core.execution import cap_price
 from nautlive.core.planner import Plan, Quote, plan_rebalance
+from nautlive.core.policy import RebalancePolicy
 from nautlive.core.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
+from nautlive.data.bar_run import CHUNK_NS, BarRun, apply_at_close
 from nautlive.data.bars import merged_chunks
 from nautlive.data.feeds import _REPLAY_START_DELAY_SECS, ReplayFeedConfig, _OfflineDataClient
-from nautlive.research.bar_backtest import CHUNK_NS, BarRun, apply_at_close
 
 REPLAY_DONE = "nautlive.bar-replay-done"  # cache key set once every bar and target version is through
 

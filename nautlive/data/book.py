@@ -21,6 +21,8 @@ from typing import Literal
 Side = Literal["BUY", "SELL"]
 Change = tuple[str, object, object]  # ("bid" | "ask", price, quantity); quantity 0 removes the level
 
+DEEP_SIZE = 1_000_000_000  # a quote this deep fills any order the strategy sends (an L1 book: bar runs)
+
 
 class L2Book:
     """Price -> quantity on each side, with each side's prices kept sorted (ascending) for the touch and the walk."""

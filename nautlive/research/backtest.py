@@ -15,9 +15,11 @@ import msgspec
 
 from nautlive.catalog.specs import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
 from nautlive.config.profile import VenueProfile
+from nautlive.core.holdings import final_weights
 from nautlive.core.signals import ScheduledTargets, read_schedule, read_targets
 from nautlive.data.bars import catalog_kind, is_bar_input
 from nautlive.errors import ConfigError
+from nautlive.research.engine import new_engine, rebalance_strategy
 from nautlive.research.portfolio_stats import turnover
 
 
@@ -93,62 +95,11 @@ def prepare_run(
     return PreparedRun(instruments=instruments, ticks=ticks, schedule=plan, catalog=catalog)
 
 
-def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa: ANN001, ANN201
-    """A BacktestEngine with the venue as a CASH account (sandbox models) and the instruments, no data or strategy.
-
-    `book`: an L2 book from the data's OrderBookDeltas, orders meeting it after shadow.latency_ms (as SHADOW);
-    else an L1 book moved by bars."""
-    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-    from nautilus_trader.backtest.models import FillModel, LatencyModel, MakerTakerFeeModel
-    from nautilus_trader.config import LoggingConfig
-    from nautilus_trader.model.currencies import Currency
-    from nautilus_trader.model.enums import AccountType, BookType, OmsType
-    from nautilus_trader.model.identifiers import Venue
-    from nautilus_trader.model.objects import Money
-
-    engine = BacktestEngine(BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR")))
-    engine.add_venue(
-        venue=Venue(profile.venue),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.CASH,
-        base_currency=None,
-        starting_balances=[Money(v, Currency.from_str(k)) for k, v in profile.starting_balances().items()],
-        fill_model=FillModel(),
-        fee_model=MakerTakerFeeModel(),
-        use_message_queue=book,  # the latency model holds commands in the queue; bars: processed at submit
-        bar_execution=True,
-        book_type=BookType.L2_MBP if book else BookType.L1_MBP,
-        latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
-        liquidity_consumption=book,  # fills take size off the L2 levels until an update of the level resets them
-    )
-    for instrument in instruments:
-        engine.add_instrument(instrument)
-    return engine
-
-
 def backtest_engine(profile: VenueProfile, run: PreparedRun):  # noqa: ANN201
     """new_engine with the recorded ticks and book loaded: market orders walk the L2 book, as in shadow."""
     engine = new_engine(profile, run.instruments, book=True)
     engine.add_data(run.ticks, sort=True)  # already merged by ts_init; 1.222+ refuses to run unsorted data
     return engine
-
-
-def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: ExecutionMetadataCatalog,
-                       drift_path: Path | None, session: str, market_tif: str = "IOC"):  # noqa: ANN201
-    """The NautilusRebalanceStrategy of a backtest, with its drift monitor writing `drift_path` (None: in memory)."""
-    from nautlive.core.drift import DriftMonitor
-    from nautlive.core.strategy import NautilusRebalanceStrategy, RebalanceConfig
-
-    drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
-                         alert_bps=profile.drift_alert_bps)
-    return NautilusRebalanceStrategy(
-        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
-                        market_tif=market_tif, execution_style=profile.execution.style,
-                        max_slippage_bps=profile.execution.max_slippage_bps),
-        specs={i: catalog.by_id()[i] for i in ids},
-        policy=profile.rebalance,
-        drift=drift,
-    )
 
 
 def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
@@ -272,23 +223,6 @@ def summarise(profile: VenueProfile, run: PreparedRun, strategy, engine) -> Back
         drift_alerts=strategy.drift.alerts,
         capped=sum(len(r.capped) for r in strategy.reports),
     )
-
-
-def final_weights(strategy, targets) -> dict[str, Decimal]:  # noqa: ANN001
-    """Weights at the last mid of each instrument; `_nav` holds the NAV they are fractions of."""
-    from nautilus_trader.model.identifiers import InstrumentId
-
-    values = {}
-    for iid in strategy.config.instrument_ids:
-        instrument = strategy.cache.instrument(InstrumentId.from_str(iid))
-        quote = strategy.cache.quote_tick(instrument.id)
-        mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else Decimal(0)
-        values[iid] = strategy.holding(instrument) * mid
-    kept = getattr(strategy, "kept_reserved", Decimal(0))  # IB LIVE: other clients' buy orders kept, in NAV
-    nav = strategy.cash() + kept + sum(values.values(), Decimal(0))
-    out = {k: (v / nav if nav else Decimal(0)) for k, v in values.items()}
-    out["_nav"] = nav
-    return out
 
 
 def min_cash(profile: VenueProfile, records, start: Decimal) -> Decimal:  # noqa: ANN001

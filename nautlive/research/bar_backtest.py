@@ -11,21 +11,21 @@ before it publishes the targets, so planning, sizing and the order list are the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
-from nautlive.catalog.specs import ExecutionMetadataCatalog, load_catalog, spec_to_instrument
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
 from nautlive.config.profile import VenueProfile
 from nautlive.core.signals import ScheduledTargets, read_targets
-from nautlive.data.bars import NS, BarSeries, catalog_bars, merged_chunks, read_bars
-from nautlive.data.schedule import AppliedTargets, align, read_weight_history
+from nautlive.data.bar_run import CHUNK_NS, BarRun, apply_at_close  # noqa: F401 - the bar backtest's own
+from nautlive.data.bars import NS, catalog_bars, merged_chunks, read_bars
+from nautlive.data.schedule import align, read_weight_history
 from nautlive.errors import ConfigError
 from nautlive.research.portfolio_stats import Fill, curves, statistics
+from nautlive.venues import venue_for
 
-CHUNK_NS = 7 * 86_400 * NS  # bars are made a week of data at a time
 MINIMUM_SKIPS = {"below min_qty", "below min_notional", "below step_size", "max order size below min trade"}
 
 
@@ -56,21 +56,6 @@ class BarSummary(msgspec.Struct):
     interval_secs: dict[str, int]
     final_weights: dict[str, dict[str, float]]
     warnings: list[str]
-
-
-@dataclass
-class BarRun:
-    """Validated inputs: bar series (profile order), instruments, applied targets, catalog and warnings."""
-
-    series: list[BarSeries]
-    instruments: dict
-    applied: list[AppliedTargets]
-    catalog: ExecutionMetadataCatalog
-    warnings: list[str]
-
-    @property
-    def bars(self) -> int:
-        return sum(len(s) for s in self.series)
 
 
 def prepare_bars(profile: VenueProfile, data: Sequence[str], targets: str | Path | None, schedule: str | Path | None,
@@ -107,7 +92,7 @@ def prepare_bars(profile: VenueProfile, data: Sequence[str], targets: str | Path
 def build_bar_engine(profile: VenueProfile, run: BarRun, drift_path: Path | None, session: str,
                      progress: Callable[[int], None] | None = None):  # noqa: ANN201
     """BacktestEngine (CASH account, bar execution) streaming the bars, the schedule actor and the strategy."""
-    from nautlive.research.backtest import new_engine, rebalance_strategy
+    from nautlive.research.engine import new_engine, rebalance_strategy
 
     engine = new_engine(profile, run.instruments.values())
     engine.add_data_iterator("bars", _counted(merged_chunks(run.series, run.instruments, CHUNK_NS), progress))
@@ -139,26 +124,6 @@ def bar_schedule_actor(run: BarRun):  # noqa: ANN201
     return BarScheduleActor(ActorConfig(component_id="BarSchedule"))
 
 
-def apply_at_close(cache, msgbus, run: BarRun, targets) -> None:  # noqa: ANN001
-    """Publish a target version at a bar close: first a deep quote at each instrument's last close into the cache
-    (bars carry no quotes and the strategy prices from quotes). The backtest's actor and the shadow's bar replay
-    both apply targets through here, so the strategy sees the same prices in both."""
-    from nautilus_trader.model.data import QuoteTick
-    from nautilus_trader.model.objects import Quantity
-
-    from nautlive.core.signals import TARGETS_TOPIC
-    from nautlive.data.bars import bar_type
-    from nautlive.session.sandbox import DEEP_SIZE
-
-    for s in run.series:
-        last = cache.bar(bar_type(s.instrument_id, s.step_ns))
-        if last is not None:
-            size = Quantity(DEEP_SIZE, run.instruments[s.instrument_id].size_precision)
-            cache.add_quote_tick(QuoteTick(last.bar_type.instrument_id, last.close, last.close, size, size,
-                                           last.ts_init, last.ts_init))
-    msgbus.publish(TARGETS_TOPIC, targets)
-
-
 def engine_fills(engine) -> list[Fill]:  # noqa: ANN001
     """Every fill of the run from the engine's cache, fees in the quote currency, in time order."""
     from nautilus_trader.model.events import OrderFilled
@@ -187,7 +152,7 @@ def summarise_bars(profile: VenueProfile, run: BarRun, strategy, engine):  # noq
     applied = [(a.at_ns, {k: float(v) for k, v in a.targets.weights.items()}) for a in run.applied]
     c = curves(run.series, fills, applied, start)
     traded = sum(abs(f.qty) * f.price for f in fills)
-    periods = 365 if profile.adapter == "binance" else 252
+    periods = venue_for(profile).periods_per_year
     first_open = min(int(s.ts[0] - s.step_ns) for s in run.series)
     stats = statistics(c, start, traded, periods, first_open)
     reports = strategy.reports

@@ -163,7 +163,7 @@ class SessionAlerts:
 
 def _residuals(strategy) -> dict[str, tuple[Decimal, Decimal]]:  # noqa: ANN001
     """instrument -> (weight now, target in force), at the last mids."""
-    from nautlive.research.backtest import final_weights
+    from nautlive.core.holdings import final_weights
 
     watcher = strategy.watcher
     targets = watcher.last_good.weights if watcher is not None and watcher.last_good is not None else {}

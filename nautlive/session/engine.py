@@ -19,6 +19,7 @@ import msgspec
 from nautlive.config.profile import VenueProfile
 from nautlive.core.identity import TRADER_ID
 from nautlive.errors import ConfigError
+from nautlive.venues import venue_for
 
 Mode = Literal["shadow", "live"]
 MAX_ATTEMPTS = 5  # a rebalance whose orders failed for a transient reason is planned again up to this many times
@@ -257,20 +258,13 @@ def _venue_specs_reader(profile: VenueProfile):  # noqa: ANN202
         from nautlive.catalog.specs import spec_from_instrument
 
         specs = {}
+        venue = venue_for(profile)
         for instrument in instruments:
             if instrument is None:
                 continue
             info = getattr(instrument, "info", None)
-            if profile.adapter == "binance" and info:
-                from nautlive.venues.binance.specs import spec_from_symbol_info
-
-                specs[str(instrument.id)] = spec_from_symbol_info(info)
-            elif profile.adapter == "ibkr" and info:
-                from nautlive.venues.ibkr.contracts import spec_from_contract_details
-
-                specs[str(instrument.id)] = spec_from_contract_details(info, source=f"IB {instrument.id}")
-            else:
-                specs[str(instrument.id)] = spec_from_instrument(instrument)
+            iid = str(instrument.id)
+            specs[iid] = venue.spec_from_info(info, iid) if info else spec_from_instrument(instrument)
         return specs
 
     return read
@@ -306,25 +300,24 @@ def _clients(profile: VenueProfile, options: SessionOptions):
     venue_data = options.feed.kind == "venue"
     venue_exec = options.mode == "live"
     if venue_data and is_keyless(profile, options.mode, options.feed):
-        from nautlive.venues.binance.public import PublicDataClientFactory, PublicFeedConfig, public_urls
-
-        http_url, ws_url = public_urls(profile)
-        data["BINANCE"] = PublicFeedConfig(instrument_ids=list(profile.instruments), http_url=http_url, ws_url=ws_url)
-        factories["BINANCE"] = (PublicDataClientFactory, None)
+        name, config, factory = venue_for(profile).public_data_client(profile)
+        data[name] = config
+        factories[name] = (factory, None)
         venue_data = False
     if venue_data or venue_exec:
-        name, data_cfg, exec_cfg, data_factory, exec_factory = _venue_clients(profile)
+        clients = venue_for(profile).clients(profile)
         if venue_data:
-            data[name] = data_cfg
+            data[clients.name] = clients.data_config
         if venue_exec:
-            execs[name] = exec_cfg
-        factories[name] = (data_factory if venue_data else None, exec_factory if venue_exec else None)
+            execs[clients.name] = clients.exec_config
+        factories[clients.name] = (clients.data_factory if venue_data else None,
+                                   clients.exec_factory if venue_exec else None)
     return data, execs, factories
 
 
 def is_keyless(profile: VenueProfile, mode: str, feed: Feed) -> bool:
-    """SHADOW on Binance's feed without keys: the venue's public market data, no signed call (binance_public.py)."""
-    return mode == "shadow" and feed.kind == "venue" and profile.adapter == "binance" and not profile.has_keys()
+    """SHADOW on the venue's feed without keys: its public market data, no signed call (Binance: public.py)."""
+    return mode == "shadow" and feed.kind == "venue" and venue_for(profile).keyless_feed(profile)
 
 
 def market_tif(profile: VenueProfile, options: SessionOptions) -> str:
@@ -337,25 +330,4 @@ def market_tif(profile: VenueProfile, options: SessionOptions) -> str:
 def has_depth(profile: VenueProfile, feed_kind: str) -> bool:
     """Whether the feed gives the shadow exchange an L2 book: recordings, the synthetic ladder, Binance's depth
     stream. IB quotes and bars are an L1 book (filled deep at the touch, or as a backtest fills bars)."""
-    return feed_kind in ("replay", "synthetic") or (feed_kind == "venue" and profile.adapter == "binance")
-
-
-def _venue_clients(profile: VenueProfile):
-    if profile.adapter == "ibkr":
-        from nautilus_trader.adapters.interactive_brokers.factories import (
-            InteractiveBrokersLiveDataClientFactory,
-            InteractiveBrokersLiveExecClientFactory,
-        )
-
-        from nautlive.venues.ibkr import contracts as ibkr
-
-        return (ibkr.VENUE, ibkr.data_client_config(profile), ibkr.exec_client_config(profile),
-                InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
-    from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
-
-    from nautlive.venues.binance.schema import tolerate_unknown_types_in_the_adapter
-    from nautlive.venues.binance.specs import data_client_config, exec_client_config
-
-    tolerate_unknown_types_in_the_adapter()  # a filter type Binance adds must not stop the instrument loading
-    return ("BINANCE", data_client_config(profile), exec_client_config(profile),
-            BinanceLiveDataClientFactory, BinanceLiveExecClientFactory)
+    return feed_kind in ("replay", "synthetic") or (feed_kind == "venue" and venue_for(profile).depth_stream)

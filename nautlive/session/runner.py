@@ -31,6 +31,7 @@ from nautlive.session.end import (
     until_refused,
 )
 from nautlive.session.engine import Mode, SessionOptions, _now, parse_feed, session_id
+from nautlive.venues import venue_for
 
 
 class SessionResult(msgspec.Struct):
@@ -64,10 +65,6 @@ class _Stop(msgspec.Struct):
     reason: str = ""
 
 
-def _symbols(profile: VenueProfile) -> list[str]:
-    return [iid.rsplit(".", 1)[0] for iid in profile.instruments]
-
-
 async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
     from nautlive.session.stop_signals import install
 
@@ -90,34 +87,23 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     gc.collect()
     gc.freeze()
     if public_specs is not None:
-        from nautlive.venues.binance.public import fetch_public_specs, public_urls
-
         try:
-            public_specs.update((await fetch_public_specs(public_urls(profile)[0], _symbols(profile))).specs)
+            public_specs.update((await venue_for(profile).fetch_public_specs(profile)).specs)
         except NautliveError as exc:
             return _Stop(exc.exit_code, f"{exc}: nothing traded")
     started = _now()
     venue = None
-    if options.mode == "live" and profile.adapter == "binance":
-        from nautlive.venues.binance.guard import guard_node
-        from nautlive.venues.binance.live import LiveVenue, check_key, prepare_account
-        from nautlive.venues.binance.rest import BinanceRest
-
-        rest = BinanceRest.for_profile(profile)
-        holder["rest"] = rest
+    if options.mode == "live":
         try:
-            await check_key(rest, profile, _say)
-            start = await prepare_account(rest, list(profile.instruments), profile.live.open_orders, strategy.drift,
-                                          _recover_since(profile, options), profile.quote_currency, _say)
+            live_start = await venue_for(profile).start_live(profile, node, strategy, _recover_since(profile, options),
+                                                             _say, finish)
         except NautliveError as exc:
             return _Stop(exc.exit_code, f"{exc}: nothing traded")
-        holder["account_start"] = msgspec.to_builtins(start)
-        venue = LiveVenue(rest, next(iter(node.kernel.exec_engine._clients.values())), list(profile.instruments),
-                          strategy._specs, profile.quote_currency, strategy.log)
-        strategy.venue = venue
-        holder["venue"] = venue
-        guard_node(node, rest.base_url, finish)  # Nautilus's REST calls too: Retry-After, weight, a ban stops
-    if (venue_start := holder.get("venue_start")) is not None:  # venues.prepare_live_start, before the node
+        if live_start is not None:
+            holder["rest"] = live_start.rest
+            holder["account_start"] = live_start.account_start
+            venue = strategy.venue = holder["venue"] = live_start.watcher
+    if (venue_start := holder.get("venue_start")) is not None:  # Venue.prepare_live_start, before the node
         strategy.kept_reserved = venue_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
         holder["account_start"] = msgspec.to_builtins(venue_start)
     if finished.is_set():  # stopped while starting: the node never ran
@@ -130,13 +116,13 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
         watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
-    if options.mode == "live" and profile.adapter == "ibkr":
-        watchers.append(asyncio.create_task(_recover_ib_fills(strategy, node, profile, options, holder)))
+    if options.mode == "live" and venue_for(profile).recovers_fills_after_connect:
+        watchers.append(asyncio.create_task(_recover_fills(strategy, node, profile, options, holder)))
     if venue is not None:
         live = profile.live
         watchers.append(asyncio.create_task(venue.watch(min(5.0, live.down_report_secs), live.down_report_secs,
                                                         live.down_timeout, finish)))
-    from nautlive.report.console import session_display
+    from nautlive.session.display import session_display
 
     display = session_display(profile, strategy, options)
     watchers.append(asyncio.create_task(display.run(finished)))
@@ -156,17 +142,15 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     return outcome
 
 
-async def _recover_ib_fills(strategy, node, profile: VenueProfile, options: SessionOptions, holder: dict) -> None:  # noqa: ANN001
-    """IB: once the adapter is connected, log the executions of our orders the drift log misses."""
-    from nautlive.venues.ibkr.live import recover_fills
-
+async def _recover_fills(strategy, node, profile: VenueProfile, options: SessionOptions, holder: dict) -> None:  # noqa: ANN001
+    """Once the adapter is connected (IB), log the executions of our orders the drift log misses."""
     while strategy.startup is None:
         await asyncio.sleep(0.05)
     if strategy.startup != "ready":
         return
     try:
-        count = await recover_fills(next(iter(node.kernel.exec_engine._clients.values())), list(profile.instruments),
-                                    strategy.drift, _recover_since(profile, options), profile.quote_currency)
+        count = await venue_for(profile).recover_fills(profile, next(iter(node.kernel.exec_engine._clients.values())),
+                                                       strategy.drift, _recover_since(profile, options))
     except Exception as exc:  # noqa: BLE001 - recovery is best effort: the next session tries again
         _say(f"could not read past executions from the gateway: {exc}")
         return
@@ -298,7 +282,7 @@ async def _kill_switch(path: Path, strategy, finish) -> None:  # noqa: ANN001
 
 def run_session(profile: VenueProfile, options: SessionOptions, venue_start: object = None) -> SessionResult:
     """Build, run and stop a SHADOW or LIVE session; the result carries the exit code. `venue_start`: what the venue
-    showed before the node (venues.prepare_live_start)."""
+    showed before the node (Venue.prepare_live_start)."""
     holder: dict = {"venue_start": venue_start}
     _node_logs_on_stderr()
     with SessionAlerts(profile, options, holder) as alerts:  # started, events while running, ended; then flushed
@@ -337,7 +321,7 @@ def _node_logs_on_stderr() -> None:
 
 
 def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy, holder: dict) -> SessionResult:  # noqa: ANN001
-    from nautlive.research.backtest import final_weights
+    from nautlive.core.holdings import final_weights
 
     targets = strategy.watcher.last_good.weights if strategy.watcher and strategy.watcher.last_good else (
         options.schedule[-1].targets.weights if options.schedule else {})
@@ -388,17 +372,16 @@ def run_from_cli(
     """Check everything a session needs before a node exists (LIVE: before any venue call), then run it."""
     from contextlib import ExitStack
 
-    from nautlive.config.writable import check_session_outputs
     from nautlive.core.signals import read_targets
+    from nautlive.core.writable import check_session_outputs
     from nautlive.session.safety import AccountLock, refuse_if_killed, require_armed
 
     feed = parse_feed(feed_text, profile, speed, seed)
     targets = str(targets or profile.targets)
     drift_log = str(drift_log or profile.drift_log)
+    venue = venue_for(profile)
     if mode == "live":
-        from nautlive.venues import check_live_settings
-
-        check_live_settings(profile)
+        venue.check_live_settings(profile)
         require_armed(arm)
         refuse_if_killed(profile.live.kill_switch)
         if feed.kind != "venue":
@@ -409,11 +392,8 @@ def run_from_cli(
         if mode == "live":
             check_session_outputs(drift_log, summary)  # exit 2 naming the file, before any venue call
             held.enter_context(AccountLock(profile))
-        if profile.adapter == "ibkr" and (mode == "live" or feed.kind == "venue"):
-            from nautlive.venues.ibkr.contracts import check_gateway, exec_client_config
-
-            exec_client_config(profile)  # the account must be known before connecting
-            check_gateway(profile)  # the handshake answered and the account managed, before any node or order
+        if mode == "live" or feed.kind == "venue":
+            venue.check_connection(profile)  # IB: the handshake answered and the account managed, before any node
         options = SessionOptions(
             mode=mode,
             feed=feed,
@@ -430,7 +410,5 @@ def run_from_cli(
         )
         venue_start = None
         if mode == "live":
-            from nautlive.venues import prepare_live_start
-
-            venue_start = prepare_live_start(profile, _say)  # inside the lock, before any node
+            venue_start = venue.prepare_live_start(profile, _say)  # inside the lock, before any node
         return run_session(profile, options, venue_start)

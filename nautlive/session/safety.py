@@ -10,14 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from nautlive.config.writable import ensure_folder, os_problem
+from nautlive.config.home import ARM_ENV
+from nautlive.core.writable import ensure_folder, lock_dir, os_problem, state_lock_dir  # noqa: F401 - where the locks live
 from nautlive.errors import ConfigError, SafetyRefusal
-from nautlive.venues.binance.urls import endpoints
+from nautlive.venues import venue_for
 
 if TYPE_CHECKING:
     from nautlive.config.profile import VenueProfile
 
-ARM_ENV = "NAUTLIVE_ARM"
 ARM_VALUES = ("1", "true", "yes")
 
 
@@ -51,27 +51,7 @@ def account_key(profile: VenueProfile) -> str:
 
     binance: `binance|<REST endpoint>|<sha256 of the API key, first 16 hex>`; ibkr: `ibkr|host|port|account_id`.
     """
-    if profile.adapter == "ibkr":
-        from nautlive.config.profile import IbkrSettings
-
-        ib = profile.ibkr or IbkrSettings()
-        return f"ibkr|{ib.host.strip().lower()}|{ib.port}|{ib.account_id or ''}"
-    settings = profile.binance
-    endpoint = endpoints(settings).http
-    key_hash = hashlib.sha256(((settings.api_key if settings else None) or "").encode()).hexdigest()[:16]
-    return f"binance|{endpoint.strip().rstrip('/').lower()}|{key_hash}"
-
-
-def state_lock_dir() -> Path:
-    """$XDG_STATE_HOME/nautlive/locks when XDG_STATE_HOME is an absolute path, else ~/.local/state/nautlive/locks."""
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
-    return base / "nautlive" / "locks"
-
-
-def lock_dir(profile: VenueProfile) -> Path:
-    """`live.lock_dir` when set (relative to the current directory), else the per-user state folder."""
-    return Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
+    return venue_for(profile).account_key(profile)
 
 
 class AccountLock:

@@ -25,7 +25,8 @@ from nautilus_trader.model.enums import BookAction, LiquiditySide, OrderSide, Or
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.model.orders import MarketOrder
 
-DEEP_SIZE = 1_000_000_000
+from nautlive.data.book import DEEP_SIZE  # noqa: F401 - re-exported: bar runs quote this deep
+
 # An order waiting for data time to pass its latency is sent after this much wall time if no data comes (a quiet
 # venue, a replay that has ended).
 QUIET_RELEASE_SECS = 1.0

@@ -42,8 +42,9 @@ from nautlive.data.book import DepthSync
 from nautlive.data.depth import RawScale, book_deltas, touch
 from nautlive.errors import RuntimeFailure
 from nautlive.venues.binance.rest import transport_failure, unreachable_hint
-from nautlive.venues.binance.specs import VenueSpecs, specs_from_exchange_info
+from nautlive.venues.binance.specs import specs_from_exchange_info
 from nautlive.venues.binance.urls import endpoints
+from nautlive.venues.interface import VenueSpecs
 
 STREAMS = ("bookTicker", "trade", "depth@100ms")
 LOST = "Binance public stream lost: reconnecting"

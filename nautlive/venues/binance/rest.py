@@ -132,7 +132,7 @@ class BinanceRest:
 
     @classmethod
     def for_profile(cls, profile, timeout: float | None = None) -> BinanceRest:  # noqa: ANN001
-        from nautlive.session.safety import lock_dir
+        from nautlive.core.writable import lock_dir
 
         settings = profile.binance
         base = endpoints(settings).http

@@ -17,6 +17,7 @@ import msgspec
 from nautlive.catalog.specs import InstrumentSpec
 from nautlive.errors import ConfigError, RuntimeFailure
 from nautlive.venues.binance.schema import Ignored, schema, tolerant_symbol
+from nautlive.venues.interface import VenueSpecs
 
 VENUE = "BINANCE"
 
@@ -30,14 +31,6 @@ class _Envelope(msgspec.Struct):
     """exchangeInfo with symbols left raw, to decode them one by one when the whole body does not decode."""
 
     symbols: list[msgspec.Raw]
-
-
-class VenueSpecs(msgspec.Struct):
-    """What the venue says about its instruments, plus the symbols it sent that could not be read."""
-
-    venue: str
-    specs: dict[str, InstrumentSpec]
-    unreadable: dict[str, str] = {}
 
 
 def specs_from_exchange_info(body: bytes, source: str = "exchangeInfo") -> VenueSpecs:
@@ -161,43 +154,3 @@ def _precision(text: str | None) -> int | None:
 def spec_from_symbol_info(info: dict) -> InstrumentSpec:
     """The spec of a Nautilus Binance instrument, from the raw exchangeInfo symbol it keeps in `info`."""
     return symbol_to_spec(msgspec.convert(info, schema().symbol_info, strict=False))
-
-
-def _client_settings(profile, base_url_ws: str | None) -> dict:  # noqa: ANN001
-    from nautilus_trader.adapters.binance import BinanceAccountType
-    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
-    from nautilus_trader.config import InstrumentProviderConfig
-
-    settings = profile.binance
-    if settings is None or not (settings.api_key and settings.api_secret):
-        raise ConfigError(
-            f"profile {profile.name}: binance.api_key and binance.api_secret (or api_secret_file) are needed for the "
-            "venue's clients: set them in the environment"
-        )
-    return dict(
-        api_key=settings.api_key,
-        api_secret=settings.api_secret,
-        account_type=BinanceAccountType.SPOT,
-        base_url_http=settings.base_url_http.rstrip("/") if settings.base_url_http else None,
-        base_url_ws=base_url_ws.rstrip("/") if base_url_ws else None,
-        environment=BinanceEnvironment(settings.env.upper()),
-        instrument_provider=InstrumentProviderConfig(load_ids=frozenset(profile.instruments)),
-    )
-
-
-def data_client_config(profile):  # noqa: ANN001, ANN201
-    """Nautilus's BinanceDataClientConfig for a profile (instruments loaded by id, not all); `base_url_ws` is the
-    market streams' base (the adapter appends /stream?streams=...)."""
-    from nautilus_trader.adapters.binance import BinanceDataClientConfig
-
-    return BinanceDataClientConfig(**_client_settings(profile, profile.binance and profile.binance.base_url_ws),
-                                   update_instruments_interval_mins=None)
-
-
-def exec_client_config(profile):  # noqa: ANN001, ANN201
-    """Nautilus's BinanceExecClientConfig for a profile; its `base_url_ws` is the WebSocket API URL, used verbatim
-    (session.logon and userDataStream.subscribe: the user stream since Nautilus 1.223)."""
-    from nautilus_trader.adapters.binance import BinanceExecClientConfig
-
-    return BinanceExecClientConfig(**_client_settings(profile, profile.binance and profile.binance.base_url_ws_api),
-                                   max_retries=0)

@@ -8,6 +8,7 @@ The defaults are Binance's hosts as its API docs list them and Nautilus 1.231's 
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 
 class Endpoints(NamedTuple):
@@ -32,3 +33,20 @@ def endpoints(settings) -> Endpoints:  # noqa: ANN001 - BinanceSettings | None
     chosen = Endpoints(*(getattr(settings, f"base_url_{name}", None) or value
                          for name, value in zip(Endpoints._fields, default, strict=True)))
     return Endpoints(*(url.rstrip("/") for url in chosen))
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `url` is not a SCHEME://HOST[:PORT] URL of one of `schemes`, or None."""
+    expected = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError:
+        return f"{url!r} has no valid numeric port (expected {expected}HOST[:PORT])"
+    if parts.scheme.lower() not in schemes:
+        return f"{url!r} must start with {expected}"
+    if not parts.hostname:
+        return f"{url!r} has no host (expected {expected}HOST[:PORT])"
+    if port is None and parts.netloc.endswith(":"):
+        return f"{url!r} has an empty port (expected {expected}HOST[:PORT])"
+    return None

@@ -10,19 +10,26 @@ CLZ2.NYMEX). IB sends no trading status in contract details, so every spec is "T
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nautlive.catalog.specs import ExecutionMetadataCatalog, InstrumentSpec, save_catalog
-from nautlive.config.profile import IbkrSettings, VenueProfile
 from nautlive.errors import ConfigError, NautliveError, RuntimeFailure
-from nautlive.venues.binance.specs import VenueSpecs
-from nautlive.venues.ibkr.gateway import PROBE_CLIENT_OFFSET, check_gateway, check_gateway_reachable  # noqa: F401
+from nautlive.venues.ibkr.config import (
+    IbkrSettings,
+    _connection_timeout,
+    ibkr_settings,
+    instrument_provider_config,
+)
+from nautlive.venues.ibkr.gateway import check_gateway_reachable
+from nautlive.venues.interface import VenueSpecs
+
+if TYPE_CHECKING:
+    from nautlive.config.profile import VenueProfile
 
 VENUE = "INTERACTIVE_BROKERS"
 SEC_TYPES = ("STK", "CASH", "FUT")
@@ -174,86 +181,6 @@ def _precision(value: Decimal) -> int:
     return len(f"{value:.10f}".partition(".")[2].rstrip("0"))
 
 
-def ibkr_settings(profile: VenueProfile) -> IbkrSettings:
-    if profile.adapter != "ibkr":
-        raise ConfigError(f"profile {profile.name}: adapter: {profile.adapter}, expected ibkr")
-    return profile.ibkr or IbkrSettings()
-
-
-def instrument_provider_config(profile: VenueProfile):
-    """Load only the profile's instruments, named with IB_SIMPLIFIED symbology (AAPL.NASDAQ)."""
-    from nautilus_trader.adapters.interactive_brokers.config import (
-        InteractiveBrokersInstrumentProviderConfig,
-        SymbologyMethod,
-    )
-    from nautilus_trader.model.identifiers import InstrumentId
-
-    ids = []
-    for index, text in enumerate(profile.instruments):
-        try:
-            ids.append(InstrumentId.from_str(text))
-        except ValueError:
-            raise ConfigError(
-                f"profile {profile.name}: instruments[{index}]: {text!r} is not SYMBOL.EXCHANGE (e.g. AAPL.NASDAQ)"
-            ) from None
-    return InteractiveBrokersInstrumentProviderConfig(
-        load_ids=frozenset(ids), symbology_method=SymbologyMethod.IB_SIMPLIFIED
-    )
-
-
-def data_client_config(profile: VenueProfile, market_data_type: str = "REALTIME"):
-    """InteractiveBrokersDataClientConfig; pass market_data_type="DELAYED_FROZEN" for accounts without data."""
-    config_module = _ib_config_module()
-    ib = ibkr_settings(profile)
-    return config_module.InteractiveBrokersDataClientConfig(
-        ibg_host=ib.host,
-        ibg_port=ib.port,
-        ibg_client_id=ib.client_id,
-        market_data_type=getattr(config_module.IBMarketDataTypeEnum, market_data_type),
-        connection_timeout=_connection_timeout(profile),
-        instrument_provider=instrument_provider_config(profile),
-    )
-
-
-def exec_client_config(profile: VenueProfile):
-    """InteractiveBrokersExecClientConfig that is the default route (instrument venues are exchanges, not IB)."""
-    from nautilus_trader.live.config import RoutingConfig
-
-    config_module = _ib_config_module()
-    ib = ibkr_settings(profile)
-    return config_module.InteractiveBrokersExecClientConfig(
-        ibg_host=ib.host,
-        ibg_port=ib.port,
-        ibg_client_id=ib.client_id,
-        account_id=account_id(profile),
-        connection_timeout=_connection_timeout(profile),
-        instrument_provider=instrument_provider_config(profile),
-        routing=RoutingConfig(default=True),
-    )
-
-
-def account_id(profile: VenueProfile) -> str:
-    account = ibkr_settings(profile).account_id or os.environ.get("TWS_ACCOUNT")
-    if not account:
-        raise ConfigError(f"profile {profile.name}: ibkr.account_id: not set (export TWS_ACCOUNT)")
-    return account
-
-
-def _connection_timeout(profile: VenueProfile) -> int:
-    return math.ceil(profile.live.connect_timeout)
-
-
-def _ib_config_module():
-    try:
-        from nautilus_trader.adapters.interactive_brokers import config
-    except ImportError:
-        raise ConfigError(
-            "Interactive Brokers needs nautlive's ib extra: pipx install 'nautlive[ib]' "
-            "(or pip install 'nautlive[ib]' in a virtualenv)"
-        ) from None
-    return config
-
-
 def fetch_specs(profile: VenueProfile) -> VenueSpecs:
     """Ask IB Gateway for the contract details of the profile's instruments (through Nautilus's IB provider)."""
     import queue
@@ -333,7 +260,7 @@ def write_catalog(aapl_capture: str | Path, out: str | Path) -> ExecutionMetadat
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m nautlive.venues.ibkr.contracts [AAPL_CAPTURE] [OUT]`: rewrite artifacts/catalog/ibkr.yaml."""
+    """`python -m nautlive.venues.ibkr [AAPL_CAPTURE] [OUT]`: rewrite artifacts/catalog/ibkr.yaml."""
     args = sys.argv[1:] if argv is None else argv
     shared = Path(os.environ.get("NAUTLIVE_SHARED_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"))
     capture = Path(args[0]) if args else shared / AAPL_CAPTURE
@@ -345,6 +272,3 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exc.exit_code) from None
     print(f"{out}: {', '.join(spec.instrument_id for spec in catalog.instruments)}")
 
-
-if __name__ == "__main__":
-    main()

@@ -11,11 +11,14 @@ import logging
 import socket
 import threading
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from nautlive.config.profile import VenueProfile
 from nautlive.errors import ConfigError, RuntimeFailure
+
+if TYPE_CHECKING:
+    from nautlive.config.profile import VenueProfile
 
 PROBE_CLIENT_OFFSET = 200  # the gateway check connects with client id + 200, never the session's own id
 RESTORED = (1101, 1102)  # connectivity restored: information, not a failure
@@ -45,7 +48,7 @@ def check_gateway(profile: VenueProfile) -> list[str]:
 
     A refused or silent socket, or no handshake answer within live.connect_timeout, is a RuntimeFailure (exit 1);
     an account the gateway does not manage is a ConfigError (exit 2). Returns the managed accounts."""
-    from nautlive.venues.ibkr.contracts import account_id, ibkr_settings
+    from nautlive.venues.ibkr.config import account_id, ibkr_settings
 
     ib = ibkr_settings(profile)
     timeout = profile.live.connect_timeout

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from nautlive.config.profile import VenueProfile
 from nautlive.core.identity import is_own_order
 from nautlive.errors import ReconcileBlocked, RuntimeFailure
 from nautlive.venues.ibkr.gateway import GatewayClient, WorkingOrder
+
+if TYPE_CHECKING:
+    from nautlive.config.profile import VenueProfile
 
 DONE = ("Cancelled", "ApiCancelled", "Filled", "Inactive")
 
@@ -37,7 +40,7 @@ class IbStart(msgspec.Struct):
 
 def prepare_ib_account(profile: VenueProfile, say) -> IbStart:  # noqa: ANN001 - say: Callable[[str], None]
     """Read all open orders of the account; cancel ours, apply live.open_orders to the others (see the module)."""
-    from nautlive.venues.ibkr.contracts import account_id, ibkr_settings
+    from nautlive.venues.ibkr.config import account_id, ibkr_settings
 
     ib, account = ibkr_settings(profile), account_id(profile)
     timeout = profile.live.connect_timeout

@@ -10,8 +10,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nautlive.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nautlive.config.profile import VenueProfile
 
 MIN_FREE_BYTES = 1 << 20  # a disk with less than this free fails the first fills: refused at start
 
@@ -71,3 +75,15 @@ def check_session_outputs(drift_log: str | Path, summary: str | Path | None) -> 
     check_appendable(drift_log, "drift log")
     if summary is not None:
         check_appendable(summary, "summary")
+
+
+def state_lock_dir() -> Path:
+    """$XDG_STATE_HOME/nautlive/locks when XDG_STATE_HOME is an absolute path, else ~/.local/state/nautlive/locks."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "nautlive" / "locks"
+
+
+def lock_dir(profile: VenueProfile) -> Path:
+    """`live.lock_dir` when set (relative to the current directory), else the per-user state folder."""
+    return Path(profile.live.lock_dir) if profile.live.lock_dir else state_lock_dir()
