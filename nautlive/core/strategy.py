@@ -401,7 +401,7 @@ class NautilusRebalanceStrategy(Strategy):
         Planning runs when none of this strategy's orders is open, so whatever is locked then is someone else's.
         """
         quote_currency = _currency(self.config.quote_currency)
-        value = getattr(self, "kept_reserved", Decimal(0))  # IB: other clients' buy orders kept (venues/ibkr_orders)
+        value = getattr(self, "kept_reserved", Decimal(0))  # IB: other clients' buy orders kept (venues/ibkr/orders.py)
         for venue in self._accounts:
             account = self.portfolio.account(venue)
             if account is None or account.is_margin_account:

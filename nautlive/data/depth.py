@@ -1,7 +1,7 @@
 """Order books as Nautilus data: book.py's changes as OrderBookDeltas for the shadow exchange and the backtest venue.
 
 Three sources, one book model: a recording's `@depth@100ms` diffs with its `@bookTicker` touches (in file order), the
-venue's live depth stream after a REST snapshot (venues/binance_public.py), and a ladder around each synthetic quote.
+venue's live depth stream after a REST snapshot (venues/binance/public.py), and a ladder around each synthetic quote.
 Prices and sizes travel as Nautilus raw integers at the instrument's precision, so book.py's arithmetic is exact.
 """
 

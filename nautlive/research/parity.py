@@ -51,7 +51,7 @@ def run_parity(
     data_catalog: str | Path | None = None,
 ) -> ParityResult:
     """Run both paths over the same inputs (recorded streams, or bars as `backtest` takes them) and compare their
-    orders and fills. On bars the shadow node replays the backtest's bars in lockstep (bar_feed.py)."""
+    orders and fills. On bars the shadow node replays the backtest's bars in lockstep (data/bar_feed.py)."""
     import tempfile
 
     from nautlive.data.bars import is_bar_input

@@ -14,7 +14,6 @@ import gc
 import os
 import sys
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -25,52 +24,21 @@ from nautlive.session import engine
 from nautlive.session.alerts import SessionAlerts, alert_refusals
 from nautlive.session.end import (
     account_for_the_log,
-    all_fates,
     stop_when_the_log_fails,
     until_rebalanced,
     until_refused,
 )
 from nautlive.session.engine import Mode, SessionOptions, _now, parse_feed, session_id
+from nautlive.session.result import SessionResult, Stop, session_result
 from nautlive.venues import venue_for
 
 
-class SessionResult(msgspec.Struct):
-    """What a session did; exit_code follows the CLI contract."""
-
-    exit_code: int
-    reason: str
-    session: str
-    mode: str
-    venue: str
-    rebalances: list[dict]
-    fills: list[dict]
-    drift_alerts: int
-    final_weights: dict[str, dict[str, str]]
-    rejected_targets: list[str]
-    mismatches: list[dict]
-    adopted: list[dict] = []  # catalog fields adopted from the venue at startup (reconcile.adopt: relaxed)
-    superseded: int = 0  # target versions a newer one replaced before they started
-    budget_refusals: list[str] = []
-    stopped_orders: dict[str, str] = {}  # client order id -> its fate at the venue when the session stopped
-    account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
-    stream_reestablished: int = 0
-    orders_by_fate: dict[str, int] = {}  # what the venue did with the orders sent: filled, rejected, expired, ...
-
-
-# -- running a session ------------------------------------------------------------------------------------------
-
-
-class _Stop(msgspec.Struct):
-    exit_code: int = 0
-    reason: str = ""
-
-
-async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> _Stop:  # noqa: ANN001
+async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, alerts) -> Stop:  # noqa: ANN001
     from nautlive.session.stop_signals import install
 
     loop = asyncio.get_running_loop()
     finished = asyncio.Event()
-    outcome = _Stop()
+    outcome = Stop()
 
     def finish(code: int, reason: str) -> None:
         if not finished.is_set():
@@ -90,7 +58,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         try:
             public_specs.update((await venue_for(profile).fetch_public_specs(profile)).specs)
         except NautliveError as exc:
-            return _Stop(exc.exit_code, f"{exc}: nothing traded")
+            return Stop(exc.exit_code, f"{exc}: nothing traded")
     started = _now()
     venue = None
     if options.mode == "live":
@@ -98,7 +66,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
             live_start = await venue_for(profile).start_live(profile, node, strategy, _recover_since(profile, options),
                                                              _say, finish)
         except NautliveError as exc:
-            return _Stop(exc.exit_code, f"{exc}: nothing traded")
+            return Stop(exc.exit_code, f"{exc}: nothing traded")
         if live_start is not None:
             holder["rest"] = live_start.rest
             holder["account_start"] = live_start.account_start
@@ -107,7 +75,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         strategy.kept_reserved = venue_start.kept_value  # other clients' buy orders kept: their cash counts in NAV
         holder["account_start"] = msgspec.to_builtins(venue_start)
     if finished.is_set():  # stopped while starting: the node never ran
-        return _Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
+        return Stop(outcome.exit_code, f"{outcome.reason} before the session started: nothing traded")
     run_task = asyncio.create_task(node.run_async())
     watchers = [asyncio.create_task(_startup(strategy, options, finish))]
     if not options.once and options.mode == "live":
@@ -172,7 +140,7 @@ def _recover_since(profile: VenueProfile, options: SessionOptions) -> dt.datetim
     return max([floor] + [parse_ts(f.ts) for f in logged[-1:]])
 
 
-async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, outcome: _Stop,  # noqa: ANN001
+async def _settle(strategy, venue, profile: VenueProfile, started: dt.datetime, outcome: Stop,  # noqa: ANN001
                   holder: dict) -> None:
     """Stopping: cancel every open order and wait until the venue confirms each cancelled or filled (asking over REST
     on Binance; on IB through the adapter's own order events)."""
@@ -289,7 +257,7 @@ def run_session(profile: VenueProfile, options: SessionOptions, venue_start: obj
         try:
             outcome = asyncio.run(_run(profile, options, holder, alerts))
             # Both read the node's cache, which dispose() empties (Nautilus >= 1.225).
-            result = _result(profile, options, outcome, holder["strategy"], holder)
+            result = session_result(profile, options, outcome, holder["strategy"], holder)
             alerts.ended(result)
         finally:
             node = holder.get("node")
@@ -318,39 +286,6 @@ def _node_logs_on_stderr() -> None:
     sys.stdout.flush()
     _real_stdout["file"] = sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-
-
-def _result(profile: VenueProfile, options: SessionOptions, outcome: _Stop, strategy, holder: dict) -> SessionResult:  # noqa: ANN001
-    from nautlive.core.holdings import final_weights
-
-    targets = strategy.watcher.last_good.weights if strategy.watcher and strategy.watcher.last_good else (
-        options.schedule[-1].targets.weights if options.schedule else {})
-    weights = final_weights(strategy, targets) if strategy.startup == "ready" else {"_nav": Decimal(0)}
-    weights.pop("_nav")
-    return SessionResult(
-        exit_code=outcome.exit_code,
-        reason=outcome.reason,
-        session=options.session,
-        mode=options.mode,
-        venue=profile.venue,
-        rebalances=[msgspec.to_builtins(r) for r in strategy.reports],
-        fills=[msgspec.to_builtins(r) for r in (strategy.drift.records if strategy.drift else [])],
-        drift_alerts=strategy.drift.alerts if strategy.drift else 0,
-        final_weights={k: {"weight": _text(w), "target": _text(targets.get(k, Decimal(0)))} for k, w in weights.items()},
-        rejected_targets=list(strategy.watcher.rejected) if strategy.watcher else [],
-        mismatches=[msgspec.to_builtins(m) for m in strategy.mismatches],
-        adopted=[msgspec.to_builtins(m) for m in strategy.adopted],
-        superseded=strategy.superseded + (strategy.watcher.superseded if strategy.watcher else 0),
-        orders_by_fate=all_fates(strategy) if strategy.startup == "ready" else {},
-        budget_refusals=list(strategy.budget_refusals),
-        stopped_orders=holder.get("stopped_orders", {}),
-        account_start=holder.get("account_start", {}),
-        stream_reestablished=getattr(holder.get("venue"), "stream_reestablished", 0),
-    )
-
-
-def _text(value: Decimal) -> str:
-    return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
 
 
 @alert_refusals

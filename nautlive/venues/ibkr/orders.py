@@ -6,7 +6,7 @@ client id that placed each one:
 
 * an order of ours left by an earlier session (our client id, a Nautilus client order id of ours as its orderRef) is
   cancelled, and the session waits for IB's confirmation before planning, so a restart never doubles an order; its
-  fills, if any, reach the drift log through the adapter's fill reports (venues/ibkr_live.py);
+  fills, if any, reach the drift log through the adapter's fill reports (venues/ibkr/live.py);
 * another client's order is handled by `live.open_orders`: `fail` (default) stops with exit 3 naming them; `cancel`
   is refused the same way, because on IB an API client cancels only its own orders unless it connects as the master
   API client (IB Gateway's setting); `keep` trades on, counting the cash its buy orders hold in the NAV, untraded.
