@@ -348,7 +348,9 @@ def _venue_clients(profile: VenueProfile):
         )
 
         from nautlive.venues import ibkr
+        from nautlive.venues.ibkr_log_codes import adjust_ib_logging
 
+        adjust_ib_logging()  # IB's farm notices at INFO; executions of orders not in the cache said once, one line
         return (ibkr.VENUE, ibkr.data_client_config(profile), ibkr.exec_client_config(profile),
                 InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
     from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory, BinanceLiveExecClientFactory
