@@ -32,9 +32,9 @@ def test_the_adapter_still_has_the_methods_the_adjustments_wrap():
     from nautilus_trader.adapters.interactive_brokers.client.error import InteractiveBrokersClientErrorMixin
     from nautilus_trader.adapters.interactive_brokers.execution import InteractiveBrokersExecutionClient
 
-    assert codes.wraps(InteractiveBrokersClientErrorMixin, "_log_message", codes.LOG_MESSAGE_PARAMETERS), \
+    assert codes.has_method(InteractiveBrokersClientErrorMixin, "_log_message", codes.LOG_MESSAGE_PARAMETERS), \
         "Nautilus's IB client no longer has _log_message(error_code, req_id, error_string, is_warning)"
-    assert codes.wraps(InteractiveBrokersExecutionClient, "_on_exec_details", codes.EXEC_DETAILS_PARAMETERS), \
+    assert codes.has_method(InteractiveBrokersExecutionClient, "_on_exec_details", codes.EXEC_DETAILS_PARAMETERS), \
         "Nautilus's IB exec client no longer has _on_exec_details(order_ref, execution, commission_report, contract)"
     assert callable(InteractiveBrokersExecutionClient._find_order_for_execution)  # noqa: SLF001
     assert codes.adjust_ib_logging() is True and codes.adjust_ib_logging() is True  # applied, and idempotent

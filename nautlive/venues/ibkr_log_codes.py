@@ -70,8 +70,8 @@ def adjust_ib_logging() -> bool:
         from nautilus_trader.adapters.interactive_brokers.execution import InteractiveBrokersExecutionClient
     except ImportError:
         return False
-    if not (wraps(InteractiveBrokersClientErrorMixin, "_log_message", LOG_MESSAGE_PARAMETERS)
-            and wraps(InteractiveBrokersExecutionClient, "_on_exec_details", EXEC_DETAILS_PARAMETERS)
+    if not (has_method(InteractiveBrokersClientErrorMixin, "_log_message", LOG_MESSAGE_PARAMETERS)
+            and has_method(InteractiveBrokersExecutionClient, "_on_exec_details", EXEC_DETAILS_PARAMETERS)
             and hasattr(InteractiveBrokersExecutionClient, "_find_order_for_execution")):
         return False
     _log_farm_notices_at_info(InteractiveBrokersClientErrorMixin)
@@ -79,7 +79,7 @@ def adjust_ib_logging() -> bool:
     return True
 
 
-def wraps(cls: type, name: str, parameters: tuple[str, ...]) -> bool:
+def has_method(cls: type, name: str, parameters: tuple[str, ...]) -> bool:
     """Whether cls.name is a method with these parameters (already adjusted or not)."""
     method = getattr(cls, name, None)
     method = getattr(method, "nautlive_wrapped", method)
