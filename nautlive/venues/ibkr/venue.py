@@ -56,7 +56,9 @@ class IbkrVenue(Venue):
         )
 
         from nautlive.venues.ibkr.config import data_client_config, exec_client_config
+        from nautlive.venues.ibkr.log_codes import adjust_ib_logging
 
+        adjust_ib_logging()  # IB's farm notices at INFO; executions of orders not in the cache said once, one line
         return VenueClients(self.name, data_client_config(profile), exec_client_config(profile),
                             InteractiveBrokersLiveDataClientFactory, InteractiveBrokersLiveExecClientFactory)
 
