@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
 
 import pytest
 
 from nautlive.venues.ibkr import log_codes as codes
 from tests import test_ibkr_live as base
-from tests.test_ibkr_live import TARGETS, control, live, placed, state
+from tests.test_ibkr_live import (
+    TARGETS,
+    control,
+    drop_after_the_first_rebalance,
+    live,
+    placed,
+    start_live_for_a_minute,
+    state,
+    wait_for,
+)
 
 tws, ib_dir = base.tws, base.ib_dir  # the venue at 223 and at 176, and a session folder pointed at it
 
@@ -99,24 +105,12 @@ def test_a_rerun_prints_no_farm_warning_and_one_line_for_a_trade_nautlive_did_no
     assert len(placed(tws)) == 2
 
 
-def wait_for(condition, seconds: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 def test_connectivity_lost_stays_loud_when_farm_notices_are_quiet(ib_dir, tws):
     """The venue drops the session (1100 to it, the socket closed); the adapter reconnects and hears 1102."""
-    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
-                             "targets.json", "--drift-log", "drift.log", "--arm", "--duration", "60", "--json"],
-                            cwd=ib_dir, stdout=subprocess.PIPE, stderr=(ib_dir / "stderr.txt").open("w"), text=True)
+    proc = start_live_for_a_minute(ib_dir)
     try:
-        wait_for(lambda: len(state(tws)["executions"]) == 2, 30, "first rebalance filled")
-        opened = state(tws)["connections_opened"]
-        assert control(tws, "POST", "/__sim/drop")["dropped"] == 1
-        wait_for(lambda: state(tws)["connections_opened"] > opened and state(tws)["clients"], 30, "reconnection")
+        drop_after_the_first_rebalance(tws)
         wait_for(lambda: "code: 1102" in (ib_dir / "stderr.txt").read_text(), 15, "1102 logged")
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
