@@ -6,10 +6,10 @@ pacing: nautlive.sim's book, each depth diff applied, each bookTicker setting th
 3 minutes in). At each moment, for each size, side and style, one order goes out against the book as it is then (the
 book put back after each order: fills consume it, so orders would otherwise meet each other's leftovers):
 `market` is a MARKET order that walks the book, `limit_cap` a LIMIT IOC at the mid at submit +/- CAP_BPS
-(nautlive.execution.cap_price). `twap` and `passive_then_market` run on a copy of the simulator from that moment on,
+(nautlive.core.execution.cap_price). `twap` and `passive_then_market` run on a copy of the simulator from that moment on,
 the recording going on under them (each later line applied: the book recovers as recorded, and what our fills took
 stays gone until a line sets that level again): `twap` sends MARKET children every TWAP_INTERVAL_S over
-TWAP_HORIZON_S (nautlive.execution_twap's slicing); `passive_then_market` posts a LIMIT_MAKER at its side of the touch,
+TWAP_HORIZON_S (nautlive.core.execution_twap's slicing); `passive_then_market` posts a LIMIT_MAKER at its side of the touch,
 cancels and posts it again whenever the touch moves, and sends what is left as a MARKET order after PATIENCE_S. A
 resting order fills, as a maker at its price, only when the recorded book crosses it and for what the crossing levels
 hold (nautlive.sim.exchange); public trades at its price do not fill it (no queue is modelled), and the re-posting
@@ -40,9 +40,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nautlive.execution import cap_price, slippage_bps  # noqa: E402
-from nautlive.execution_passive import needs_reprice, touch_price  # noqa: E402
-from nautlive.execution_twap import slice_count, twap_children  # noqa: E402
+from nautlive.core.execution import cap_price, slippage_bps  # noqa: E402
+from nautlive.core.execution_passive import needs_reprice, touch_price  # noqa: E402
+from nautlive.core.execution_twap import slice_count, twap_children  # noqa: E402
 from nautlive.sim.binance import build_simulator  # noqa: E402
 from nautlive.sim.feed import Recorded, read_recording  # noqa: E402
 

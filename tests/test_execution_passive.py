@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from nautlive.execution_passive import left_to_fill, needs_reprice, patience_over, touch_price
+from nautlive.core.execution_passive import left_to_fill, needs_reprice, patience_over, touch_price
 from nautlive.sim.binance import BinanceReject, build_simulator
 from nautlive.sim.feed import Quote
 from tests.conftest import REPO

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog
-from nautlive.cli import app
-from nautlive.execution_twap import merge_small, min_child_steps, slice_count, twap_children
+from nautlive.catalog.specs import load_catalog
+from nautlive.cli.app import app
+from nautlive.core.execution_twap import merge_small, min_child_steps, slice_count, twap_children
 from tests.conftest import REPO, shared_file
 
 ETH = "ETHUSDT.BINANCE"
@@ -165,8 +165,8 @@ def test_a_run_on_bars_refuses_the_styles_that_need_quotes_naming_them(tmp_path,
     ({"style": "twap", "child": "twap"}, "execution.child: expected one of limit_cap, market, got 'twap'"),
 ])
 def test_a_bad_twap_or_passive_setting_is_a_config_error_naming_the_key(tmp_path, execution, message):
+    from nautlive.config.profile import load_profile
     from nautlive.errors import ConfigError
-    from nautlive.profile import load_profile
 
     doc = yaml.safe_load((REPO / "profiles" / "binance.yaml").read_text())
     doc["execution"] = execution

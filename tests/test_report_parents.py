@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
 from nautlive.report.parents import by_parent, by_style, read_parent_fills
 
 OLD = {"session": "s1", "mode": "live", "venue": "BINANCE", "instrument": "ETHUSDT.BINANCE", "side": "BUY",

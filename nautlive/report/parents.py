@@ -223,7 +223,7 @@ def parent_tables(figures: ParentFigures) -> list[Table]:
 
 def render_parent_figures(figures: ParentFigures | None) -> None:
     """The two tables after drift-report's own (nothing for an older log)."""
-    from nautlive.render import table
+    from nautlive.report.console import table
 
     for t in parent_tables(figures) if figures is not None else []:
         table(t.title, t.columns, t.rows)
