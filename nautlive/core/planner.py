@@ -191,13 +191,8 @@ def _lines(
             continue
         mid = (bid + ask) * HALF  # Quote.mid, inline
         # _untradable_reason's checks inline, in its order (the common case: a TRADING spec with a step)
-        if (
-            blocked.get(iid)
-            or spec is None
-            or spec.status not in TRADING
-            or (step := spec.step_size) is None
-            or step <= ZERO
-        ):
+        if blocked.get(iid) or spec is None or spec.status not in TRADING or (step := spec.step_size) is None \
+                or step <= ZERO:
             skipped[iid] = (blocked.get(iid) or _untradable_reason(spec), qty * mid)
             continue
         weight = targets.get(iid, ZERO)
@@ -291,9 +286,8 @@ def _side(
     min_steps = 1
     if spec.min_qty is not None and spec.min_qty > step:
         min_steps = _ceil_div(spec.min_qty, step)
-    if spec.min_notional is not None and spec.min_notional > (
-        notional_per_step if min_steps == 1 else min_steps * notional_per_step
-    ):
+    if spec.min_notional is not None and spec.min_notional > (notional_per_step if min_steps == 1 else
+                                                              min_steps * notional_per_step):
         min_steps = _ceil_div(spec.min_notional, notional_per_step)
     qty_cap = _least(spec.max_qty, spec.market_max_qty)
     notional_cap = _least(policy.max_order_notional, spec.max_notional)
