@@ -40,3 +40,18 @@ def test_parallel_read_of_gzip_and_plain_logs(generated, monkeypatch, tmp_path):
     serial = report.report_json(report.summarise(report.read_drift_log([packed, path], use_cache=False)))
     chunked(monkeypatch)
     assert report.report_json(report.summarise(report.read_drift_log([packed, path], use_cache=False))) == serial
+
+
+def test_parallel_read_without_room_for_slots(generated, monkeypatch):  # noqa: F811
+    _, path = generated
+    serial = report.report_json(report.summarise(report.read_drift_log([path], use_cache=False)))
+    chunked(monkeypatch)
+    real = slots.mmap.mmap
+
+    def refused(fileno, length, **kwargs):  # noqa: ANN001, ANN202 - the mapping of a log too big for the machine
+        if length > 1:
+            raise OSError(12, "Cannot allocate memory")
+        return real(fileno, length, **kwargs)
+
+    monkeypatch.setattr(slots.mmap, "mmap", refused)
+    assert report.report_json(report.summarise(report.read_drift_log([path], use_cache=False))) == serial

@@ -3,14 +3,16 @@
 (pickle, pipe out, pipe in, unpickle) and costs the parent about a tenth of a second per million fills.
 
 A slot holds at most the rows its range can hold: one per MIN_LINE_BYTES bytes, as no line that decodes to a fill is
-that short (the shortest is about 100 bytes). A piece that does not fit (a gzip range, whose decompressed size is not
-known in advance) is returned whole, pickled, as before.
+that short (the shortest is about 100 bytes). The mapping reserves no memory (pages exist once written). A piece that
+does not fit (a gzip range, whose decompressed size is not known in advance) is returned whole, pickled, as before,
+and so is every piece when the mapping cannot be made.
 """
 
 from __future__ import annotations
 
 import mmap
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -30,8 +32,10 @@ class Slots:
     def __init__(self, sizes: Sequence[int | None]) -> None:
         """`sizes`: each range's bytes (None: no slot, the piece comes back pickled)."""
         self.capacity = [0 if size is None else -(-(size // MIN_LINE_BYTES + 1) // 8) * 8 for size in sizes]
-        self.start = np.concatenate(([0], np.cumsum([c * ROW_BYTES for c in self.capacity]))).tolist()
-        self.buffer = mmap.mmap(-1, max(1, self.start[-1]))  # MAP_SHARED: the forked workers write into it
+        self.start = list(accumulate((c * ROW_BYTES for c in self.capacity), initial=0))
+        # shared: the forked workers write into it; no reserve: only the pages written count
+        flags = mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+        self.buffer = mmap.mmap(-1, max(1, self.start[-1]), flags=flags)
 
     def column(self, slot: int, name: str, rows: int) -> np.ndarray:
         offset = self.start[slot]
@@ -73,7 +77,11 @@ def map_into_slots(pool_map: Callable, decode: Callable, tasks: Sequence, sizes:
     """`decode` of every task in the workers `pool_map` reaches (created by the caller after this has set up the
     shared slots, hence a callable that forks), each piece's columns back through its slot."""
     global _slots, _decode
-    _slots, _decode = Slots(sizes), decode
+    try:
+        _slots = Slots(sizes)
+    except (OSError, OverflowError):  # no room for the mapping (a huge log): every piece comes back pickled
+        _slots = Slots([None] * len(sizes))
+    _decode = decode
     try:
         results = pool_map(_work, list(enumerate(tasks)))
         return [_slots.piece(slot, result) for slot, result in enumerate(results)]
