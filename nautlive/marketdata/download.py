@@ -1,10 +1,12 @@
 """`nautlive data download`: a profile's (or the given) symbols' OHLCV bars into one file each, resumable.
 
-What is missing from the file (before its first bar, after its last) is fetched in pieces, oldest first: whole
-finished months from the archive's monthly zip, whole finished days from its daily zip (a month the archive lacks
-falls back to its days, a day to REST), the rest from REST. The file is rewritten (atomically) every few seconds and
-at the end, so a killed download resumes where the file ends. Gaps in what the venue has are reported, never filled;
-bars seen twice are kept once and counted.
+What is missing from the file (before its first bar, between two bars, after its last) is fetched in pieces, oldest
+first, from the venue's Source: for Binance (binance_download.py) whole finished months from the archive's monthly
+zip, whole finished days from its daily zip (a month the archive lacks falls back to its days, a day to REST), the
+rest from REST; for IB (nautlive.venues.ibkr_history) reqHistoricalData in chunks IB's duration limits allow. The
+file is rewritten (atomically) every few seconds and at the end, so a killed download resumes where the file ends.
+Gaps in what the venue has are reported, never filled (a re-run asks for them again); bars seen twice are kept once
+and counted.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from nautlive.marketdata.fetch import RETRIES, Fetcher, day_path, month_path
 from nautlive.marketdata.klines import DAY, Gap, Row, gaps, iso
 from nautlive.marketdata.store import file_name, read_rows, write_rows
 
@@ -25,7 +27,7 @@ SAVE_EVERY = 5.0  # seconds between rewrites of the file while a symbol download
 
 @dataclass(frozen=True)
 class Piece:
-    """[start_ms, end_ms) from one source: "month" or "day" (the archive), or "rest"."""
+    """[start_ms, end_ms) from one source: "month" or "day" (the archive), "rest", or "ib" (reqHistoricalData)."""
 
     kind: str
     start_ms: int
@@ -48,10 +50,18 @@ class Result:
     bars: int = 0
     first_ms: int | None = None
     last_ms: int | None = None
-    from_archive: int = 0
-    from_rest: int = 0
+    added: dict[str, int] = field(default_factory=dict)  # new bars by source ("archive", "REST", "IB")
+    added_text: str = ""  # the same, as the venue's source says it
     duplicates: int = 0
     gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def from_archive(self) -> int:
+        return self.added.get("archive", 0)
+
+    @property
+    def from_rest(self) -> int:
+        return self.added.get("REST", 0)
 
 
 @dataclass(frozen=True)
@@ -94,15 +104,13 @@ def plan(start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:
 
 
 def missing(rows: list[Row], start_ms: int, end_ms: int, step_ms: int) -> list[tuple[int, int]]:
-    """The ranges of [start_ms, end_ms) before the file's first bar and after its last."""
-    if not rows:
+    """The ranges of [start_ms, end_ms) the file has no bar for: before its first bar, between two bars (a gap: a
+    download stopped there, or the venue had nothing then and is asked again), after its last."""
+    inside = [r for r in rows if start_ms <= r[0] < end_ms]
+    if not inside:
         return [(start_ms, end_ms)] if start_ms < end_ms else []
-    out = []
-    if start_ms < rows[0][0]:
-        out.append((start_ms, min(rows[0][0], end_ms)))
-    if rows[-1][0] + step_ms < end_ms:
-        out.append((max(rows[-1][0] + step_ms, start_ms), end_ms))
-    return [(a, b) for a, b in out if a < b]
+    return [(max(g.first_ms, start_ms), min(g.last_ms + step_ms, end_ms)) for g in gaps(inside, step_ms, start_ms,
+                                                                                      end_ms)]
 
 
 class _Bars:
@@ -128,34 +136,46 @@ class _Bars:
         return [self.by_time[t] for t in sorted(self.by_time)]
 
 
-Progress = Callable[[str, Piece, str, int], None]  # symbol, piece, source ("archive", "REST", "none"), bars added
+Progress = Callable[[str, Piece, str, int], None]  # symbol, piece, source ("archive", "REST", "IB", "none"), added
 
 
-async def check_symbols(fetcher: Fetcher, symbols: list[str], interval: str) -> None:
-    """Ask REST for one bar of each symbol first: an unknown symbol or interval is one line and exit 2, before any
-    file is touched."""
-    for symbol in symbols:
-        await fetcher.klines(symbol, interval, limit=1)
+class Source(Protocol):
+    """Where a venue's bars come from (BinanceSource: the archive and REST; the IB one: reqHistoricalData)."""
+
+    async def start(self, symbols: list[str]) -> None:
+        """Connect, and check every symbol: an unknown one is a ConfigError (exit 2) before any file is touched."""
+
+    def pieces(self, start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:
+        """[start_ms, end_ms) in the pieces it is fetched by, oldest first."""
+
+    async def fetch(self, symbol: str, piece: Piece) -> tuple[list[Piece], str, list[Row]]:
+        """(pieces to fetch instead, source name, rows)."""
+
+    def describe(self, added: dict[str, int]) -> str:
+        """New bars by source, as the summary line says it."""
+
+    async def close(self) -> None: ...
 
 
-async def download_symbol(fetcher: Fetcher, job: Job, symbol: str, now_ms: int, progress: Progress) -> Result:
+async def download_symbol(source: Source, job: Job, symbol: str, now_ms: int, progress: Progress) -> Result:
     path = job.out / file_name(symbol, job.interval, job.fmt)
     bars = _Bars(read_rows(path))
     result = Result(symbol, path)
     end_ms = min(job.end_ms, now_ms // job.step_ms * job.step_ms)  # bars still open are not history yet
     saved_at, dirty = time.monotonic(), False
-    queue = [p for a, b in missing(bars.rows(), job.start_ms, end_ms, job.step_ms) for p in plan(a, b, now_ms)]
+    queue = [p for a, b in missing(bars.rows(), job.start_ms, end_ms, job.step_ms)
+             for p in source.pieces(a, b, now_ms)]
     try:
         while queue:
             piece = queue.pop(0)
-            fallback, source, added = await _fetch(fetcher, job, symbol, piece, bars)
+            fallback, name, rows = await source.fetch(symbol, piece)
             if fallback:
                 queue[:0] = fallback
                 continue
-            result.from_archive += added if source == "archive" else 0
-            result.from_rest += added if source == "REST" else 0
+            added = bars.add(rows, piece.start_ms, piece.end_ms)
+            result.added[name] = result.added.get(name, 0) + added
             dirty = dirty or added > 0
-            progress(symbol, piece, source, added)
+            progress(symbol, piece, name, added)
             if dirty and time.monotonic() - saved_at >= SAVE_EVERY:
                 write_rows(path, bars.rows())
                 saved_at, dirty = time.monotonic(), False
@@ -164,6 +184,7 @@ async def download_symbol(fetcher: Fetcher, job: Job, symbol: str, now_ms: int, 
         if dirty:
             write_rows(path, rows)
     result.bars, result.duplicates = len(rows), bars.duplicates
+    result.added_text = source.describe(result.added)
     if rows:
         result.first_ms, result.last_ms = rows[0][0], rows[-1][0]
         inside = [r for r in rows if job.start_ms <= r[0] < end_ms]
@@ -171,38 +192,14 @@ async def download_symbol(fetcher: Fetcher, job: Job, symbol: str, now_ms: int, 
     return result
 
 
-async def _fetch(fetcher: Fetcher, job: Job, symbol: str, piece: Piece, bars: _Bars) \
-        -> tuple[list[Piece], str, int]:
-    """(pieces to fetch instead, source, bars added)."""
-    if piece.kind == "month":
-        moment = datetime.fromtimestamp(piece.start_ms / 1000, UTC)
-        rows = await fetcher.archive(month_path(symbol, job.interval, moment.year, moment.month))
-        if rows is None:
-            return [Piece("day", t, t + DAY) for t in range(piece.start_ms, piece.end_ms, DAY)], "", 0
-        return [], "archive", bars.add(rows, piece.start_ms, piece.end_ms)
-    if piece.kind == "day":
-        day = date(1970, 1, 1) + timedelta(milliseconds=piece.start_ms)
-        rows = await fetcher.archive(day_path(symbol, job.interval, day))
-        if rows is None:
-            return [Piece("rest", piece.start_ms, piece.end_ms)], "", 0
-        return [], "archive", bars.add(rows, piece.start_ms, piece.end_ms)
-    rows = await fetcher.rest(symbol, job.interval, piece.start_ms, piece.end_ms)
-    return [], "REST", bars.add(rows, piece.start_ms, piece.end_ms)
-
-
-async def download(job: Job, archive_url: str, rest_url: str, say: Callable[[str], None], progress: Progress,
-                   now_ms: int | None = None) -> list[Result]:
-    fetcher = Fetcher(archive_url, rest_url, say)
+async def download(job: Job, source: Source, progress: Progress, now_ms: int | None = None) -> list[Result]:
     try:
-        fetcher.retries = 0  # an unreachable venue at the first request is said at once
-        await check_symbols(fetcher, job.symbols, job.interval)
-        fetcher.retries = RETRIES
+        await source.start(job.symbols)
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        return [await download_symbol(fetcher, job, s, now, progress) for s in job.symbols]
+        return [await download_symbol(source, job, s, now, progress) for s in job.symbols]
     finally:
-        await fetcher.close()
+        await source.close()
 
 
-def run_download(job: Job, archive_url: str, rest_url: str, say: Callable[[str], None], progress: Progress) \
-        -> list[Result]:
-    return asyncio.run(download(job, archive_url, rest_url, say, progress))
+def run_download(job: Job, source: Source, progress: Progress) -> list[Result]:
+    return asyncio.run(download(job, source, progress))

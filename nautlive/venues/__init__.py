@@ -39,6 +39,23 @@ def load_venue_specs(profile: VenueProfile, from_file: str | Path | None = None)
     return binance.fetch_exchange_info(profile.binance.base_url_http if profile.binance else None)
 
 
+def downloader_for(profile: VenueProfile, interval: str, say):  # noqa: ANN001, ANN201 - say: Callable[[str], None]
+    """Where `data download` gets a profile's bars (a nautlive.marketdata.download.Source): IB Gateway's
+    reqHistoricalData for IB, Binance's public archive and REST klines otherwise. A setting the venue cannot serve
+    (an IB bar size IB does not have) is a ConfigError here, before anything is fetched or written."""
+    if profile.adapter == "ibkr":
+        from nautlive.venues.ibkr_history import IbHistorySource
+
+        return IbHistorySource(profile, interval, say)
+    from nautlive.marketdata.binance_download import BinanceSource
+    from nautlive.marketdata.fetch import DEFAULT_ARCHIVE_URL
+    from nautlive.venues.binance_urls import endpoints
+
+    settings = profile.binance
+    archive = (settings.archive_url if settings else None) or DEFAULT_ARCHIVE_URL
+    return BinanceSource(archive, endpoints(settings).http, interval, say)
+
+
 def prepare_live_start(profile: VenueProfile, say):  # noqa: ANN001, ANN201 - say: Callable[[str], None]
     """LIVE, with the account lock held and before a node connects: what the venue needs done first, or None.
 
