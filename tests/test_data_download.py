@@ -193,12 +193,6 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, archive
     assert not (tmp_path / "bars").exists()
 
 
-def test_an_ib_profile_is_refused_in_one_line_exit_2(repo_cwd):
-    result = runner.invoke(app, ["data", "download", "--venue", "ibkr-paper", "--start", "2024-01-01"])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == ["error: profile ibkr-paper: data download serves Binance profiles only so far"]
-
-
 def test_an_unreachable_venue_is_exit_1_naming_the_url(tmp_path):
     result = _download(tmp_path, "http://127.0.0.1:9", "--start", "2023-04-01", "--end", "2023-04-02")
     assert result.exit_code == 1
