@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from nautlive.cli import ProfileOpt, VenueOpt, _profile, _typer, app
+from nautlive.cli import ProfileOpt, VenueOpt, _profile, _typer, app, require_ib_extra
 from nautlive.errors import ConfigError
 
 SymbolsOpt = Annotated[
@@ -68,6 +68,7 @@ def data_download(
     from nautlive.venues import downloader_for
 
     prof = _profile(venue, profile)
+    require_ib_extra(prof)
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected parquet or json")
     from nautlive.marketdata.download import Job, run_download
