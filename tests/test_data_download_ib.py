@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,6 +147,16 @@ def test_a_pacing_violation_is_waited_out(tmp_path, tws):
     assert "historical data pacing violation (error 162): waiting 1 s" in result.stderr, result.stderr
     assert tws.sim.history_pacing.violations >= 1 and time.monotonic() - started >= 1.0
     assert read_rows(tmp_path / "bars" / "AAPL-1m.parquet") == _source(tws, "AAPL", "2024-01-01", "2024-01-06")
+
+
+def test_a_gateway_that_drops_the_connection_mid_download_is_exit_1_and_the_file_keeps_what_came(tmp_path, tws):
+    tws.sim.limit_history(2, 30.0)  # the third request waits out violations: the drop lands then
+    threading.Timer(1.5, tws.sim.drop_connections).start()
+    result = _download(tmp_path, "--start", "2024-01-01", "--end", "2024-01-06", "--symbols", "AAPL")
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stderr.splitlines()[-1] == f"error: IB Gateway at 127.0.0.1:{tws.port}: the gateway closed the " \
+                                             "connection"
+    assert read_rows(tmp_path / "bars" / "AAPL-1m.parquet") == _source(tws, "AAPL", "2024-01-01", "2024-01-03")
 
 
 def test_an_unreachable_gateway_is_exit_1_naming_it(tmp_path, monkeypatch):

@@ -127,6 +127,10 @@ class HistoryCallbacks(Callbacks):
         self.answers[req_id] = _Answer()
         return self.answers[req_id]
 
+    def connectionClosed(self) -> None:  # noqa: N802
+        self.fail("the gateway closed the connection" if self.ready.is_set() else
+                  "connection lost during the API handshake (closed by the gateway)")
+
     def fail(self, reason: str) -> None:
         super().fail(reason)
         for answer in self.answers.values():
@@ -215,8 +219,9 @@ class IbHistorySource:
         return f"{added.get('IB', 0)} new from {self.where}"
 
     async def close(self) -> None:
+        """Hang up (at once, also on Ctrl-C): a request still waiting on the worker thread ends with the socket."""
         if self.gateway is not None:
-            await asyncio.to_thread(self.gateway.__exit__)
+            self.gateway.__exit__()
             self.gateway = None
 
     # -- on ibapi's side (a worker thread) ---------------------------------------------------------------------------
@@ -232,7 +237,12 @@ class IbHistorySource:
         callbacks: HistoryCallbacks = self.gateway.callbacks  # type: ignore[assignment]
         req_id, self.next_id = self.next_id, self.next_id + 1
         answer = callbacks.expect(req_id)
-        send(req_id)
+        self.gateway.check()
+        try:
+            send(req_id)
+        except Exception as exc:  # noqa: BLE001 - ibapi fails oddly on a socket that closed between two requests
+            self.gateway.check()
+            raise RuntimeFailure(f"{self.where}: the connection is gone ({exc})") from None
         finished = answer.done.wait(REQUEST_TIMEOUT)
         callbacks.answers.pop(req_id, None)
         self.gateway.check()
