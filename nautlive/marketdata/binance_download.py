@@ -26,7 +26,7 @@ class BinanceSource:
         self.fetcher.retries = 0
         for symbol in symbols:
             await self.fetcher.klines(symbol, self.interval, limit=1)
-        await self.fetcher.learn_weight_limit()
+        await self.fetcher.learn_weight_limit(symbols[0])
         self.fetcher.retries = RETRIES
 
     def pieces(self, start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:

@@ -121,9 +121,10 @@ class Fetcher:
                 break
         return [r for r in rows if start_ms <= r[0] < end_ms]
 
-    async def learn_weight_limit(self) -> None:
-        """The venue's REQUEST_WEIGHT limit from exchangeInfo's rateLimits (kept at 6000 when it does not say)."""
-        status, body = await self._get(f"{self.rest_url}/api/v3/exchangeInfo", self.rest_url)
+    async def learn_weight_limit(self, symbol: str) -> None:
+        """The venue's REQUEST_WEIGHT limit from exchangeInfo's rateLimits (kept at 6000 when it does not say); asked
+        for one symbol, so the answer is small."""
+        status, body = await self._get(f"{self.rest_url}/api/v3/exchangeInfo", self.rest_url, {"symbol": symbol})
         answer = _json(body)
         rules = answer.get("rateLimits", []) if status == 200 and isinstance(answer, dict) else []
         for rule in rules:
