@@ -64,6 +64,7 @@ def test_chunks_follow_ibs_duration_limits_on_a_fixed_grid():
         ("2024-01-03T00:00:00Z", "2024-01-03T06:00:00Z")]
     assert duration_text(DAY) == "1 D" and duration_text(12 * 3_600_000) == "43200 S"
     assert duration_text(6 * DAY + 1) == "7 D"  # a partial week of 5-minute bars: the days rounded up
+    assert duration_text(3_600_000, DAY) == "1 D"  # at least one bar
     assert end_text(MS("2024-01-02", "")) == "20240102-00:00:00"
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from nautlive.errors import ConfigError, RuntimeFailure
 from nautlive.marketdata.download import Piece
-from nautlive.marketdata.klines import DAY, Row
+from nautlive.marketdata.klines import DAY, INTERVALS, Row
 from nautlive.profile import VenueProfile
 from nautlive.venues.ibkr_gateway import Callbacks, GatewayClient, check_gateway_reachable
 
@@ -61,9 +61,10 @@ def chunks(start_ms: int, end_ms: int, size_ms: int) -> list[tuple[int, int]]:
     return out
 
 
-def duration_text(span_ms: int) -> str:
-    """The duration of a request covering `span_ms`: whole days as `N D`, less than a day in seconds, else the days
-    rounded up (the bars before the chunk are dropped on arrival)."""
+def duration_text(span_ms: int, bar_ms: int = 0) -> str:
+    """The duration of a request covering `span_ms` (at least one bar of `bar_ms`): whole days as `N D`, less than a
+    day in seconds, else the days rounded up (the bars before the chunk are dropped on arrival)."""
+    span_ms = max(span_ms, bar_ms)
     if span_ms < DAY:
         return f"{-(-span_ms // 1000)} S"
     return f"{-(-span_ms // DAY)} D"
@@ -185,6 +186,7 @@ class IbHistorySource:
         self.profile, self.interval, self.say = profile, interval, say
         self.bar_size = bar_size_for(interval)
         self.chunk_ms = CHUNK_DAYS[interval] * DAY
+        self.bar_ms = INTERVALS[interval]
         self.ib = ibkr_settings(profile)
         self.where = f"IB Gateway at {self.ib.host}:{self.ib.port}"
         self.timeout = profile.live.connect_timeout
@@ -265,8 +267,8 @@ class IbHistorySource:
         what = "MIDPOINT" if contract.secType == "CASH" else "TRADES"  # type: ignore[attr-defined]
         self.sent.append(time.monotonic())
         answer = self._ask(lambda req_id: self.gateway.client.reqHistoricalData(
-            req_id, contract, end_text(piece.end_ms), duration_text(piece.end_ms - piece.start_ms), self.bar_size,
-            what, 0, 2, False, []))
+            req_id, contract, end_text(piece.end_ms), duration_text(piece.end_ms - piece.start_ms, self.bar_ms),
+            self.bar_size, what, 0, 2, False, []))
         if answer.error is None:
             return answer.rows
         code, text = answer.error
