@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean wheel
+.PHONY: install test demo bench lint imports clean wheel
 
 # `nautlive` lives in .venv/bin, not on the PATH: install and demo end by saying how to put it there.
 ON_PATH := echo "nautlive is in $(BIN): run 'source $(BIN)/activate' to put it on the PATH (or call $(BIN)/nautlive)"
@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps ib_async==2.1.0
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) imports
 	$(BIN)/pytest -q
+
+# The import contract (.importlinter): stages import one way, each venue stands alone.
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 demo: $(STAMP)
 	$(BIN)/nautlive demo
@@ -36,7 +40,7 @@ wheel: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-lint: $(STAMP)
+lint: $(STAMP) imports
 	$(BIN)/ruff check nautlive tests bench
 
 clean:

@@ -36,8 +36,8 @@ def main() -> None:
     from nautilus_trader.model.identifiers import InstrumentId
     from nautilus_trader.trading.strategy import Strategy
 
-    from nautlive.backtest import backtest_engine, build_backtest_engine, prepare_run
-    from nautlive.profile import load_profile
+    from nautlive.config.profile import load_profile
+    from nautlive.research.backtest import backtest_engine, build_backtest_engine, prepare_run
 
     class SubscribeOnly(Strategy):
         def __init__(self, ids):  # noqa: ANN001

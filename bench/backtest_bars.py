@@ -29,9 +29,9 @@ def engine_only(profile, data: list[str], schedule: str) -> int:  # noqa: ANN001
     from nautilus_trader.config import StrategyConfig
     from nautilus_trader.trading.strategy import Strategy
 
-    from nautlive.backtest import new_engine
-    from nautlive.bar_backtest import CHUNK_NS, prepare_bars
-    from nautlive.bars import bar_type, merged_chunks
+    from nautlive.data.bars import bar_type, merged_chunks
+    from nautlive.research.backtest import new_engine
+    from nautlive.research.bar_backtest import CHUNK_NS, prepare_bars
 
     run = prepare_bars(profile, data, None, schedule)
 
@@ -49,7 +49,7 @@ def engine_only(profile, data: list[str], schedule: str) -> int:  # noqa: ANN001
 
 
 def ours(profile, data: list[str], schedule: str, out: str) -> int:  # noqa: ANN001
-    from nautlive.backtest import run_backtest
+    from nautlive.research.backtest import run_backtest
 
     return run_backtest(profile, data, None, schedule, out).bars
 
@@ -63,7 +63,7 @@ def timed(fn, *args) -> tuple[int, float]:  # noqa: ANN001
 def speed() -> dict:
     import nautilus_trader.backtest.engine  # noqa: F401  imports are not part of either timing
 
-    from nautlive.profile import load_profile
+    from nautlive.config.profile import load_profile
 
     profile = load_profile(profile=REPO / "profiles" / "binance.yaml")
     data = [str(f) for f in FILES]
@@ -115,7 +115,7 @@ def write_year(folder: Path) -> tuple[Path, list[str], str]:
 
 def child(side: str, profile_path: str, schedule: str, out: str, *data: str) -> None:
     """One side of the memory run in this process; prints bars, seconds and peak RSS (MB) as JSON."""
-    from nautlive.profile import load_profile
+    from nautlive.config.profile import load_profile
 
     profile = load_profile(profile=Path(profile_path))
     if side == "ours":

@@ -5,7 +5,7 @@ pacing: nautlive.sim's book, each depth diff applied, each bookTicker setting th
 3 minutes in). At each moment, for each size, side and style, one order goes out against the book as it is then (the
 book put back after each order: fills consume it, so orders would otherwise meet each other's leftovers):
 `market` is a MARKET order that walks the book, `limit_cap` a LIMIT IOC at the mid at submit +/- CAP_BPS
-(nautlive.execution.cap_price). Figures, per style and size, means over recordings, moments and sides:
+(nautlive.core.execution.cap_price). Figures, per style and size, means over recordings, moments and sides:
 
 - slippage: the fills' notional-weighted distance from the mid at submit (bps, positive a cost);
 - shortfall: against the arrival mid (the mid at submit) over the whole intended order: the fills' cost plus the
@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nautlive.execution import cap_price, slippage_bps  # noqa: E402
+from nautlive.core.execution import cap_price, slippage_bps  # noqa: E402
 from nautlive.sim.binance import build_simulator  # noqa: E402
 from nautlive.sim.feed import Recorded, read_recording  # noqa: E402
 

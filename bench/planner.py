@@ -13,9 +13,9 @@ import statistics
 import time
 from decimal import Decimal
 
-from nautlive.catalog import InstrumentSpec
-from nautlive.planner import Quote, plan_rebalance
-from nautlive.profile import RebalancePolicy
+from nautlive.catalog.specs import InstrumentSpec
+from nautlive.config.profile import RebalancePolicy
+from nautlive.core.planner import Quote, plan_rebalance
 
 INSTRUMENTS = 500
 RUNS = 50

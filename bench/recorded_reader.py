@@ -1,4 +1,4 @@
-"""Quotes/s of nautlive.recorded.read_recorded on a real Binance recording, beside NautilusTrader's own adapter parse.
+"""Quotes/s of nautlive.data.recorded.read_recorded on a real Binance recording, beside NautilusTrader's own adapter parse.
 
 Ours: gunzip + split + decode + QuoteTicks of btcusdt_20240808.gz (quotes only), best of several runs.
 Baseline: the Binance adapter's path on the same bookTicker lines, already unzipped and split (so timed without
@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 from nautilus_trader.adapters.binance.common.schemas.market import BinanceQuoteMsg
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.recorded import read_recorded
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.data.recorded import read_recorded
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("NAUTLIVE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -3,7 +3,7 @@
 LIVE: `nautlive live --arm --once` (a subprocess, the real Binance adapter) against `nautlive sim` replaying the
 ETHUSDT 2024-08-08 recording in real time, 2.1M USDT, target ETHUSDT 0.95, no order splitting: one MARKET order that
 walks the sim's book. SHADOW: `run_session` on the same recording (replay feed, speed 0), the same profile, balances
-and targets, its IOC market order walking the book nautlive.depth builds from the same lines.
+and targets, its IOC market order walking the book nautlive.data.depth builds from the same lines.
 
 Alignment: the simulator is wrapped in-process (no change to nautlive/sim) to note the last book line (bookTicker,
 depth diff, snapshot; trades leave the book alone) it had applied when the order arrived, and the ask levels the
@@ -111,10 +111,10 @@ def shadow_timing(recording: list[Recorded], met: Recorded, live: list[dict]) ->
 
 
 def run_shadow(directory: Path, name: str, at_ns: int, latency_ms: float) -> list[dict]:
-    from nautlive.engine import Feed, SessionOptions
-    from nautlive.profile import load_profile
-    from nautlive.session import run_session
-    from nautlive.signals import ScheduledTargets, read_targets
+    from nautlive.config.profile import load_profile
+    from nautlive.core.signals import ScheduledTargets, read_targets
+    from nautlive.session.engine import Feed, SessionOptions
+    from nautlive.session.runner import run_session
 
     profile = load_profile(profile=write_profile(directory, f"{name}.yaml", latency_ms))
     targets = read_targets(directory / "targets.json", profile.instruments, profile.venue)
@@ -129,8 +129,8 @@ def run_shadow(directory: Path, name: str, at_ns: int, latency_ms: float) -> lis
 
 
 def walk(asks: list[tuple[Decimal, Decimal]], quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
-    """The captured asks walked by a BUY of `quantity` (nautlive.book's walk, the model both sides use)."""
-    from nautlive.book import L2Book
+    """The captured asks walked by a BUY of `quantity` (nautlive.data.book's walk, the model both sides use)."""
+    from nautlive.data.book import L2Book
 
     book = L2Book()
     book.apply([], asks)

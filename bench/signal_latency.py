@@ -137,9 +137,9 @@ class Probe:
         self.submits: list[float] = []
 
     def install(self) -> None:
-        from nautlive import engine
-        from nautlive.live_strategy import LiveRebalanceStrategy
-        from nautlive.signals import TargetWeightWatcher
+        from nautlive.core.signals import TargetWeightWatcher
+        from nautlive.session import engine
+        from nautlive.session.live_strategy import LiveRebalanceStrategy
 
         build, apply_current = engine.build, TargetWeightWatcher.apply_current
         submit_order = LiveRebalanceStrategy.submit_order
@@ -193,8 +193,8 @@ def drive(path: Path, probe: Probe, rounds: int, rows: list[dict], errors: list[
 
 
 def shadow_latencies(folder: Path, probe: Probe, profile, rounds: int = ROUNDS) -> list[dict]:  # noqa: ANN001
-    from nautlive.engine import Feed, SessionOptions
-    from nautlive.session import run_session
+    from nautlive.session.engine import Feed, SessionOptions
+    from nautlive.session.runner import run_session
 
     probe.reset()
     folder.mkdir(exist_ok=True)
@@ -232,7 +232,7 @@ def binance_profile():  # noqa: ANN201
     os.chdir(REPO)
     import msgspec
 
-    from nautlive.profile import load_profile
+    from nautlive.config.profile import load_profile
 
     profile = load_profile("binance")
     return msgspec.structs.replace(profile, shadow=msgspec.structs.replace(profile.shadow, latency_ms=0.0),
@@ -256,7 +256,7 @@ def alerts_comparison() -> None:
     """The session without alerts, then with every alert sent to a slow receiver: p99 side by side."""
     import msgspec
 
-    from nautlive.profile import AlertSettings
+    from nautlive.config.profile import AlertSettings
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
     server.daemon_threads = True
@@ -299,7 +299,7 @@ def main() -> None:
         probe = Probe()
         probe.install()
         rows = shadow_latencies(Path(tmp, "shadow"), probe, binance_profile())
-    from nautlive.signals import TargetWeightWatcher
+    from nautlive.core.signals import TargetWeightWatcher
 
     ends = [r["last"] for r in rows]
     stages = {

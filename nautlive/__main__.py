@@ -1,3 +1,3 @@
-from nautlive.cli import main
+from nautlive.cli.app import main
 
 main()

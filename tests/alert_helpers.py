@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import yaml
 from aiohttp import web
 
-from nautlive.drift import DriftRecord
-from nautlive.profile import AlertSettings
+from nautlive.config.profile import AlertSettings
+from nautlive.core.drift import DriftRecord
 from tests.conftest import REPO
 
 BTC, ETH = "BTCUSDT.BINANCE", "ETHUSDT.BINANCE"

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from nautlive.alerts import events
 from nautlive.alerts.delivery import AlertSink, Throttle, send_each
-from nautlive.alerts.watch import SessionAlerts
-from nautlive.cli import app
+from nautlive.cli.app import app
+from nautlive.config.profile import AlertSettings, load_profile, redacted
 from nautlive.errors import ConfigError
-from nautlive.profile import AlertSettings, load_profile, redacted
+from nautlive.session.alerts import SessionAlerts
 from tests.alert_helpers import BTC, SECRET, Receiver, alert_profile, mismatch, record, refused_url, report, settings
 from tests.conftest import REPO
 
@@ -179,7 +179,7 @@ def test_events_not_listed_are_not_sent_and_held_ones_go_before_the_end(receiver
 
 
 def test_the_watcher_turns_the_strategys_state_into_events_once_each(tmp_path, monkeypatch):
-    monkeypatch.setattr("nautlive.alerts.watch._residuals", lambda strategy: {BTC: (Decimal("0.5"), Decimal("0.5"))})
+    monkeypatch.setattr("nautlive.session.alerts._residuals", lambda strategy: {BTC: (Decimal("0.5"), Decimal("0.5"))})
     kill = tmp_path / "KILL"
     profile = SimpleNamespace(name="p", venue="BINANCE", alerts=AlertSettings(), live=SimpleNamespace(down_timeout=300))
     options = SimpleNamespace(kill_switch=str(kill), schedule=[])
@@ -275,10 +275,10 @@ def test_drift_report_fail_above_sends_an_alert(tmp_path, receiver):
 
 
 def test_help_and_a_profile_without_alerts_do_not_import_apprise():
-    code = ("import sys\nfrom nautlive.profile import load_profile\nload_profile('binance')\n"
+    code = ("import sys\nfrom nautlive.config.profile import load_profile\nload_profile('binance')\n"
             "assert 'apprise' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
-    subprocess.run([sys.executable, "-c", "import sys\nfrom nautlive.cli import main\nsys.argv=['nautlive','--help']\n"
+    subprocess.run([sys.executable, "-c", "import sys\nfrom nautlive.cli.app import main\nsys.argv=['nautlive','--help']\n"
                     "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'apprise' not in sys.modules\n"],
                    cwd=REPO, check=True, capture_output=True)
 

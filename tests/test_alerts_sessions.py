@@ -12,7 +12,7 @@ import msgspec
 import pytest
 import yaml
 
-from nautlive.profile import load_profile
+from nautlive.config.profile import load_profile
 from tests.alert_helpers import BTC, ETH, Receiver, settings
 
 pytestmark = pytest.mark.slow
@@ -24,8 +24,8 @@ def receiver() -> Receiver:
 
 
 def shadow_once(profile, tmp_path: Path, targets: bytes):  # noqa: ANN001, ANN201
-    from nautlive.engine import Feed, SessionOptions
-    from nautlive.session import run_session
+    from nautlive.session.engine import Feed, SessionOptions
+    from nautlive.session.runner import run_session
 
     path = tmp_path / "targets.json"
     path.write_bytes(targets)

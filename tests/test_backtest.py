@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog
-from nautlive.cli import app
+from nautlive.catalog.specs import load_catalog
+from nautlive.cli.app import app
 
 from .conftest import REPO, shared_file
 

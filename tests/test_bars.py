@@ -8,7 +8,7 @@ import pytest
 from pyarrow import csv, parquet
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
 
 from .conftest import REPO, shared_file
 

@@ -23,8 +23,8 @@ from nautlive.errors import ConfigError
 from nautlive.sim.binance import build_simulator
 from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import start_in_thread
-from nautlive.venues.binance_keys import ed25519_private_key, require_ed25519, signer
-from nautlive.venues.binance_ws_api import logon_params
+from nautlive.venues.binance.keys import ed25519_private_key, require_ed25519, signer
+from nautlive.venues.binance.ws_api import logon_params
 from tests.conftest import REPO
 from tests.live_helpers import CATALOG, D, ed25519_key_pair, use_key_file
 from tests.ws_api_client import next_event, ws_api_call

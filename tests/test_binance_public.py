@@ -21,19 +21,19 @@ from nautilus_trader.model.data import OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId, TraderId
 
-from nautlive.catalog import load_catalog, spec_to_instrument
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.config.profile import BinanceSettings, VenueProfile
 from nautlive.errors import RuntimeFailure
-from nautlive.profile import BinanceSettings, VenueProfile
 from nautlive.sim.binance import build_simulator
 from nautlive.sim.server import RunningSimulator, start_in_thread
-from nautlive.venues.binance_public import (
+from nautlive.venues.binance.public import (
     LOST,
     PublicDataClientFactory,
     PublicFeedConfig,
     fetch_public_specs,
     public_urls,
 )
-from nautlive.venues.binance_urls import DEFAULTS
+from nautlive.venues.binance.urls import DEFAULTS
 from tests.conftest import REPO
 from tests.live_helpers import CATALOG, start_venue, state
 
@@ -252,7 +252,7 @@ def test_venue_restart_on_the_same_port_resumes_quotes_and_book():
 
 
 def test_failed_snapshot_is_retried(venue, monkeypatch):
-    from nautlive.venues import binance_public
+    from nautlive.venues.binance import public as binance_public
 
     monkeypatch.setattr(binance_public, "REQUEST_TIMEOUT", 0.3)
 
@@ -382,7 +382,7 @@ def test_public_urls(settings, expected):
 
 
 def test_public_urls_of_the_shipped_sim_profile(monkeypatch):
-    from nautlive.profile import load_profile
+    from nautlive.config.profile import load_profile
 
     monkeypatch.setenv("NAUTLIVE_SIM_HTTP", "http://127.0.0.1:9999")
     monkeypatch.setenv("NAUTLIVE_SIM_WS", "ws://127.0.0.1:9999")
@@ -402,8 +402,8 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.venues.binance_public import PublicDataClientFactory, PublicFeedConfig
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.venues.binance.public import PublicDataClientFactory, PublicFeedConfig
 
 out, catalog_path, http, ws = sys.argv[1:5]
 BTC = InstrumentId.from_str("BTCUSDT.BINANCE")

@@ -2,7 +2,7 @@
 
 from decimal import Decimal as D
 
-from nautlive.book import DepthSync, L2Book, vwap
+from nautlive.data.book import DepthSync, L2Book, vwap
 
 
 def book() -> L2Book:
@@ -61,7 +61,7 @@ def test_depth_sync_follows_binance_recipe():
 
 
 def test_ladder_holds_the_touch_size_then_sizes_fixed_per_price_so_a_move_changes_few_levels():
-    from nautlive.book import ladder
+    from nautlive.data.book import ladder
 
     bids, asks = ladder(D("100"), D("100.1"), D("0.1"), D("2"), levels=3)
     # the touch holds the top size; ticks 999, 998 hold 1 and 3 x it, 1002, 1003 hold 1 and 2 x

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.catalog import (
+from nautlive.catalog.specs import (
     ExecutionMetadataCatalog,
     InstrumentSpec,
     load_catalog,
@@ -14,7 +14,7 @@ from nautlive.catalog import (
     spec_from_instrument,
     spec_to_instrument,
 )
-from nautlive.cli import app
+from nautlive.cli.app import app
 from nautlive.errors import ConfigError
 
 from .conftest import REPO, shared_file

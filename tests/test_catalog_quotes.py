@@ -6,9 +6,9 @@ import zlib
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.cli import app
-from nautlive.recorded import read_recorded
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.cli.app import app
+from nautlive.data.recorded import read_recorded
 
 from .conftest import REPO, shared_file
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
 from nautlive.errors import NautliveError
 from tests.conftest import REPO, shared_file
 
@@ -262,7 +262,7 @@ def test_init_writes_a_working_folder_and_refuses_to_overwrite_without_force(tmp
 
 
 def test_home_option_and_env_find_profiles_and_resolve_profile_paths_against_the_home(tmp_path, monkeypatch):
-    from nautlive.home import set_home
+    from nautlive.config.home import set_home
 
     ws = tmp_path / "ws"
     runner.invoke(app, ["init", str(ws)])
@@ -283,8 +283,8 @@ def test_home_option_and_env_find_profiles_and_resolve_profile_paths_against_the
 
 
 def test_live_accepts_nautlive_arm_true_and_refuses_an_unknown_value(tmp_path, monkeypatch):
-    from nautlive.home import set_home
-    from nautlive.safety import arm_from_env
+    from nautlive.config.home import set_home
+    from nautlive.session.safety import arm_from_env
 
     for value, armed in (("1", True), ("true", True), ("YES", True), ("", False), ("0", None), ("ture", None)):
         monkeypatch.setenv("NAUTLIVE_ARM", value)
@@ -357,7 +357,7 @@ def test_reconcile_write_patch_says_what_it_wrote(repo_cwd, tmp_path):
 
 
 def test_a_plain_recording_reads_like_its_gzip(tmp_path):
-    from nautlive.recorded import read_lines
+    from nautlive.data.recorded import read_lines
 
     gz = shared_file("binance", "market", "btcusdt_20240808.gz")
     plain = tmp_path / "btcusdt_20240808.txt"
@@ -368,7 +368,7 @@ def test_a_plain_recording_reads_like_its_gzip(tmp_path):
 
 
 def test_demo_outside_a_working_folder_writes_one_from_the_shipped_data(tmp_path, monkeypatch):
-    from nautlive import demo
+    from nautlive.cli import demo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NAUTLIVE_HOME", raising=False)

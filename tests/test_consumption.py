@@ -17,9 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog
-from nautlive.cli import app
-from nautlive.profile import load_profile
+from nautlive.catalog.specs import load_catalog
+from nautlive.cli.app import app
+from nautlive.config.profile import load_profile
 from tests.conftest import REPO, shared_file
 from tests.test_shadow_book import book_at, micros
 from tests.test_shadow_book import run as run_shadow

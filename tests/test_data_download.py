@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.bars import read_bars
-from nautlive.cli import app
-from nautlive.marketdata import klines
-from nautlive.marketdata.download import Piece, missing, plan
-from nautlive.marketdata.fetch import ArchiveCorrupt, verify
-from nautlive.marketdata.store import file_name, read_rows, write_rows
+from nautlive.cli.app import app
+from nautlive.data import klines
+from nautlive.data.bars import read_bars
+from nautlive.data.download import Piece, missing
+from nautlive.data.store import file_name, read_rows, write_rows
+from nautlive.venues.binance.archive import ArchiveCorrupt, verify
+from nautlive.venues.binance.download import plan
 from tests.archive_server import ArchiveServer, ArchiveState
 from tests.conftest import REPO, shared_file
 
@@ -247,7 +248,7 @@ def test_a_killed_download_resumes_without_duplicates(tmp_path, archive, source)
 
 
 def test_data_catalog_holds_the_same_bars_for_backtest_data_catalog(tmp_path, archive, source, repo_cwd):
-    from nautlive.bars import catalog_bars
+    from nautlive.data.bars import catalog_bars
 
     result = _download(tmp_path, archive.url, "--start", "2023-04-01", "--end", "2023-04-02T06:00",
                        "--data-catalog", str(tmp_path / "nautilus"))

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.bars import read_bars
-from nautlive.cli import app
-from nautlive.marketdata.klines import DAY, iso, parse_time
-from nautlive.marketdata.store import read_rows
+from nautlive.cli.app import app
+from nautlive.data.bars import read_bars
+from nautlive.data.klines import DAY, iso, parse_time
+from nautlive.data.store import read_rows
 from nautlive.sim.tws import build_tws_simulator
 from nautlive.sim.tws.server import start_in_thread
-from nautlive.venues.ibkr_history import bar_open_ms, chunks, duration_text, end_text, pacing_wait
+from nautlive.venues.ibkr.history import bar_open_ms, chunks, duration_text, end_text, pacing_wait
 from tests.conftest import REPO
 
 runner = CliRunner()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
-from nautlive.marketdata.fetch import used_weight, weight_pause
-from nautlive.marketdata.klines import iso
-from nautlive.marketdata.store import read_rows
+from nautlive.cli.app import app
+from nautlive.data.klines import iso
+from nautlive.data.store import read_rows
+from nautlive.venues.binance.archive import used_weight, weight_pause
 from tests.conftest import REPO
 from tests.live_helpers import start_venue
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from nautlive.drift import DriftMonitor, SubmitSnapshot
+from nautlive.core.drift import DriftMonitor, SubmitSnapshot
 
 FULL = "/dev/full"
 

@@ -5,10 +5,17 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
-from nautlive.engine import SessionOptions, _account_venues, _cash_offset, exchange_venues, is_keyless, parse_feed
+from nautlive.cli.app import app
+from nautlive.config.profile import load_profile
 from nautlive.errors import ConfigError
-from nautlive.profile import load_profile
+from nautlive.session.engine import (
+    SessionOptions,
+    _account_venues,
+    _cash_offset,
+    exchange_venues,
+    is_keyless,
+    parse_feed,
+)
 
 from .conftest import shared_file
 

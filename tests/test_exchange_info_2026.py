@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog
-from nautlive.cli import app
-from nautlive.reconcile import blocked_instruments, compare
+from nautlive.catalog.reconcile import blocked_instruments, compare
+from nautlive.catalog.specs import load_catalog
+from nautlive.cli.app import app
 from nautlive.sim.binance import build_simulator
-from nautlive.venues.binance import read_exchange_info_file, specs_from_exchange_info
+from nautlive.venues.binance.specs import read_exchange_info_file, specs_from_exchange_info
 from tests import exchange_info_2026 as info26
 from tests.conftest import REPO, shared_file
 
@@ -113,7 +113,7 @@ def test_the_adapters_decoder_drops_what_it_does_not_know(caplog):
     the adapter's own struct, every symbol, nothing it cannot read."""
     import logging
 
-    from nautlive.venues.binance_schema import decode_exchange_info, schema
+    from nautlive.venues.binance.schema import decode_exchange_info, schema
 
     info = info26.load_2026()
     info["exchangeFilters"] = [{"filterType": "EXCHANGE_MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 20}]
@@ -133,7 +133,7 @@ def test_the_adapters_decoder_drops_what_it_does_not_know(caplog):
 def test_the_adapters_decoder_keeps_the_schemas_error_for_what_is_not_exchange_info():
     import msgspec
 
-    from nautlive.venues.binance_schema import decode_exchange_info
+    from nautlive.venues.binance.schema import decode_exchange_info
 
     with pytest.raises(msgspec.ValidationError):
         decode_exchange_info(b'{"code": -1121, "msg": "Invalid symbol."}')

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
+from nautlive.config.profile import load_profile
+from nautlive.core.execution import cap_price, slippage_bps
 from nautlive.errors import ConfigError
-from nautlive.execution import cap_price, slippage_bps
-from nautlive.profile import load_profile
 from tests.conftest import REPO, shared_file
 
 ETH = "ETHUSDT.BINANCE"
@@ -106,9 +106,9 @@ def test_backtest_limit_cap_never_fills_beyond_the_cap_and_reports_what_it_left(
 def test_shadow_limit_cap_fills_as_the_backtest_does(tmp_path, repo_cwd):
     import msgspec
 
-    from nautlive.engine import Feed, SessionOptions
-    from nautlive.session import run_session
-    from nautlive.signals import ScheduledTargets, read_targets
+    from nautlive.core.signals import ScheduledTargets, read_targets
+    from nautlive.session.engine import Feed, SessionOptions
+    from nautlive.session.runner import run_session
     from tests.test_shadow_book import micros
 
     _, backtest_fills = big_buy(tmp_path, "limit_cap")

@@ -11,17 +11,17 @@ from nautilus_trader.model.data import QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.objects import Price, Quantity
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.depth import LADDER_TOP_NOTIONAL
-from nautlive.errors import ConfigError
-from nautlive.feeds import (
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.data.depth import LADDER_TOP_NOTIONAL
+from nautlive.data.feeds import (
     ReplayDataClientFactory,
     ReplayFeedConfig,
     iter_synthetic_quotes,
     reference_price,
     synthetic_quotes,
 )
-from nautlive.recorded import read_recorded, replay_ticks
+from nautlive.data.recorded import read_recorded, replay_ticks
+from nautlive.errors import ConfigError
 
 from .conftest import REPO, shared_file
 
@@ -256,8 +256,8 @@ from nautilus_trader.live.config import LiveDataEngineConfig, LiveExecEngineConf
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.feeds import ReplayDataClientFactory, ReplayFeedConfig, SyntheticDataClientFactory, SyntheticFeedConfig
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.data.feeds import ReplayDataClientFactory, ReplayFeedConfig, SyntheticDataClientFactory, SyntheticFeedConfig
 
 feed, catalog_path, wanted, speed, paths = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
 BTC = InstrumentId.from_str("BTCUSDT.BINANCE")

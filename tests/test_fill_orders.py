@@ -6,8 +6,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from nautlive import report
-from nautlive.cli_sessions import _render_session
-from nautlive.fill_orders import by_order
+from nautlive.cli.sessions import _render_session
+from nautlive.report.fill_orders import by_order
 
 
 def levels(order: int, instrument: str, side: str, mid: str, prices: list[str], qty: str = "0.25") -> list[dict]:
@@ -61,7 +61,7 @@ def test_the_reports_worst_are_orders_not_levels(tmp_path):
 
 
 def test_a_target_file_rejected_mid_run_is_told_in_nautlives_own_words(capsys):
-    from nautlive.render import PlainProgress
+    from nautlive.session.display import PlainProgress
 
     watcher = SimpleNamespace(rejected=[])
     progress = PlainProgress(SimpleNamespace(drift=None, reports=[], watcher=watcher))
@@ -74,7 +74,7 @@ def test_a_target_file_rejected_mid_run_is_told_in_nautlives_own_words(capsys):
 
 
 def test_the_watcher_leaves_the_telling_to_the_display(tmp_path):
-    from nautlive.signals import TargetWeightWatcher
+    from nautlive.core.signals import TargetWeightWatcher
 
     said = []
     log = SimpleNamespace(warning=lambda m: said.append(("WARN", m)), info=lambda m: said.append(("INFO", m)))

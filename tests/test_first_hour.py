@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
 
 from .conftest import REPO
 
@@ -45,7 +45,7 @@ def test_an_ib_command_without_the_ib_extra_ends_in_one_line(without_ibapi, repo
 
 
 def test_only_ib_profiles_need_the_ib_extra(without_ibapi, repo_cwd):
-    from nautlive.cli import _load_profile, require_ib_extra
+    from nautlive.cli.app import _load_profile, require_ib_extra
 
     require_ib_extra(_load_profile("binance", None)[0])  # not IB: nothing to say
     with pytest.raises(Exception, match="ib extra"):
@@ -88,8 +88,8 @@ def test_every_help_uses_one_placeholder_style():
     ("zzzz: 1\n", "zzzz: unknown key"),
 ])
 def test_a_typod_profile_key_suggests_the_nearest_known_key(tmp_path, yaml_text, expected):
+    from nautlive.config.profile import load_profile
     from nautlive.errors import ConfigError
-    from nautlive.profile import load_profile
 
     path = tmp_path / "typo.yaml"
     path.write_text("venue: BINANCE\nadapter: binance\ninstruments: [BTCUSDT.BINANCE]\n" + yaml_text)

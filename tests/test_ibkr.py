@@ -9,9 +9,9 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from nautlive.catalog import load_catalog, spec_from_instrument
+from nautlive.catalog.specs import load_catalog, spec_from_instrument
+from nautlive.config.profile import load_profile
 from nautlive.errors import ConfigError, RuntimeFailure
-from nautlive.profile import load_profile
 from nautlive.venues import ibkr
 
 from .conftest import REPO, shared_file

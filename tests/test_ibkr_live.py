@@ -164,15 +164,25 @@ def wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_a_dropped_connection_is_restored_and_no_order_is_doubled(ib_dir, tws):
-    proc = subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
+def start_live_for_a_minute(ib_dir: Path) -> subprocess.Popen:
+    """LIVE for 60 s in the background, stderr in ib_dir/stderr.txt, the JSON result on stdout."""
+    return subprocess.Popen([sys.executable, "-m", "nautlive", "live", "--profile", "profile.yaml", "--targets",
                              "targets.json", "--drift-log", "drift.log", "--arm", "--duration", "60", "--json"],
                             cwd=ib_dir, stdout=subprocess.PIPE, stderr=(ib_dir / "stderr.txt").open("w"), text=True)
+
+
+def drop_after_the_first_rebalance(tws) -> None:  # noqa: ANN001
+    """Once the first rebalance filled, the venue drops the session; returns when the adapter is connected again."""
+    wait_for(lambda: len(state(tws)["executions"]) == 2, 30, "first rebalance filled")
+    opened = state(tws)["connections_opened"]
+    assert control(tws, "POST", "/__sim/drop")["dropped"] == 1
+    wait_for(lambda: state(tws)["connections_opened"] > opened and state(tws)["clients"], 30, "reconnection")
+
+
+def test_a_dropped_connection_is_restored_and_no_order_is_doubled(ib_dir, tws):
+    proc = start_live_for_a_minute(ib_dir)
     try:
-        wait_for(lambda: len(state(tws)["executions"]) == 2, 30, "first rebalance filled")
-        opened = state(tws)["connections_opened"]
-        assert control(tws, "POST", "/__sim/drop")["dropped"] == 1
-        wait_for(lambda: state(tws)["connections_opened"] > opened and state(tws)["clients"], 30, "reconnection")
+        drop_after_the_first_rebalance(tws)
         (ib_dir / "targets.json").write_text(json.dumps({"weights": {"AAPL.NASDAQ": 0.4, "SPY.ARCA": 0.3}}))
         wait_for(lambda: len(state(tws)["executions"]) == 3, 30, "the new target's fill after the reconnection")
         proc.terminate()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from nautlive import ledger
-from nautlive.identity import is_own_order
-from nautlive.ledger import Budget, Ledger, tail_fills
-from nautlive.venues.binance_live import describe_order
-from nautlive.venues.binance_rest import VenueError, VenueOrder, unreachable_hint
+from nautlive.core import ledger
+from nautlive.core.identity import is_own_order
+from nautlive.core.ledger import Budget, Ledger, tail_fills
+from nautlive.venues.binance.live import describe_order
+from nautlive.venues.binance.rest import VenueError, VenueOrder, unreachable_hint
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -105,6 +105,6 @@ def test_venue_errors_know_what_is_worth_a_retry():
     ("{'code': -10130, 'msg': 'made up'}", False),
 ])
 def test_which_order_failures_are_planned_again(reason, transient):
-    from nautlive.live_strategy import is_transient
+    from nautlive.session.live_strategy import is_transient
 
     assert is_transient(reason) is transient

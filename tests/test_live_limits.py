@@ -12,7 +12,7 @@ import time
 import pytest
 
 from nautlive.sim.venue import BinanceSimulator
-from nautlive.venues.binance_limits import weight_of
+from nautlive.venues.binance.limits import weight_of
 from tests.live_helpers import (
     D,
     error_line,

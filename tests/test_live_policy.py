@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nautlive.engine import reconcile_policy
-from nautlive.profile import LiveSettings, RiskSettings, load_profile
+from nautlive.config.profile import LiveSettings, RiskSettings, load_profile
+from nautlive.session.engine import reconcile_policy
 from nautlive.sim.rules import rules_from_symbol
 from tests.conftest import REPO, shared_file
 from tests.live_helpers import (

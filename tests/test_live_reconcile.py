@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nautlive.catalog import load_catalog
+from nautlive.catalog.specs import load_catalog
 from nautlive.sim.binance import build_simulator
 from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import start_in_thread

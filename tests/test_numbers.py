@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 from pyarrow import parquet
 
-from nautlive.bars import BarSeries
+from nautlive.data.bars import BarSeries
+from nautlive.data.schedule import read_weight_history
 from nautlive.errors import ConfigError
-from nautlive.portfolio_stats import curves, turnover
-from nautlive.schedule import read_weight_history
-from nautlive.tearsheet import thin
+from nautlive.research.portfolio_stats import curves, turnover
+from nautlive.research.tearsheet import thin
 
 BTC, ETH = "BTCUSDT.BINANCE", "ETHUSDT.BINANCE"
 KNOWN = [BTC, ETH]
@@ -84,7 +84,7 @@ def test_turnover_is_traded_over_starting_nav_in_both_backtests():
 
 
 def test_drawdown_duration_and_monthly_returns():
-    from nautlive.tearsheet import drawdown_days, monthly_returns
+    from nautlive.research.tearsheet import drawdown_days, monthly_returns
 
     day = 86_400 * 10**9
     t0 = int(np.datetime64("2023-03-30T00:00:00", "ns").astype(np.int64))
@@ -101,7 +101,7 @@ def test_the_tearsheet_has_the_tables_a_trader_reads_and_one_legend_per_chart(tm
 
     import plotly.io as pio
 
-    from nautlive.tearsheet import _figures, drawdown_fraction, write_tearsheet
+    from nautlive.research.tearsheet import _figures, drawdown_fraction, write_tearsheet
 
     s = [series(BTC, [27972.87, 28100.13, 26900.55, 28000.0] * 50), series(ETH, [1780.68, 1790.1, 1701.3, 1777.7] * 50)]
     c = curves(s, [], [(int(s[0].ts[0]), {BTC: 0.35, ETH: 0.45})], 100_000.0)

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from nautlive.live_strategy import LiveRebalanceStrategy
-from nautlive.parity import compare_runs
-from nautlive.strategy import NautilusRebalanceStrategy
+from nautlive.core.strategy import NautilusRebalanceStrategy
+from nautlive.research.parity import compare_runs
+from nautlive.session.live_strategy import LiveRebalanceStrategy
 
 from .conftest import REPO, shared_file
 

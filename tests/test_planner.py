@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nautlive.catalog import InstrumentSpec, load_catalog
-from nautlive.planner import Plan, Quote, plan_rebalance
-from nautlive.profile import RebalancePolicy
+from nautlive.catalog.specs import InstrumentSpec, load_catalog
+from nautlive.config.profile import RebalancePolicy
+from nautlive.core.planner import Plan, Quote, plan_rebalance
 
 from .conftest import REPO
 

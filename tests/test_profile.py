@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
+from nautlive.config.profile import load_profile, redacted, secrets_of
 from nautlive.errors import ConfigError
-from nautlive.profile import load_profile, redacted, secrets_of
 
 runner = CliRunner()
 SHIPPED = ["binance", "binance-testnet", "binance-sim", "ibkr-paper", "ibkr-live"]
@@ -113,7 +113,7 @@ def test_debug_shows_traceback(tmp_path):
 
 def test_help_and_version_do_not_import_nautilus():
     code = (
-        "import sys; from nautlive.cli import main; sys.argv=['nautlive','--help']\n"
+        "import sys; from nautlive.cli.app import main; sys.argv=['nautlive','--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert not any(m.startswith('nautilus_trader') for m in sys.modules), 'nautilus imported'\n"
         "print('clean')"
@@ -133,7 +133,7 @@ def test_profiles_list(repo_cwd):
 def test_new_live_and_risk_settings_have_defaults(tmp_path):
     profile = load_profile(profile=write(tmp_path, BASE))
     live = profile.live
-    assert live.lock_dir is None  # the per-user state folder, see nautlive.safety.AccountLock
+    assert live.lock_dir is None  # the per-user state folder, see nautlive.session.safety.AccountLock
     assert (live.stop_timeout, live.down_report_secs, live.down_timeout, live.recover_hours) == (10.0, 10.0, 300.0, 24.0)
     assert live.open_orders == "fail"
     assert (profile.risk.max_turnover_per_day, profile.risk.max_orders_per_hour) == ("2x", 120)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from nautlive.venues.binance_limits import IpBanned, gate_for, used_weight_header, weight_of
-from nautlive.venues.binance_rest import BinanceRest, VenueError
+from nautlive.venues.binance.limits import IpBanned, gate_for, used_weight_header, weight_of
+from nautlive.venues.binance.rest import BinanceRest, VenueError
 from tests.live_helpers import state
 
 
@@ -97,7 +97,7 @@ def nautilus_client(running):  # noqa: ANN001, ANN201
     from nautilus_trader.adapters.binance.http.client import BinanceHttpClient
     from nautilus_trader.common.component import LiveClock
 
-    from nautlive.venues.binance_guard import GuardedHttpClient
+    from nautlive.venues.binance.guard import GuardedHttpClient
 
     client = BinanceHttpClient(LiveClock(), "sim-key", "sim-secret", running.http_url)
     client._client = GuardedHttpClient(client._client, gate_for(running.http_url))
@@ -135,7 +135,7 @@ def test_nautilus_own_requests_wait_out_a_429_and_are_refused_here_during_a_ban(
 
 
 def test_a_ban_is_remembered_in_the_state_folder_for_the_next_run(tmp_path):
-    from nautlive.venues.binance_limits import Gate
+    from nautlive.venues.binance.limits import Gate
 
     now = [1_000_000.0]
     first = Gate("https://api.binance.com", clock=lambda: now[0])

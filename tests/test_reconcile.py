@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.catalog import ExecutionMetadataCatalog, InstrumentSpec, load_catalog, save_catalog
-from nautlive.cli import app
+from nautlive.catalog.reconcile import compare, enforce
+from nautlive.catalog.specs import ExecutionMetadataCatalog, InstrumentSpec, load_catalog, save_catalog
+from nautlive.cli.app import app
 from nautlive.errors import ConfigError, ReconcileBlocked, RuntimeFailure
-from nautlive.reconcile import compare, enforce
-from nautlive.venues.binance import fetch_exchange_info, read_exchange_info_file, specs_from_exchange_info
+from nautlive.venues.binance.specs import fetch_exchange_info, read_exchange_info_file, specs_from_exchange_info
 
 from .conftest import shared_file
 
@@ -239,7 +239,7 @@ def test_decoding_leaves_the_adapter_to_load_in_full_later():
 
     script = f"""
 import sys
-from nautlive.venues.binance import read_exchange_info_file
+from nautlive.venues.binance.specs import read_exchange_info_file
 assert read_exchange_info_file({str(shared_file(*INFO_2023))!r}).specs["BTCUSDT"].tick_size is not None
 assert not [m for m in sys.modules if m.startswith("nautilus_trader.adapters.binance")]
 import nautilus_trader.adapters.binance.spot.schemas.market

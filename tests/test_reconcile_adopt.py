@@ -16,10 +16,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nautlive import adopt as adopt_module
-from nautlive.adopt import adopt_relaxed, backup_path
-from nautlive.catalog import InstrumentSpec, load_catalog, spec_to_instrument
-from nautlive.cli import app
+from nautlive.catalog import adopt as adopt_module
+from nautlive.catalog.adopt import adopt_relaxed, backup_path
+from nautlive.catalog.specs import InstrumentSpec, load_catalog, spec_to_instrument
+from nautlive.cli.app import app
 from nautlive.errors import ConfigError, SafetyRefusal
 from tests import exchange_info_2026 as info26
 from tests.conftest import REPO, shared_file

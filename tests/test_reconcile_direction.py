@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from nautlive.catalog import ExecutionMetadataCatalog, InstrumentSpec
-from nautlive.engine import reconcile_policy
+from nautlive.catalog.reconcile import FIELDS, INCREMENTS, MAXIMUMS, MINIMUMS, blocked_instruments, compare, enforce
+from nautlive.catalog.specs import ExecutionMetadataCatalog, InstrumentSpec
+from nautlive.config.profile import ReconcileSettings
 from nautlive.errors import ReconcileBlocked
-from nautlive.profile import ReconcileSettings
-from nautlive.reconcile import FIELDS, INCREMENTS, MAXIMUMS, MINIMUMS, blocked_instruments, compare, enforce
+from nautlive.session.engine import reconcile_policy
 
 D = Decimal
 CATALOG = dict(instrument_id="BTCUSDT.BINANCE", status="TRADING", tick_size=D("0.01"), step_size=D("0.00001"),

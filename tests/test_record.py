@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from nautlive.catalog import load_catalog, spec_to_instrument
-from nautlive.home import resolve_profile_paths
-from nautlive.profile import load_profile
-from nautlive.recorded import read_recorded, replay_ticks
+from nautlive.catalog.specs import load_catalog, spec_to_instrument
+from nautlive.config.home import resolve_profile_paths
+from nautlive.config.profile import load_profile
+from nautlive.data.recorded import read_recorded, replay_ticks
 from nautlive.sim.binance import simulator_for_profile
 from nautlive.sim.feed import read_recording
 from nautlive.sim.server import start_in_thread
@@ -140,7 +140,7 @@ def test_an_unreachable_venue_is_exit_1_naming_it(tmp_path):
 
 
 def test_readers_drop_depth_diffs_between_a_gap_line_and_the_next_snapshot(tmp_path, instruments):
-    from nautlive.marketdata.record import gap_line
+    from nautlive.venues.binance.record import gap_line
 
     source = shared_file("binance", "market", SOURCES[0])
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)[:800]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nautlive import report
-from nautlive.cli import app
+from nautlive.cli.app import app
 from nautlive.errors import ConfigError, RuntimeFailure
 from nautlive.report import charts, decode, read
 
@@ -508,7 +508,7 @@ def test_a_session_appending_after_a_crash_keeps_its_first_fill(tmp_path):
     """A line cut short by a crash is ended before the next session appends: one bad line, no fill lost."""
     from decimal import Decimal
 
-    from nautlive.drift import DriftMonitor, SubmitSnapshot
+    from nautlive.core.drift import DriftMonitor, SubmitSnapshot
 
     log = tmp_path / "drift.log"
     good = log_lines(generated_fills(10, seed=7))[:3]
@@ -618,7 +618,7 @@ def test_the_writers_lines_report_their_fees_in_the_quote_currency(tmp_path):
     """drift.py's own lines: a BUY's fee in ETH and a SELL's in USDT add up in USDT; a BNB fee is an unknown fee."""
     from decimal import Decimal
 
-    from nautlive.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
+    from nautlive.core.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
 
     log = tmp_path / "drift.log"
     monitor = DriftMonitor(log, "S", "live", "BINANCE", Decimal(25))

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nautlive import report
-from nautlive.cli import app
+from nautlive.cli.app import app
 from nautlive.report import charts
 from tests.test_report import generated_fills, log_lines, write_log
 

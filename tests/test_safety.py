@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from nautlive.config.profile import load_profile
 from nautlive.errors import SafetyRefusal
-from nautlive.profile import load_profile
-from nautlive.safety import AccountLock, account_key, state_lock_dir
+from nautlive.session.safety import AccountLock, account_key, state_lock_dir
 
 KEY = "KEYq8Zt3unique"
 OTHER_KEY = "KEYw2Rm7another"
@@ -127,8 +127,8 @@ def test_relative_lock_dir_is_relative_to_the_current_directory(tmp_path, monkey
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from nautlive.profile import load_profile
-    from nautlive.safety import AccountLock
+    from nautlive.config.profile import load_profile
+    from nautlive.session.safety import AccountLock
     with AccountLock(load_profile(profile=sys.argv[1])):
         print("locked", flush=True)
         time.sleep(120)
@@ -190,8 +190,8 @@ def test_a_file_in_the_way_of_the_state_folder_is_one_config_error_naming_it(tmp
 READ_ONLY_LOCK = textwrap.dedent("""
     import sys
     from nautlive.errors import ConfigError
-    from nautlive.profile import load_profile
-    from nautlive.safety import AccountLock
+    from nautlive.config.profile import load_profile
+    from nautlive.session.safety import AccountLock
     try:
         AccountLock(load_profile(profile=sys.argv[1])).__enter__()
     except ConfigError as exc:

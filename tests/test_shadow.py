@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 
-from nautlive import engine
-from nautlive.engine import Feed, SessionOptions
-from nautlive.profile import load_profile
-from nautlive.session import run_session
-from nautlive.signals import TargetWeightWatcher
+from nautlive.config.profile import load_profile
+from nautlive.core.signals import TargetWeightWatcher
+from nautlive.session import engine
+from nautlive.session.engine import Feed, SessionOptions
+from nautlive.session.runner import run_session
 from tests.conftest import REPO, shared_file
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """SHADOW fills against the L2 book: a large order walks the recorded book, a too-thin book expires the rest.
 
 The expected fills are computed here from the raw recording lines with Decimal and a plain dict book (depth diffs
-applied, each bookTicker setting the touch and dropping passed levels), independently of nautlive.book.
+applied, each bookTicker setting the touch and dropping passed levels), independently of nautlive.data.book.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from nautlive.catalog import load_catalog
-from nautlive.engine import Feed, SessionOptions
-from nautlive.profile import load_profile
-from nautlive.session import run_session
-from nautlive.signals import ScheduledTargets, read_targets
+from nautlive.catalog.specs import load_catalog
+from nautlive.config.profile import load_profile
+from nautlive.core.signals import ScheduledTargets, read_targets
+from nautlive.session.engine import Feed, SessionOptions
+from nautlive.session.runner import run_session
 from tests.conftest import REPO, shared_file
 
 pytestmark = pytest.mark.slow

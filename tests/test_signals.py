@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
-from nautlive.signals import (
+from nautlive.cli.app import app
+from nautlive.core.signals import (
     MAX_TARGET_FILE_BYTES,
     TargetRejected,
     TargetWeightWatcher,

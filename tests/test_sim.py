@@ -16,8 +16,8 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.catalog import load_catalog
-from nautlive.cli import app
+from nautlive.catalog.specs import load_catalog
+from nautlive.cli.app import app
 from nautlive.errors import ConfigError
 from nautlive.sim.binance import BinanceReject, BinanceSimulator, build_simulator, parse_balances
 from nautlive.sim.feed import Quote, read_recording
@@ -25,7 +25,7 @@ from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.rest import answer
 from nautlive.sim.rules import read_exchange_info
 from nautlive.sim.server import start_in_thread
-from nautlive.venues.binance_ws_api import logon_params
+from nautlive.venues.binance.ws_api import logon_params
 from tests.conftest import REPO, shared_file
 from tests.ws_api_client import next_event, user_stream, ws_api_call
 
@@ -174,7 +174,7 @@ def test_exchange_info_filters_requested_symbols(sim):
 def test_catalog_exchange_info_decodes_back_to_the_catalog():
     from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotExchangeInfo
 
-    from nautlive.venues.binance import specs_from_exchange_info
+    from nautlive.venues.binance.specs import specs_from_exchange_info
 
     catalog = load_catalog(CATALOG)
     simulator = build_simulator(["BTCUSDT", "ETHUSDT"], {"USDT": D(1)}, catalog_path=CATALOG)

@@ -1,7 +1,7 @@
 """The simulator's L2 book: market orders walk it (the rest expires), /depth and the depth stream reproduce it, klines
 follow the trades, and the request log tells signed calls and API keys apart.
 
-The recorded book is computed here independently from the raw recording lines (nautlive.book's documented way: every
+The recorded book is computed here independently from the raw recording lines (nautlive.data.book's documented way: every
 `@depth@100ms` diff applied, every `@bookTicker` setting the touch, in file order), never from the simulator.
 """
 
@@ -18,8 +18,8 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from nautlive.book import DepthSync, L2Book, ladder, vwap
-from nautlive.catalog import load_catalog
+from nautlive.catalog.specs import load_catalog
+from nautlive.data.book import DepthSync, L2Book, ladder, vwap
 from nautlive.sim.binance import BinanceSimulator, build_simulator
 from nautlive.sim.feed import Recorded, read_recording
 from nautlive.sim.rest import answer

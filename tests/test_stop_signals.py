@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nautlive.stop_signals import install, stop_signals
+from nautlive.session.stop_signals import install, stop_signals
 from tests.conftest import REPO
 
 BTC, ETH = "BTCUSDT.BINANCE", "ETHUSDT.BINANCE"

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from ibapi.contract import Contract
 
-from nautlive.marketdata.klines import parse_time
+from nautlive.data.klines import parse_time
 from nautlive.sim.tws import build_tws_simulator
 from nautlive.sim.tws.history import Pacing, historical_data, historical_data_end
 from nautlive.sim.tws.history_bars import HISTORY_FROM_MS, history, longest_duration, minute_bars, roll_up
-from nautlive.sim.tws.requests import Request, parse
+from nautlive.sim.tws.request_types import Request
+from nautlive.sim.tws.requests import parse
 from tests.test_tws_sim import AAPL, CATALOG, SERVER_VERSION, decode, written
 
 MS = parse_time

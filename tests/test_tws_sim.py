@@ -329,13 +329,19 @@ def test_reject_next_and_market_closed_and_cancel(tws):
     assert client.until(11)[2] == "3"
 
 
-def test_drop_sends_1100_and_the_next_connection_hears_1102(tws):
+def test_drop_sends_1100_and_the_dropped_client_hears_1102_when_it_reconnects(tws):
     client = Client(tws.port)
     client.until(9)
     assert tws.call(tws.sim.drop_connections) == 1
     assert client.until(4, 1100)
     again = Client(tws.port)
     assert again.until(4, 1102)[4].startswith("Connectivity between IB and Trader Workstation has been restored")
+    other = Client(tws.port, client_id=8)  # never cut off: it hears no "restored"
+    other.send(49, 1)  # reqCurrentTime: everything the venue sent at connect comes before its answer
+    heard = []
+    while (fields := other.read())[0] != "49":
+        heard.append(fields)
+    assert [f for f in heard if f[0] == "4" and f[3] == "1102"] == []
 
 
 def test_a_stalled_venue_does_not_answer_the_handshake(tws):

@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from nautlive.cli import app
+from nautlive.cli.app import app
+from nautlive.config.profile import RiskSettings, load_profile, scrub
+from nautlive.config.validate import parse_turnover, turnover_budget
 from nautlive.errors import ConfigError
-from nautlive.profile import RiskSettings, load_profile, scrub
-from nautlive.validate import parse_turnover, turnover_budget
 from tests.conftest import REPO
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
-from nautlive.venues.binance_ws_api import logon_params
+from nautlive.venues.binance.ws_api import logon_params
 
 
 async def ws_api_call(ws, method: str, params: dict[str, Any] | None = None, request_id: str = "t") -> dict:  # noqa: ANN001

@@ -102,7 +102,7 @@ class Target:
                                 if len(p) >= _SECRET_MIN_LEN and p not in shown}, key=len, reverse=True)
 
     def send(self, event: AlertEvent, origin: str) -> str | None:
-        from nautlive.profile import scrub
+        from nautlive.errors import scrub
 
         apprise, capture = _apprise()
         if self._plugin is None:
@@ -121,7 +121,7 @@ class Target:
 
     def scrub(self, text: str) -> str:
         """`text` without any part of this target's URL that apprise's privacy form hides, nor profile secrets."""
-        from nautlive.profile import scrub
+        from nautlive.errors import scrub
 
         for secret in self._secrets:
             text = text.replace(secret, "****")

@@ -16,7 +16,7 @@ def report_json(report: DriftReport) -> dict[str, Any]:
 
 def render_tables(report: DriftReport, fills_in_logs: int | None = None) -> None:
     """The report as tables; a line saying "no fills" when none matched (`fills_in_logs`: how many the logs hold)."""
-    from nautlive.render import line, table
+    from nautlive.report.console import line, table
 
     line(f"drift report: {', '.join(report.logs)}")
     if not report.venues:

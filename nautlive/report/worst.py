@@ -11,9 +11,9 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from nautlive.fill_orders import by_order
 from nautlive.report.columns import DriftColumns
 from nautlive.report.figures import WorstFill
+from nautlive.report.fill_orders import by_order
 from nautlive.report.read import read_lines
 
 WORST_COUNT = 10

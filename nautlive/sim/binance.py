@@ -29,7 +29,7 @@ from nautlive.sim.wire import (
 )
 
 if TYPE_CHECKING:
-    from nautlive.profile import VenueProfile
+    from nautlive.config.profile import VenueProfile
 
 __all__ = [
     "BinanceReject",
@@ -73,7 +73,7 @@ def build_simulator(
     seed: int = 0,
 ) -> BinanceSimulator:
     """A simulator with the symbols of an exchangeInfo capture (else of the catalog), quoting `symbols_wanted`."""
-    from nautlive.catalog import load_catalog
+    from nautlive.catalog.specs import load_catalog
 
     wanted = list(symbols_wanted)
     if exchange_info_path is not None:

@@ -1,7 +1,7 @@
 """The order book each simulated symbol serves: book.py's L2Book, its update id, and its depth messages.
 
 The same book answers `GET /api/v3/depth`, feeds `<symbol>@depth@100ms` and is walked by market orders (one fill
-model, nautlive.book). Every change made to it goes out as one depthUpdate whose U and u are the next update id, and
+model, nautlive.data.book). Every change made to it goes out as one depthUpdate whose U and u are the next update id, and
 a snapshot carries the id of the last change in it, so a client following Binance's recipe (snapshot, then the diffs
 after its lastUpdateId: book.DepthSync) holds exactly this book.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from nautlive.book import Change, L2Book, ladder
+from nautlive.data.book import Change, L2Book, ladder
 from nautlive.sim.feed import Quote
 from nautlive.sim.rules import fmt8
 

@@ -1,6 +1,6 @@
 """The exchange side of the simulated venue: placing, matching and cancelling one Spot account's orders.
 
-One fill model (nautlive.book): a MARKET order walks the symbol's L2 book, one trade per level at that level's price,
+One fill model (nautlive.data.book): a MARKET order walks the symbol's L2 book, one trade per level at that level's price,
 best first; what the visible book cannot fill EXPIRES, as on Binance. A taker fill takes its size off the levels it
 filled at (MarketData.consume) until the feed sets those levels again. `quoteOrderQty` sizes it in the quote asset
 instead. A LIMIT order locks its funds, takes the levels no worse than its price as a taker, and the rest rests (an

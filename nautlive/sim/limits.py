@@ -1,7 +1,7 @@
 """The simulated venue's request limits, as Binance applies them to REST calls.
 
 Every REST answer carries `X-MBX-USED-WEIGHT-<n><unit>`: the weight used in the current window (Binance's published
-weights, nautlive.venues.binance_limits.WEIGHTS). Two faults:
+weights, nautlive.venues.binance.limits.WEIGHTS). Two faults:
   rate_limit_next(status, retry_after, count)  the next `count` REST requests are answered HTTP 429 (too much weight)
                                                or 418 (an IP ban) with `Retry-After`, not executed
   limit_weight(limit, window)                  REQUEST_WEIGHT of `limit` per `window` seconds (exchangeInfo's
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nautlive.venues.binance_limits import DEFAULT_LIMIT, DEFAULT_WINDOW, used_weight_header, weight_of
+from nautlive.venues.binance.limits import DEFAULT_LIMIT, DEFAULT_WINDOW, used_weight_header, weight_of
 
 TOO_MUCH = ("Too much request weight used; current limit is {limit} request weight per {window}. Please use "
             "WebSocket Streams for live updates to avoid polling the API.")

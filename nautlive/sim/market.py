@@ -2,7 +2,7 @@
 
 Each symbol serves one L2 book (nautlive.sim.books): the one market orders walk, `GET /api/v3/depth` answers and
 `<symbol>@depth@100ms` follows. A replayed recording drives it line by line as a client would build it with
-nautlive.book (each depth diff applied, each bookTicker setting the touch, from the recording's first line; each pass
+nautlive.data.book (each depth diff applied, each bookTicker setting the touch, from the recording's first line; each pass
 of a looped recording starts afresh). A seeded random walk, or a quote pinned by `set_quote`, makes it book.ladder
 around the touch. Every change goes out through `on_market` (the bookTicker, then the depthUpdate) and is then offered
 to `_book_moved`, where the exchange matches resting orders. No I/O and no threads: the server sets `on_market` and
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from nautlive.book import L2Book
+from nautlive.data.book import L2Book
 from nautlive.errors import ConfigError
 from nautlive.sim.books import SymbolBook, copy_book, ladder_levels
 from nautlive.sim.feed import Quote, RandomWalk, Recorded, TradePrint

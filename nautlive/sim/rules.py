@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from nautlive.catalog import InstrumentSpec
+from nautlive.catalog.specs import InstrumentSpec
 from nautlive.errors import ConfigError
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from nautlive.render import line
+from nautlive.report.console import line
 from nautlive.sim.controls import HUB_KEY, SIM_KEY, add_controls
 from nautlive.sim.feed import Recorded
 from nautlive.sim.hub import Connection, Hub

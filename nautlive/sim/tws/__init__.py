@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from nautlive.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nautlive.profile import VenueProfile
+    from nautlive.config.profile import VenueProfile
     from nautlive.sim.tws.venue import TwsSimulator
 
 DEFAULT_ACCOUNT = "DU123456"
@@ -45,7 +45,7 @@ def read_captures(paths: Iterable[Path], strict: bool) -> dict[str, dict]:
 
     strict: a file that is not contract details is a ConfigError (files named on the command line); otherwise it
     is skipped (the shared folder also holds tickers and bare contracts)."""
-    from nautlive.venues.ibkr import spec_from_contract_details
+    from nautlive.venues.ibkr.contracts import spec_from_contract_details
 
     found: dict[str, dict] = {}
     for path in paths:
@@ -85,7 +85,7 @@ def build_tws_simulator(
 ) -> TwsSimulator:
     """A venue quoting `instruments`: captured contract details where given, the catalog's record otherwise; it
     negotiates up to `server_version` (default: a current IB Gateway's, 223)."""
-    from nautlive.catalog import load_catalog
+    from nautlive.catalog.specs import load_catalog
     from nautlive.sim.tws.account import Account
     from nautlive.sim.tws.market import Market, details_from_spec
     from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version

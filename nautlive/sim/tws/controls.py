@@ -6,8 +6,8 @@ A bad parameter answers HTTP 400 {"error": "..."}.
   GET    /__sim/state                       cash, positions, orders, executions, quotes, connected clients, every
                                             connection since start (offered range, negotiated version, client id,
                                             refusal), faults, the request log (each request: text or protobuf)
-  POST   /__sim/drop                        error 1100 to every client and their sockets closed; the next clients
-                                            to connect hear 1102                  -> {"dropped": n}
+  POST   /__sim/drop                        error 1100 to every client and their sockets closed; each hears 1102
+                                            once when it reconnects               -> {"dropped": n}
   POST   /__sim/reject_next?reason=R        the next order is answered with error 201 "Order rejected - reason:R"
   POST   /__sim/stall?seconds=S             no answer to anything, handshake included, S seconds (none: until DELETE)
   DELETE /__sim/stall                                                             -> {"stalled": false}

@@ -35,7 +35,7 @@ from nautlive.sim.tws.history_bars import (
     longest_duration,
 )
 from nautlive.sim.tws.market import START_PRICES, Market
-from nautlive.sim.tws.requests import Request
+from nautlive.sim.tws.request_types import Request
 from nautlive.sim.tws.venue_account import Peer
 
 HMDS = "Historical Market Data Service error message:"

@@ -34,7 +34,7 @@ class Quote(msgspec.Struct):
         return (self.bid + self.ask) / 2
 
 
-def details_from_spec(spec) -> dict:  # noqa: ANN001 - nautlive.catalog.InstrumentSpec
+def details_from_spec(spec) -> dict:  # noqa: ANN001 - nautlive.catalog.specs.InstrumentSpec
     """Contract details for an instrument with no capture (SPY), from its catalog record: a SMART-routed stock."""
     symbol, venue = spec.instrument_id.rsplit(".", 1)
     local = symbol.replace("-", " ")

@@ -16,7 +16,7 @@ from ibapi.const import UNSET_DECIMAL, UNSET_DOUBLE
 from ibapi.decoder_utils import decodeContract, decodeOrder
 from ibapi.message import OUT
 
-from nautlive.sim.tws.requests import REQUEST_CONTRACT, Parsed, PlacedOrder, Request, out_name
+from nautlive.sim.tws.request_types import REQUEST_CONTRACT, Parsed, PlacedOrder, Request, out_name
 
 Reader = Callable[[object], Parsed]
 

@@ -8,40 +8,18 @@ A request the venue does not serve is named `unsupported:<Name>`, so the venue c
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import msgspec
 from ibapi.message import OUT
 from ibapi.server_versions import MIN_SERVER_VER_CME_TAGGING_FIELDS
 
 from nautlive.sim.tws.protocol import SERVER_VERSION, Fields, Incoming, ProtocolError
-
-REQUEST_CONTRACT = ("conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right", "multiplier",
-                    "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass")
-
-
-class Request(msgspec.Struct):
-    msg_id: int
-    name: str
-    req_id: int = -1
-    contract: dict = {}
-    values: dict = {}
-    protobuf: bool = False
-
-
-class PlacedOrder(msgspec.Struct):
-    order_id: int
-    contract: dict
-    action: str
-    quantity: Decimal | None
-    order_type: str
-    lmt_price: float | None
-    aux_price: float | None
-    tif: str
-    account: str
-    order_ref: str
-    transmit: bool
-    outside_rth: bool
+from nautlive.sim.tws.request_types import (  # noqa: F401 - the venue's modules import them from here
+    OUT_NAMES,
+    REQUEST_CONTRACT,
+    Parsed,
+    PlacedOrder,
+    Request,
+    out_name,
+)
 
 
 def _contract(f: Fields, keys: tuple[str, ...] = REQUEST_CONTRACT) -> dict:
@@ -54,7 +32,6 @@ def _float_or_none(text: str) -> float | None:
     return None if text in ("", "1.7976931348623157E308", "1.7976931348623157e+308") else float(text)
 
 
-Parsed = tuple[int, dict, dict]  # req_id, contract, values
 
 
 def _start_api(f: Fields) -> Parsed:
@@ -207,14 +184,6 @@ PARSERS = {
     OUT.REQ_HISTORICAL_DATA: ("reqHistoricalData", _historical_data),
     OUT.CANCEL_HISTORICAL_DATA: ("cancelHistoricalData", _versioned_req_id),
 }
-
-
-def out_name(msg_id: int) -> str:
-    """ibapi's own name for an OUT id (REQ_COMPLETED_ORDERS), or the number."""
-    return OUT_NAMES.get(msg_id, str(msg_id))
-
-
-OUT_NAMES = {value: name for name, value in vars(OUT).items() if isinstance(value, int) and not name.startswith("_")}
 
 
 def parse(message: Incoming, version: int = SERVER_VERSION) -> Request:

@@ -89,7 +89,7 @@ def _protocol(version: int) -> str:
 
 def run_tws(sim: TwsSimulator, host: str, port: int, control_port: int, quote_interval: float = 0.25) -> int | None:
     """Serve in the foreground until SIGINT or SIGTERM; returns the signal that stopped it."""
-    from nautlive.render import line
+    from nautlive.report.console import line
 
     def ready(api_port: int, http_port: int) -> None:
         line(f"TWS simulator listening on {host}:{api_port} (account {sim.account.account_id}; plays an IB Gateway of "

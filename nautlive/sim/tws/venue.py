@@ -55,20 +55,22 @@ class TwsSimulator(AccountRequests, HistoryRequests):
         self.ack_delay = 0.0  # seconds before an accepted order's openOrder/orderStatus go out (delay_acks)
         self.stalled = False
         self.stall_until: float | None = None
-        self.restored_pending = False
+        self.restored_pending: set[int] = set()  # client ids dropped that have not reconnected yet
         self.drops = 0
         self.history_pacing = Pacing()  # reqHistoricalData: 60 requests in 10 minutes (history.py)
 
     # -- faults -------------------------------------------------------------------------------------------------
 
     def drop_connections(self) -> int:
-        """1100 to every connected client, then close their sockets; the next clients to connect hear 1102."""
+        """1100 to every connected client, then close their sockets; each of them hears 1102 when it reconnects
+        (once: a client that connects later, or again, was never cut off)."""
         peers = list(self.peers)
         for peer in peers:
             peer.send(msg.error(-1, *LOST))
             peer.close()
         self.peers.clear()
-        self.restored_pending, self.drops = True, self.drops + 1
+        self.restored_pending.update(peer.client_id for peer in peers)
+        self.drops += 1
         return len(peers)
 
     def reject_next(self, reason: str) -> None:
@@ -205,7 +207,8 @@ class TwsSimulator(AccountRequests, HistoryRequests):
         self.connections_opened += 1
         peer.send(msg.managed_accounts([self.account.account_id]), msg.next_valid_id(self.account.last_order_id + 1))
         peer.send(*(msg.error(-1, code, text) for code, text in FARM_OK))
-        if self.restored_pending:
+        if client_id in self.restored_pending:
+            self.restored_pending.discard(client_id)
             peer.send(msg.error(-1, *RESTORED))
         for order in self.account.open_orders(client_id):
             self._send_order(peer, order)
