@@ -4,10 +4,9 @@ What is missing from the file (before its first bar, between two bars, after its
 first, from the venue's Source (`Venue.downloader`): for Binance (venues/binance/download.py) whole finished months
 from the archive's monthly zip, whole finished days from its daily zip (a month the archive lacks falls back to its
 days, a day to REST), the rest from REST; for IB (venues/ibkr/history.py) reqHistoricalData in chunks IB's duration
-limits allow. The
-file is rewritten (atomically) every few seconds and at the end, so a killed download resumes where the file ends.
-Gaps in what the venue has are reported, never filled (a re-run asks for them again); bars seen twice are kept once
-and counted.
+limits allow. The file is rewritten (atomically) every few seconds and at the end, so a killed download resumes where
+the file ends. Gaps in what the venue has are reported, never filled (a re-run asks for them again); bars seen twice
+are kept once and counted.
 """
 
 from __future__ import annotations
@@ -55,14 +54,6 @@ class Result:
     added_text: str = ""  # the same, as the venue's source says it
     duplicates: int = 0
     gaps: list[Gap] = field(default_factory=list)
-
-    @property
-    def from_archive(self) -> int:
-        return self.added.get("archive", 0)
-
-    @property
-    def from_rest(self) -> int:
-        return self.added.get("REST", 0)
 
 
 @dataclass(frozen=True)
