@@ -52,7 +52,7 @@ def profile_text(tmp_path: Path, execution: dict) -> Path:
 
 
 @pytest.mark.parametrize(("execution", "message"), [
-    ({"style": "twap_fast"}, "execution.style: expected one of limit_cap, market, got 'twap_fast'"),
+    ({"style": "twap_fast"}, "execution.style: expected one of limit_cap, market, passive_then_market, twap, got 'twap_fast'"),
     ({"style": "limit_cap", "max_slippage_bps": 0}, "execution.max_slippage_bps: must be above 0"),
     ({"stlye": "market"}, "execution.stlye: unknown key"),
 ])
@@ -64,7 +64,7 @@ def test_a_bad_execution_section_is_a_config_error_naming_the_key(tmp_path, exec
 def test_an_unknown_execution_option_exits_2_naming_it(tmp_path):
     result = CliRunner().invoke(app, ["backtest", "--profile", str(REPO / "profiles" / "binance.yaml"),
                                       "--data", str(RECORDING), "--execution", "vwap", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "--execution: expected one of market, limit_cap, got 'vwap'" in result.output
+    assert result.exit_code == 2 and "--execution: expected one of market, limit_cap, twap, passive_then_market, got 'vwap'" in result.output
 
 
 # -- BACKTEST on the real L2 recording ---------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Catalog YAML (default: the profile's).")]
 TargetsOpt = Annotated[Path | None, typer.Option("--targets", help="Target weights JSON (default: the profile's).")]
 ExecutionOpt = Annotated[
-    str | None, typer.Option("--execution", metavar="STYLE", help="market | limit_cap: how orders go out (default: "
-                             "the profile's execution.style).", show_default=False),
+    str | None, typer.Option("--execution", metavar="STYLE", help="market | limit_cap | twap | passive_then_market: "
+                             "how orders go out (default: the profile's execution.style).", show_default=False),
 ]
 
 

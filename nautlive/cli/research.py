@@ -255,14 +255,16 @@ def drift_report(
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
     result = report.summarise(columns)
+    parents = report.parent_figures(log, filters)  # None for logs written before the execution styles
     if html is not None:
-        report.write_html(columns, result, html)
+        report.write_html(columns, result, html, parents)
     if json_out:
-        emit_json(report.report_json(result))
+        emit_json({**report.report_json(result), **report.parents_json(parents)})
         if html is not None:
             print(f"wrote {html}", file=sys.stderr, flush=True)
     else:
         report.render_tables(result, columns.fills_in_logs)
+        report.render_parent_figures(parents)
         if html is not None:
             line(f"wrote {html}")
     if fail_above is not None:

@@ -43,12 +43,18 @@ class ShadowSettings(_Frozen):
 
 
 class ExecutionSettings(_Frozen):
-    """How rebalance orders go out (nautlive.core.execution): `market` (a MARKET order walks the book) or `limit_cap` (a
+    """How rebalance orders go out (nautlive.core.execution): `market` (a MARKET order walks the book), `limit_cap` (a
     marketable LIMIT IOC at the mid at submit +/- `max_slippage_bps`; what the cap leaves is reported and planned
-    again by the next rebalance)."""
+    again by the next rebalance), `twap` (child orders every `interval_secs` over `horizon_secs`, each `child`:
+    market or limit_cap) or `passive_then_market` (a post-only LIMIT at the touch, moved with it, the rest crossing
+    as a market order after `patience_secs`)."""
 
-    style: Literal["market", "limit_cap"] = "market"
+    style: Literal["market", "limit_cap", "twap", "passive_then_market"] = "market"
     max_slippage_bps: Decimal = Decimal("10")
+    horizon_secs: float = 300.0
+    interval_secs: float = 30.0
+    child: Literal["market", "limit_cap"] = "market"
+    patience_secs: float = 20.0
 
 
 class ReconcileSettings(_Frozen):

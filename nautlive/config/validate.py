@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nautlive.core.execution import execution_ranges
 from nautlive.errors import ConfigError
 from nautlive.venues import all_venues, venue_for
 
@@ -84,6 +85,7 @@ def _ranges(profile: VenueProfile) -> Iterator[tuple[str, str]]:
     cap = profile.execution.max_slippage_bps
     if not _finite(cap) or not 0 < cap < 10_000:
         yield "execution.max_slippage_bps", f"must be above 0 and below 10000, got {cap}"
+    yield from execution_ranges(profile.execution)
     if not _finite(profile.drift_alert_bps) or profile.drift_alert_bps < 0:
         yield "drift_alert_bps", f"must be 0 or more, got {profile.drift_alert_bps}"
 

@@ -42,6 +42,11 @@ class SubmitSnapshot(msgspec.Struct, frozen=True):
     target_hash: str
     bid: Decimal | None = None  # the touch at submit: mid -> touch is the spread paid, touch -> fill the impact
     ask: Decimal | None = None
+    parent_order_id: str | None = None  # the parent order (twap, passive_then_market) or the order itself
+    style: str | None = None  # the execution style it went out under
+    arrival_mid: Decimal | None = None  # the mid when its parent started (the shortfall's reference)
+    parent_qty: Decimal | None = None  # what the parent was to trade (the fill ratio's denominator)
+    parent_start_ns: int | None = None  # when the parent started (the time to complete)
 
 
 class DriftRecord(msgspec.Struct, frozen=True):
@@ -69,6 +74,12 @@ class DriftRecord(msgspec.Struct, frozen=True):
     recovered: bool = False  # found in the venue's trades at startup, missing from the log (a crash, a late fill)
     bid_at_submit: str | None = None  # the quote's bid and ask at submit (the spread part of the drift)
     ask_at_submit: str | None = None
+    # Issue #31, additive (older logs have none): the parent order, the execution style, the mid at the parent's start.
+    parent_order_id: str | None = None
+    style: str | None = None
+    arrival_mid: str | None = None
+    parent_qty: str | None = None
+    parent_ts: str | None = None
 
 
 def drift_bps(side: str, fill_px: Decimal, mid: Decimal | None) -> Decimal | None:
@@ -151,6 +162,11 @@ class DriftMonitor:
             recovered=recovered,
             bid_at_submit=_text(snap.bid) if snap and snap.bid is not None else None,
             ask_at_submit=_text(snap.ask) if snap and snap.ask is not None else None,
+            parent_order_id=snap.parent_order_id if snap else None,
+            style=snap.style if snap else None,
+            arrival_mid=_text(snap.arrival_mid) if snap and snap.arrival_mid is not None else None,
+            parent_qty=_text(snap.parent_qty) if snap and snap.parent_qty is not None else None,
+            parent_ts=_iso(snap.parent_start_ns) if snap and snap.parent_start_ns else None,
         )
         self.records.append(record)
         self._write(record)

@@ -56,6 +56,7 @@ NO_NAV = "nothing to rebalance: NAV is 0"
 SCALED_TO_CASH = "scaled to cash"
 CAPPED_BY_TURNOVER = "capped by max_turnover"
 CAPPED_BY_CHILDREN = f"capped at {MAX_CHILDREN} child orders"
+TRADING = (None, "TRADING")  # InstrumentSpec.trading
 
 
 class Quote(msgspec.Struct, frozen=True):
@@ -166,10 +167,10 @@ def plan_rebalance(
     """
     _check_inputs(holdings, cash, targets, fees, policy)
     with localcontext(PLAN_CONTEXT):
-        universe = sorted(targets.keys() | {iid for iid, qty in holdings.items() if qty > 0})
+        universe = sorted(targets.keys() | {iid for iid, qty in holdings.items() if qty > ZERO})
         lines, skipped = _lines(universe, holdings, quotes, targets, specs, fees, blocked or {})
         nav = reserved + cash + sum([line.value for line in lines], ZERO) + sum([v for _, v in skipped.values() if v], ZERO)
-        if nav <= 0:
+        if nav <= ZERO:
             lines, skipped = [], dict.fromkeys(universe, (NO_NAV, None))
         nav_after, sizing = _converge(lines, nav, cash, policy)
         orders = _orders(lines, sizing.steps)
@@ -185,14 +186,16 @@ def _lines(
     lines, skipped = [], {}
     for iid in universe:
         quote, spec, qty = quotes.get(iid), specs.get(iid), holdings.get(iid, ZERO)
-        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+        if quote is None or (bid := quote.bid) <= ZERO or (ask := quote.ask) <= ZERO:
             skipped[iid] = (NO_PRICE, None)
             continue
-        mid = quote.mid
-        if reason := blocked.get(iid) or _untradable_reason(spec):
-            skipped[iid] = (reason, qty * mid)
+        mid = (bid + ask) * HALF  # Quote.mid, inline
+        # _untradable_reason's checks inline, in its order (the common case: a TRADING spec with a step)
+        if blocked.get(iid) or spec is None or spec.status not in TRADING or (step := spec.step_size) is None \
+                or step <= ZERO:
+            skipped[iid] = (blocked.get(iid) or _untradable_reason(spec), qty * mid)
             continue
-        weight, step = targets.get(iid, ZERO), spec.step_size
+        weight = targets.get(iid, ZERO)
         lines.append(
             _Line(
                 iid,
@@ -213,13 +216,13 @@ def _lines(
 
 def _check_inputs(holdings, cash, targets, fees, policy: RebalancePolicy) -> None:
     for iid, weight in targets.items():
-        if not weight.is_finite() or weight < 0:
+        if not weight.is_finite() or weight < ZERO:
             raise ValueError(f"target weight of {iid} must be a finite number >= 0, got {weight}")
     total = sum(targets.values(), ZERO)
     if total > 1:
         raise ValueError(f"target weights sum to {total}, above 1")
     for iid, qty in holdings.items():
-        if not qty.is_finite() or qty < 0:
+        if not qty.is_finite() or qty < ZERO:
             raise ValueError(f"holding of {iid} must be a finite quantity >= 0 (long only), got {qty}")
     if not cash.is_finite() or cash < 0:
         raise ValueError(f"cash must be a finite amount >= 0, got {cash}")
@@ -248,7 +251,7 @@ def _untradable_reason(spec: InstrumentSpec | None) -> str | None:
         return NO_SPEC
     if not spec.trading:
         return f"status {spec.status}, not TRADING"
-    if spec.step_size is None or spec.step_size <= 0:
+    if spec.step_size is None or spec.step_size <= ZERO:
         return NO_STEP
     return None
 
@@ -283,7 +286,8 @@ def _side(
     min_steps = 1
     if spec.min_qty is not None and spec.min_qty > step:
         min_steps = _ceil_div(spec.min_qty, step)
-    if spec.min_notional is not None and spec.min_notional > min_steps * notional_per_step:
+    if spec.min_notional is not None and spec.min_notional > (notional_per_step if min_steps == 1 else
+                                                              min_steps * notional_per_step):
         min_steps = _ceil_div(spec.min_notional, notional_per_step)
     qty_cap = _least(spec.max_qty, spec.market_max_qty)
     notional_cap = _least(policy.max_order_notional, spec.max_notional)
@@ -339,7 +343,7 @@ def _estimated_nav_after(lines: list[_Line], nav: Decimal, cash: Decimal, policy
         if not gap or abs(gap) < band_value:
             continue
         steps = nav * line.target_steps_per_nav - line.qty_steps
-        if gap > 0:
+        if gap > ZERO:
             side = line.sell or _sell_side(line, policy)
             steps = -steps - HALF
             proceeds += steps * side.cash_per_step
@@ -371,7 +375,7 @@ def _size(lines: list[_Line], nav_after: Decimal, cash: Decimal, policy: Rebalan
         if not gap or abs(gap) < band_value:
             continue
         target_steps = nav_after * line.target_steps_per_nav
-        if gap > 0:
+        if gap > ZERO:
             raw = int(line.qty_steps - target_steps)
             side = line.sell or _sell_side(line, policy)
             wanted[i] = -raw
@@ -500,15 +504,15 @@ def _orders(lines: list[_Line], steps: list[int]) -> list[OrderIntent]:
 def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after) -> list[Explanation]:
     """One explanation per instrument (lines and skipped ones both follow `universe`); weights after the plan are
     taken at the projected NAV."""
-    bps_after = BPS / nav_after if nav_after > 0 else ZERO
-    per_nav = 1 / nav if nav > 0 else ZERO  # one division, then products: weights are quantized to 1e-8 anyway
+    bps_after = BPS / nav_after if nav_after > ZERO else ZERO
+    per_nav = 1 / nav if nav > ZERO else ZERO  # one division, then products: weights are quantized to 1e-8 anyway
     out = []
     i = 0
     for iid in universe:
         weight = targets.get(iid, ZERO)
         if skip := skipped.get(iid):
             reason, value = skip
-            known = value is not None and nav > 0
+            known = value is not None and nav > ZERO
             out.append(
                 Explanation(
                     iid,
@@ -521,7 +525,11 @@ def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after)
             )
             continue
         line, k = lines[i], sizing.steps[i]
-        qty_after = line.qty + k * line.step if k else line.qty
+        if k:
+            qty_after = line.qty + k * line.step
+            value_after = qty_after * line.mid
+        else:  # line.value is qty * mid already
+            qty_after, value_after = line.qty, line.value
         action, reason = _outcome(line, k, sizing.wanted[i], sizing.limited.get(i), qty_after)
         out.append(
             Explanation(
@@ -530,7 +538,7 @@ def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after)
                 weight,
                 action,
                 reason,
-                _bps(qty_after * line.mid * bps_after - weight * BPS),
+                _bps(value_after * bps_after - weight * BPS),
             )
         )
         i += 1

@@ -27,7 +27,8 @@ from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.catalog.specs import InstrumentSpec
 from nautlive.core.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
-from nautlive.core.execution import cap_price
+from nautlive.core.execution import PARENT_STYLES, cap_price
+from nautlive.core.execution_parents import ParentExecution
 from nautlive.core.planner import Plan, Quote, plan_rebalance
 from nautlive.core.policy import RebalancePolicy
 from nautlive.core.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
@@ -54,6 +55,11 @@ class RebalanceConfig(StrategyConfig, frozen=True):
     # How orders go out (nautlive.core.execution): "market", or "limit_cap" (a LIMIT IOC at the mid at submit +/- the cap).
     execution_style: str = "market"
     max_slippage_bps: Decimal = Decimal("10")
+    horizon_secs: float = 300.0  # twap: children every interval_secs over horizon_secs, each child_style
+    interval_secs: float = 30.0
+    child_style: str = "market"
+    patience_secs: float = 20.0  # passive_then_market: the post-only order's time before the rest crosses
+    post_only: bool = True  # the venue takes post-only LIMITs (Binance LIMIT_MAKER); else a plain LIMIT DAY (IB)
 
 
 class RebalanceReport(msgspec.Struct):
@@ -68,12 +74,13 @@ class RebalanceReport(msgspec.Struct):
     expired: list[dict] = []  # market orders the visible book filled only in part: the rest expired
     capped: list[dict] = []  # limit_cap orders the cap left (partly) unfilled: the next rebalance plans the rest again
     refused: str | None = None  # a risk budget stopped this rebalance before any order
+    undone: list[dict] = []  # twap / passive parents: what was never sent (a new target, a stop, below the minimum)
     attempts: int = 1
     started_ns: int = 0
     finished_ns: int = 0
 
 
-class NautilusRebalanceStrategy(Strategy):
+class NautilusRebalanceStrategy(ParentExecution, Strategy):
     """Plans from the portfolio's real state with the pure planner and submits MarketOrders, sells before buys."""
 
     def __init__(
@@ -105,6 +112,7 @@ class NautilusRebalanceStrategy(Strategy):
         self.blocked: dict[str, str] = {}  # instrument id -> why it must not trade (a blocking catalog mismatch)
         self.superseded = 0
         self.last_order_event_ns = 0  # target versions replaced by a newer one before they started (a storm coalesced)
+        self._init_parents()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -120,6 +128,7 @@ class NautilusRebalanceStrategy(Strategy):
         self.msgbus.subscribe(topic=TARGETS_TOPIC, handler=self.on_targets)
 
     def on_stop(self) -> None:
+        self._abort_parents("session stopped")
         self.msgbus.unsubscribe(topic=TARGETS_TOPIC, handler=self.on_targets)
 
     # -- inputs ------------------------------------------------------------------------------------------------
@@ -135,9 +144,14 @@ class NautilusRebalanceStrategy(Strategy):
             self.superseded += 1
         self._pending = targets
         self._pending_since_ns = self.clock.timestamp_ns()
+        if self._active is not None and self.config.execution_style in PARENT_STYLES:
+            self._cut_short = True  # the rest of the old plan is cancelled; the new target is planned afresh
+            self._abort_parents(f"superseded by targets {targets.hash}")
+            self._advance()
         self._try_start()
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
+        self._quote_for_parents(tick)
         if self._pending is not None and self._active is None:
             self._try_start()
 
@@ -145,7 +159,7 @@ class NautilusRebalanceStrategy(Strategy):
         self.last_order_event_ns = self.clock.timestamp_ns()
         if isinstance(event, OrderFilled):
             self._record_fill(event)
-        elif isinstance(event, OrderRejected | OrderDenied) and self._report is not None:
+        elif isinstance(event, OrderRejected | OrderDenied) and self._report is not None and not self._absorbs(event):
             self._on_refused_order(str(event.client_order_id), type(event).__name__[5:].lower(), event.reason)
         order = self.cache.order(event.client_order_id)
         if isinstance(event, OrderCanceled | OrderExpired) and event.client_order_id in self._open and (
@@ -153,6 +167,7 @@ class NautilusRebalanceStrategy(Strategy):
             self._on_expired(order)
         if order is not None and order.is_closed and event.client_order_id in self._open:
             self._open.discard(event.client_order_id)
+            self._child_closed(order)
             self._advance()
 
     def _on_refused_order(self, client_order_id: str, kind: str, reason: str) -> None:
@@ -219,15 +234,17 @@ class NautilusRebalanceStrategy(Strategy):
 
     def _run_phase(self) -> None:
         self._preparing = False
+        if self._cut_short:  # a new target arrived while the account was read: plan that one instead
+            return self._finish()
         if self._phase == "SELL":
             plan = self._plan()
-            if self._refuse(plan.orders):
+            if self._refuse(self._as_children(plan.orders)):
                 return self._finish()
             self._planned_buys = plan.buys()
             self._submit(plan.sells())
         else:
             buys = self._planned_buys if self._affordable(self._planned_buys) else self._plan(explain=False).buys()
-            if self._refuse(buys):
+            if self._refuse(self._as_children(buys)):
                 return self._finish()
             self._submit(buys)
 
@@ -240,11 +257,11 @@ class NautilusRebalanceStrategy(Strategy):
         return False
 
     def _advance(self) -> None:
-        if self._open or self._submitting or self._preparing:
+        if self._open or self._submitting or self._preparing or self._parents_waiting():
             return
-        if self._phase == "SELL":
+        if self._phase == "SELL" and not self._cut_short:
             self._begin("BUY")
-        elif self._phase == "BUY":
+        elif self._phase == "BUY" or (self._phase == "SELL" and self._cut_short):  # cut short: the buys are not sent
             self._finish()
 
     def _affordable(self, buys: list) -> bool:
@@ -270,6 +287,7 @@ class NautilusRebalanceStrategy(Strategy):
             (report.retried if self._pending is not None else report.rejected).extend(self._transient)
             self._transient = []
         report.finished_ns = self.clock.timestamp_ns()
+        self._parents, self._cut_short = [], False
         self._applied_hash = self._active.hash
         self._active, self._phase, self._report = None, None, None
         self.reports.append(report)
@@ -292,6 +310,8 @@ class NautilusRebalanceStrategy(Strategy):
         then()
 
     def _submit(self, intents: list) -> None:
+        if self.config.execution_style in PARENT_STYLES:
+            return self._start_parents(intents)
         orders = []
         for intent in intents:
             order = self._new_order(self.cache.instrument(InstrumentId.from_str(intent.instrument_id)), intent)
@@ -308,15 +328,16 @@ class NautilusRebalanceStrategy(Strategy):
             self._submitting = False
         self._advance()
 
-    def _new_order(self, instrument, intent):  # noqa: ANN001, ANN202
-        """The order of one planned intent in the configured execution style (a market order when there is no
-        quote to cap against)."""
+    def _new_order(self, instrument, intent, kind: str | None = None):  # noqa: ANN001, ANN202
+        """The order of one planned intent (or child) in the configured execution style, or `kind` (market or
+        limit_cap); a market order when there is no quote to cap against."""
+        kind = kind or self.config.execution_style
         side = OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL
         quantity = instrument.make_qty(intent.quantity)
         quote = self.cache.quote_tick(instrument.id)
-        if self.config.execution_style == "limit_cap" and quote is None:
+        if kind == "limit_cap" and quote is None:
             self.log.warning(f"{instrument.id}: no quote to cap against: a market order")
-        if self.config.execution_style == "limit_cap" and quote is not None:
+        if kind == "limit_cap" and quote is not None:
             mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
             price = cap_price(intent.side, mid, self.config.max_slippage_bps, instrument.price_increment.as_decimal())
             return self.order_factory.limit(instrument_id=instrument.id, order_side=side, quantity=quantity,
@@ -324,7 +345,7 @@ class NautilusRebalanceStrategy(Strategy):
         return self.order_factory.market(instrument_id=instrument.id, order_side=side, quantity=quantity,
                                          time_in_force=TimeInForce[self.config.market_tif])
 
-    def _snapshot(self, order, intent) -> None:  # noqa: ANN001
+    def _snapshot(self, order, intent, parent=None) -> None:  # noqa: ANN001
         quote = self.cache.quote_tick(order.instrument_id)
         trade = self.cache.trade_tick(order.instrument_id)
         mid = (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else None
@@ -336,9 +357,15 @@ class NautilusRebalanceStrategy(Strategy):
             target_hash=self._active.hash,
             bid=quote.bid_price.as_decimal() if quote else None,
             ask=quote.ask_price.as_decimal() if quote else None,
+            parent_order_id=parent.parent_id if parent else str(order.client_order_id),
+            style=self.config.execution_style,
+            arrival_mid=parent.arrival_mid if parent else mid,
+            parent_qty=parent.intent.quantity if parent else intent.quantity,
+            parent_start_ns=parent.started_ns if parent else self._data_now(),
         )
         self._report.orders.append({"client_order_id": str(order.client_order_id), "instrument": intent.instrument_id,
-                                    "side": intent.side, "quantity": str(intent.quantity)})
+                                    "side": intent.side, "quantity": str(intent.quantity),
+                                    "parent_order_id": snapshot.parent_order_id})
         if self.drift is not None:
             self.drift.on_submit(str(order.client_order_id), snapshot)
 
@@ -389,7 +416,8 @@ class NautilusRebalanceStrategy(Strategy):
         if tick is None:
             return None
         bid, ask = tick.bid_price.as_decimal(), tick.ask_price.as_decimal()
-        if self.config.execution_style == "limit_cap":
+        if self.config.execution_style == "limit_cap" or (
+                self.config.execution_style == "twap" and self.config.child_style == "limit_cap"):
             mid, step = (bid + ask) / 2, instrument.price_increment.as_decimal()
             bid = min(bid, cap_price("SELL", mid, self.config.max_slippage_bps, step))
             ask = max(ask, cap_price("BUY", mid, self.config.max_slippage_bps, step))

@@ -10,6 +10,7 @@ from nautlive.errors import ConfigError
 from nautlive.report.charts import venue_figure
 from nautlive.report.columns import DriftColumns
 from nautlive.report.figures import DriftReport, VenueReport
+from nautlive.report.parents import ParentFigures, parent_tables
 from nautlive.report.tables import Table, headline, venue_tables
 
 STYLE = """
@@ -25,9 +26,12 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 """
 
 
-def write_html(columns: DriftColumns, report: DriftReport, path: Path) -> None:
-    """Write the page to `path`; ConfigError when it cannot be written."""
+def write_html(columns: DriftColumns, report: DriftReport, path: Path, parents: ParentFigures | None = None) -> None:
+    """Write the page to `path` (with the execution styles' tables when the log names parent orders); ConfigError
+    when it cannot be written."""
     sections = [_venue_section(columns, v, first=i == 0) for i, v in enumerate(report.venues)]
+    if parents is not None:
+        sections.append(f"<h2>execution styles</h2>{''.join(map(_table, parent_tables(parents)))}")
     notes = f" · skipped {report.malformed_lines} malformed line(s)" if report.malformed_lines else ""
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nautlive drift report</title>"

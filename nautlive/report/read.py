@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from nautlive.errors import ConfigError
-from nautlive.report import cache
+from nautlive.report import cache, slots
 from nautlive.report.columns import CATEGORIES, Codes, DriftColumns, Filters, Piece, concat, select
 from nautlive.report.decode import DECODER, Fill, decode_lines, utc_times
 
@@ -168,9 +168,13 @@ def _read_ranges(tasks: list[_Task], total_bytes: int) -> list[Piece]:
         return [_read_range(task) for task in tasks]
     import multiprocessing
 
-    # fork: the children inherit the imported modules, so a worker starts in milliseconds
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(_read_range, tasks, chunksize=1)
+    def pool_map(work, jobs):  # noqa: ANN001, ANN202
+        # fork: the children inherit the imported modules and the shared slots, so a worker starts in milliseconds
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(work, jobs, chunksize=1)
+
+    sizes = [None if task.gz else task.end - task.start for task in tasks]
+    return slots.map_into_slots(pool_map, _read_range, tasks, sizes)
 
 
 def _read_range(task: _Task) -> Piece:

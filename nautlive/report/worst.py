@@ -26,10 +26,13 @@ def worst_orders(columns: DriftColumns, ids: list[int], count: int = WORST_COUNT
     rows = np.flatnonzero(mine[columns.kind] & ~np.isnan(columns.drift_bps))
     if not len(rows):
         return []
-    kind, ts, source = columns.kind[rows], columns.ts[rows], columns.source[rows]
+    every = len(rows) == len(columns.kind)  # the usual case: the columns as they are, not a copy of each
+    kind, ts, source = (columns.kind, columns.ts, columns.source) if every else (
+        columns.kind[rows], columns.ts[rows], columns.source[rows])
     starts = np.flatnonzero(np.r_[True, (kind[1:] != kind[:-1]) | (ts[1:] != ts[:-1]) | (source[1:] != source[:-1])])
     ends = np.append(starts[1:], len(rows))
-    drift, notional = columns.drift_bps[rows], columns.notional[rows]
+    drift, notional = (columns.drift_bps, columns.notional) if every else (columns.drift_bps[rows],
+                                                                         columns.notional[rows])
     total = np.add.reduceat(notional, starts)
     plain = np.add.reduceat(drift, starts) / (ends - starts)
     weighted = np.divide(np.add.reduceat(drift * notional, starts), total, out=plain.copy(), where=total > 0)

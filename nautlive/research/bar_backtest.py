@@ -62,6 +62,9 @@ def prepare_bars(profile: VenueProfile, data: Sequence[str], targets: str | Path
                  catalog_path: str | Path | None = None, bar: int | None = None,
                  data_catalog: str | Path | None = None) -> BarRun:
     """Read and check every input before anything runs; ConfigError (exit 2) names the file, row and reason."""
+    from nautlive.core.execution import needs_quotes
+
+    needs_quotes(profile.execution.style, "a run on bars")
     catalog = load_catalog(catalog_path or profile.catalog)
     by_id = catalog.by_id()
     missing = [i for i in profile.instruments if i not in by_id]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from nautlive.catalog.specs import ExecutionMetadataCatalog
 from nautlive.config.profile import VenueProfile
+from nautlive.core.execution import strategy_settings
+from nautlive.venues import venue_for
 
 
 def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa: ANN001, ANN201
@@ -35,6 +37,9 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
         book_type=BookType.L2_MBP if book else BookType.L1_MBP,
         latency_model=LatencyModel(int(profile.shadow.latency_ms * 1_000_000)) if book else None,
         liquidity_consumption=book,  # fills take size off the L2 levels until an update of the level resets them
+        # A resting order (passive_then_market) fills when the book crosses it, not on public trades at its price:
+        # the shadow sandbox keeps trades from its exchange, so both fill it alike.
+        trade_execution=not book,
     )
     for instrument in instruments:
         engine.add_instrument(instrument)
@@ -51,8 +56,8 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
         RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
-                        market_tif=market_tif, execution_style=profile.execution.style,
-                        max_slippage_bps=profile.execution.max_slippage_bps),
+                        market_tif=market_tif, **strategy_settings(profile.execution),
+                        post_only=venue_for(profile).post_only),
         specs={i: catalog.by_id()[i] for i in ids},
         policy=profile.rebalance,
         drift=drift,

@@ -45,6 +45,7 @@ class PlainProgress:
             retried = f", {report.attempts} attempts" if report.attempts > 1 else ""
             retried += f", {len(report.expired)} expired in part (book too thin)" if report.expired else ""
             retried += f", {len(report.capped)} left in part by the price cap" if report.capped else ""
+            retried += f", {len(report.undone)} parent order(s) left undone" if report.undone else ""
             print(f"rebalance {report.target_hash}: {len(report.orders)} orders, {len(report.rejected)} rejected, "
                   f"{len(report.unfilled)} unfilled, {len(report.skipped)} skipped{retried}{refused}",
                   file=sys.stderr, flush=True)

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 
+from nautlive.core.execution import execution_secs
+
 Finish = Callable[[int, str], None]
 
 
@@ -47,7 +49,9 @@ def all_fates(strategy) -> dict[str, int]:  # noqa: ANN001
 
 async def until_rebalanced(strategy, options, finish: Finish) -> None:  # noqa: ANN001
     """--once: the current targets applied and every order terminal, within the price wait plus the fill timeout."""
-    limit = strategy.config.price_wait_secs + options.fill_timeout + 5.0
+    config = strategy.config
+    by_design = 2 * execution_secs(config.execution_style, config.horizon_secs, config.patience_secs)  # two phases
+    limit = config.price_wait_secs + options.fill_timeout + 5.0 + by_design
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while not strategy.reports or strategy.busy:
@@ -87,10 +91,27 @@ def once_outcome(strategy, report) -> tuple[int, str]:  # noqa: ANN001
                           f"{c['limit_px']}" for c in report.capped)
         return 1, (f"{len(report.capped)} order(s) left in part by the price cap (execution limit_cap): the next "
                    f"rebalance plans the rest again ({parts})")
+    if report.undone:
+        return 1, left_undone(report.undone)
     if unpriced:
         return 1, (f"no price for {', '.join(unpriced)} within {strategy.config.price_wait_secs:g} s: not traded "
                    f"({fates['filled']} other orders filled)")
     return 0, f"targets {report.target_hash} applied: {fates['filled']} orders filled{sent}"
+
+
+def left_undone(undone: list[dict]) -> str:
+    """What parent orders (twap, passive_then_market) never sent, and why: "left undone: ETHUSDT.BINANCE BUY 3.2 of
+    10 (twap, session stopped)"."""
+    parts = ", ".join(f"{u['instrument']} {u['side']} {u['left']} of {u['quantity']} ({u['style']}, {u['reason']})"
+                      for u in undone)
+    return f"{len(undone)} parent order(s) left undone: {parts}; the next rebalance plans the rest again"
+
+
+def account_for_undone(strategy, outcome) -> None:  # noqa: ANN001
+    """At a stop: the result says what the parent orders left unsent (the exit code stays the stop's)."""
+    undone = [u for r in strategy.all_reports() for u in r.undone]
+    if undone and "left undone" not in outcome.reason:
+        outcome.reason = f"{outcome.reason}; {left_undone(undone)}"
 
 
 # -- a long-running session ------------------------------------------------------------------------------------------

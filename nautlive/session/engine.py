@@ -17,6 +17,7 @@ from typing import Literal
 import msgspec
 
 from nautlive.config.profile import VenueProfile
+from nautlive.core.execution import strategy_settings
 from nautlive.core.identity import TRADER_ID
 from nautlive.errors import ConfigError
 from nautlive.venues import venue_for
@@ -167,8 +168,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             enforce_budget=options.mode == "live",
             subscribe_book=options.mode == "shadow" and options.feed.kind == "venue" and has_depth(profile, "venue"),
             market_tif=market_tif(profile, options),
-            execution_style=profile.execution.style,
-            max_slippage_bps=profile.execution.max_slippage_bps,
+            **strategy_settings(profile.execution),
+            post_only=venue_for(profile).post_only,
         ),
         specs={i: by_id[i] for i in profile.instruments},
         policy=profile.rebalance,

@@ -109,6 +109,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
 
     def cancel_unfinished_orders(self) -> None:
         """Cancel open orders and those still in flight (a submitted order may yet execute at the venue)."""
+        self._abort_parents("session stopped")  # no further child goes out
         for order in self.cache.orders_open(strategy_id=self.id) + self.cache.orders_inflight(strategy_id=self.id):
             self.cancels_asked.add(order.client_order_id)
             self.cancel_order(order)
@@ -213,6 +214,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         self._report.refused = refusal
         return True
 
+    def _count_child(self) -> None:
+        """A passive parent's re-posting is one more order against risk.max_orders_per_hour."""
+        if self.ledger is not None:
+            self.ledger.add_orders(1, dt.datetime.now(dt.UTC))
+
     def _mid(self, iid) -> Decimal:  # noqa: ANN001
         quote = self.cache.quote_tick(iid)
         return (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2 if quote else Decimal(0)
@@ -247,7 +253,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         limit = int(self.config.fill_timeout_secs * 1e9)
         for coid in list(self._open):
             order = self.cache.order(coid)
-            if order is None or order.is_closed:
+            if order is None or order.is_closed or self._rests_for_a_parent(coid):  # its parent moves it
                 continue
             if now - order.init_event.ts_init > limit:
                 self.log.error(f"Order {coid} still {order.status_string()} after {self.config.fill_timeout_secs}s "

@@ -32,6 +32,7 @@ class SessionResult(msgspec.Struct):
     account_start: dict = {}  # LIVE: orders cancelled or kept and fills recovered at start
     stream_reestablished: int = 0
     orders_by_fate: dict[str, int] = {}  # what the venue did with the orders sent: filled, rejected, expired, ...
+    undone: list[dict] = []  # what twap / passive parents never sent (a stop, a new target, below the minimum)
 
 
 class Stop(msgspec.Struct):
@@ -67,6 +68,7 @@ def session_result(profile: VenueProfile, options: SessionOptions, outcome: Stop
         stopped_orders=holder.get("stopped_orders", {}),
         account_start=holder.get("account_start", {}),
         stream_reestablished=getattr(holder.get("venue"), "stream_reestablished", 0),
+        undone=[u for r in strategy.all_reports() for u in r.undone] if strategy.startup == "ready" else [],
     )
 
 

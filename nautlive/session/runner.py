@@ -24,6 +24,7 @@ from nautlive.session import engine
 from nautlive.session.alerts import SessionAlerts, alert_refusals
 from nautlive.session.end import (
     account_for_the_log,
+    account_for_undone,
     stop_when_the_log_fails,
     until_rebalanced,
     until_refused,
@@ -100,6 +101,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         task.cancel()
     if options.mode == "live" and strategy.startup == "ready":
         await _settle(strategy, venue, profile, started, outcome, holder)
+    account_for_undone(strategy, outcome)
     account_for_the_log(strategy.drift, outcome)
     display.close()
     await node.stop_async()

@@ -75,12 +75,24 @@ class ShadowSandboxExecutionClient(SandboxExecutionClient):
         self._loop.call_later(QUIET_RELEASE_SECS + self._latency_ns / 1e9,
                               lambda: self._release(lambda _: True, command))
 
+    def cancel_order(self, command) -> None:  # noqa: ANN001
+        """A cancel meets the exchange after the same latency as an order (as the backtest's latency model has it), so
+        a resting order's fills before its cancel are the same in both."""
+        if not self._latency_ns:
+            return super().cancel_order(command)
+        self._held.append((self._data_ns + self._latency_ns, command))
+        self._loop.call_later(QUIET_RELEASE_SECS + self._latency_ns / 1e9,
+                              lambda: self._release(lambda _: True, command))
+
     def _release(self, due, only=None) -> None:  # noqa: ANN001
         """Send the held commands that are `due` (or just `only`), oldest first."""
         ready = [(t, c) for t, c in self._held if due(t) and (only is None or c is only)]
         self._held = [h for h in self._held if h not in ready]
         for _, command in ready:
-            self._submit(command)
+            if isinstance(command, SubmitOrder):
+                self._submit(command)
+            else:
+                super().cancel_order(command)
 
     def _submit(self, command) -> None:  # noqa: ANN001
         order = command.order

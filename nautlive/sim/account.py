@@ -20,6 +20,7 @@ from nautlive.sim.wire import (
     BUY,
     NO_ORDER_ID,
     NO_SUCH_ORDER,
+    RESTING_TYPES,
     BinanceReject,
     Fill,
     Rejected,
@@ -179,13 +180,13 @@ class Account(PublicMarket):
 
     def _lock(self, rules: SymbolRules, order: SimOrder) -> None:
         """Lock what the open rest of a LIMIT order may spend (MARKET orders lock nothing)."""
-        if order.type == "LIMIT" and order.is_open:
+        if order.type in RESTING_TYPES and order.is_open:
             asset, amount = _locked_part(rules, order)
             self._add(asset, -amount)
             self.locked[asset] = self.locked.get(asset, Decimal(0)) + amount
 
     def _unlock(self, rules: SymbolRules, order: SimOrder) -> None:
-        if order.type == "LIMIT" and order.is_open:
+        if order.type in RESTING_TYPES and order.is_open:
             asset, amount = _locked_part(rules, order)
             self.locked[asset] -= amount
             self._add(asset, amount)

@@ -4,8 +4,11 @@ One fill model (nautlive.data.book): a MARKET order walks the symbol's L2 book, 
 best first; what the visible book cannot fill EXPIRES, as on Binance. A taker fill takes its size off the levels it
 filled at (MarketData.consume) until the feed sets those levels again. `quoteOrderQty` sizes it in the quote asset
 instead. A LIMIT order locks its funds, takes the levels no worse than its price as a taker, and the rest rests (an
-IOC rest expires; a FOK order fills whole or expires); a resting order fills in full at its limit price as a maker once
-the book crosses it (or on `fill_open`).
+IOC rest expires; a FOK order fills whole or expires). A LIMIT_MAKER (post-only) order rests whole or is rejected
+with -2010 "Order would immediately match and take." when it would cross, as Binance does. A resting order fills at its
+limit price as a maker once the book crosses it, for as much as the crossing levels hold (those leave the book, as the
+sellers or buyers who crossed traded with it), or in full on `fill_open`. Public trades at its price do not fill it
+(no queue position is modelled).
 Balances, settlement and the user-stream events are nautlive.sim.account.
 """
 
@@ -25,8 +28,10 @@ from nautlive.sim.wire import (
     INVALID_SIDE,
     MARKET_CLOSED,
     NO_SUCH_ORDER,
+    RESTING_TYPES,
     SELL,
     UNKNOWN_ORDER,
+    WOULD_MATCH,
     BinanceReject,
     Rejected,
     SimOrder,
@@ -64,6 +69,8 @@ class SpotExchange(Account):
         if order_type == "LIMIT":
             tif = required(params, "timeInForce")
             return self.place_limit_order(symbol, side, quantity, decimal_param(params, "price"), tif, client_order_id)
+        if order_type == "LIMIT_MAKER":
+            return self.place_limit_maker_order(symbol, side, quantity, decimal_param(params, "price"), client_order_id)
         raise Rejected(INVALID_ORDER_TYPE)
 
     @answers
@@ -112,6 +119,30 @@ class SpotExchange(Account):
     ) -> SimOrder | BinanceReject:
         """Lock the funds, take the levels no worse than `price` as a taker, and rest the remainder (IOC: it expires;
         FOK: all or nothing)."""
+        rules = self._limit_checks(symbol, side, quantity, price)
+        fills = walk_limit(self.order_book(symbol), side, quantity, price)
+        if time_in_force == "FOK" and sum(qty for _, qty in fills) < quantity:
+            fills = []
+        order = self._new_order(symbol, side, "LIMIT", time_in_force, quantity, price, client_order_id)
+        self._lock(rules, order)
+        return self._take(rules, order, fills, expire_rest=time_in_force in ("IOC", "FOK"))
+
+    @answers
+    def place_limit_maker_order(self, symbol: str, side: str, quantity: Decimal, price: Decimal,
+                                client_order_id: str | None = None) -> SimOrder | BinanceReject:
+        """A post-only LIMIT (LIMIT_MAKER): it rests whole at `price`, or is rejected (-2010 "Order would immediately
+        match and take.") when any level of the other side is at or through its price."""
+        rules = self._limit_checks(symbol, side, quantity, price)
+        if walk_limit(self.order_book(symbol), side, quantity, price):
+            raise Rejected(WOULD_MATCH)
+        order = self._new_order(symbol, side, "LIMIT_MAKER", "GTC", quantity, price, client_order_id)
+        self._lock(rules, order)
+        self._emit_positions(rules)
+        return order
+
+    def _limit_checks(self, symbol: str, side: str, quantity: Decimal, price: Decimal) -> SymbolRules:
+        """Binance's checks of a LIMIT or LIMIT_MAKER order: tradable, price filter, lot, notional at the price,
+        funds for the whole order at its price."""
         self._take_pending_reject()
         rules = self._tradable(symbol, side)
         if not rules.price.admits(price):
@@ -120,12 +151,7 @@ class SpotExchange(Account):
         self._check_notional(rules, price * quantity, market=False)
         self._check_funds(rules, side, quantity, q8(quantity * price))
         self.ensure_book(symbol)
-        fills = walk_limit(self.order_book(symbol), side, quantity, price)
-        if time_in_force == "FOK" and sum(qty for _, qty in fills) < quantity:
-            fills = []
-        order = self._new_order(symbol, side, "LIMIT", time_in_force, quantity, price, client_order_id)
-        self._lock(rules, order)
-        return self._take(rules, order, fills, expire_rest=time_in_force in ("IOC", "FOK"))
+        return rules
 
     @answers
     def cancel_order(self, symbol: str, order_id: int | None, client_order_id: str | None) -> SimOrder | BinanceReject:
@@ -176,17 +202,14 @@ class SpotExchange(Account):
         return order
 
     def _book_moved(self, symbol: str) -> None:
-        """Fill the resting LIMIT orders the book now crosses, as makers at their limit price."""
-        resting = [o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.type == "LIMIT"]
-        if not resting:
-            return
-        book = self.depth[symbol].book
-        best_bid, best_ask = book.best_bid(), book.best_ask()
+        """Fill the resting orders the book now crosses, as makers at their limit price, for what the crossing levels
+        hold (taken off the book: those traders traded with the order)."""
+        resting = [o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.type in RESTING_TYPES]
         for order in resting:
-            if (order.side == BUY and best_ask is not None and order.price >= best_ask) or (
-                order.side == SELL and best_bid is not None and order.price <= best_bid
-            ):
-                self._take(self.rules[symbol], order, [(order.price, order.remaining)], is_maker=True)
+            crossing = walk_limit(self.depth[symbol].book, order.side, order.remaining, order.price)
+            if crossing:
+                self._take(self.rules[symbol], order, [(order.price, sum(q for _, q in crossing))], is_maker=True)
+                self.consume(symbol, order.side, crossing)
 
     # -- Binance's checks ------------------------------------------------------------------------------------------
 

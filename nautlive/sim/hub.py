@@ -52,6 +52,7 @@ class Hub:
         self.opened_kinds: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._user_events: asyncio.Queue[tuple[float, int, dict[str, Any]]] = asyncio.Queue()
+        self._in_flight = 0  # user events in the queue or waiting out their delay in push_user_events
         sim.on_market = self.publish_market
         sim.on_user_event = self.publish_user_event
         sim.on_drop = self.drop_all
@@ -63,7 +64,17 @@ class Hub:
     def publish_user_event(self, event: dict[str, Any]) -> None:
         if self.loop is not None:
             due = self.loop.time() + self.event_delay
-            self._soon(self._user_events.put_nowait, (due, self.sim.restarts, event))
+            self._soon(self._queue_user_event, (due, self.sim.restarts, event))
+
+    def _queue_user_event(self, item: tuple[float, int, dict[str, Any]]) -> None:
+        """On the loop: an event already due with none in flight goes to the subscriptions now (event_delay 0: no
+        hops through the push task); any other waits its turn in the queue, so events always go out in order."""
+        assert self.loop is not None
+        if self._in_flight == 0 and item[0] <= self.loop.time():
+            self._deliver_user_event(item[1], item[2])
+            return
+        self._in_flight += 1
+        self._user_events.put_nowait(item)
 
     def flush_later(self, seconds: float) -> None:
         """Have the simulator send its delayed user events once `seconds` have passed (each delayed event asks for
@@ -121,11 +132,15 @@ class Hub:
         while True:
             due, restarts, event = await self._user_events.get()
             await asyncio.sleep(max(0.0, due - self.loop.time()))
-            if restarts != self.sim.restarts:  # in flight when the venue restarted: lost with it
-                continue
-            for conn in self.connections:
-                for subscription in sorted(conn.subscriptions):
-                    conn.outbox.put_nowait(json.dumps({"subscriptionId": subscription, "event": event}))
+            self._in_flight -= 1
+            self._deliver_user_event(restarts, event)
+
+    def _deliver_user_event(self, restarts: int, event: dict[str, Any]) -> None:
+        if restarts != self.sim.restarts:  # in flight when the venue restarted: lost with it
+            return
+        for conn in self.connections:
+            for subscription in sorted(conn.subscriptions):
+                conn.outbox.put_nowait(json.dumps({"subscriptionId": subscription, "event": event}))
 
     def subscribe(self, conn: Connection, streams: Sequence[str]) -> None:
         """Add streams to a connection; a market stream of a known symbol starts quoting that symbol."""

@@ -69,9 +69,9 @@ def order_with_fills(sim: BinanceSimulator) -> Callable[[Any], dict[str, Any]]:
     """The FULL answer of POST /api/v3/order: the order plus its fills."""
 
     def view(order: Any) -> dict[str, Any]:
+        mine = (fill for fill in sim.fills if fill.order_id == order.order_id)  # rendered: this order's only
         fills = [{"price": f["price"], "qty": f["qty"], "commission": f["commission"],
-                  "commissionAsset": f["commissionAsset"], "tradeId": f["id"]}
-                 for f in map(fill_json, sim.fills) if f["orderId"] == order.order_id]
+                  "commissionAsset": f["commissionAsset"], "tradeId": f["id"]} for f in map(fill_json, mine)]
         return {**order_json(order), "fills": fills}
 
     return view

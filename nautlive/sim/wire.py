@@ -34,6 +34,10 @@ class BinanceReject(msgspec.Struct, frozen=True):
 
 INVALID_SYMBOL = BinanceReject(-1121, "Invalid symbol.")
 INSUFFICIENT_BALANCE = BinanceReject(-2010, "Account has insufficient balance for requested action.")
+# LIMIT_MAKER that would cross (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints:
+# "LIMIT_MAKER are LIMIT orders that will be rejected if they would immediately match and trade as a taker")
+WOULD_MATCH = BinanceReject(-2010, "Order would immediately match and take.")
+RESTING_TYPES = ("LIMIT", "LIMIT_MAKER")  # order types whose unfilled rest rests on the book
 NO_SUCH_ORDER = BinanceReject(-2013, "Order does not exist.")
 UNKNOWN_ORDER = BinanceReject(-2011, "Unknown order sent.")
 MARKET_CLOSED = BinanceReject(-1013, "Market is closed.")
@@ -143,7 +147,7 @@ def order_json(order: SimOrder) -> dict[str, Any]:
         "icebergQty": fmt8(Decimal(0)),
         "time": order.time,
         "updateTime": order.update_time,
-        "isWorking": order.type == "LIMIT",
+        "isWorking": order.type in RESTING_TYPES,
         "workingTime": order.time,
         "origQuoteOrderQty": fmt8(order.quote_order_qty),
         "selfTradePreventionMode": "NONE",

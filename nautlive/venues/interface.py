@@ -60,6 +60,8 @@ class Venue:
     periods_per_year: int = 365  # bar statistics: a crypto venue trades every day, a stock exchange 252 days
     depth_stream: bool = False  # whether its live market data carries an L2 book (the shadow exchange walks it)
     recovers_fills_after_connect: bool = False  # fills missing from the drift log are read once the node is up
+    # whether it takes a post-only LIMIT (Binance LIMIT_MAKER); else a passive order is a plain LIMIT DAY at the touch
+    post_only: bool = True
 
     def missing_extra(self) -> str | None:
         """Why this machine cannot talk to the venue (a missing optional package), or None."""

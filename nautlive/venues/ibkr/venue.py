@@ -26,6 +26,9 @@ class IbkrVenue(Venue):
     periods_per_year = 252
     depth_stream = False  # IB quotes are an L1 book
     recovers_fills_after_connect = True
+    # IB has no post-only for these orders (Nautilus's IB adapter refuses `post_only`): a passive order is a plain
+    # LMT DAY at the touch, which fills as a taker if the touch moved through it on the way
+    post_only = False
 
     def missing_extra(self) -> str | None:
         return IB_EXTRA if importlib.util.find_spec("ibapi") is None else None
