@@ -10,8 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import msgspec
-from nautilus_trader.common.actor import Actor
-from nautilus_trader.config import ActorConfig, StrategyConfig
 from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import BookType, OrderSide, OrderType, TimeInForce
 from nautilus_trader.model.events import (
@@ -26,61 +24,17 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.trading.strategy import Strategy
 
 from nautlive.catalog.specs import InstrumentSpec
+from nautlive.core.account_view import AccountView
 from nautlive.core.drift import DriftMonitor, SubmitSnapshot, fee_in_quote
 from nautlive.core.execution import PARENT_STYLES, cap_price
 from nautlive.core.execution_parents import ParentExecution
 from nautlive.core.planner import Plan, Quote, plan_rebalance
 from nautlive.core.policy import RebalancePolicy
-from nautlive.core.signals import TARGETS_TOPIC, ScheduledTargets, TargetWeights
+from nautlive.core.rebalance import RebalanceConfig, RebalanceReport
+from nautlive.core.signals import TARGETS_TOPIC, TargetWeights
 
 
-class RebalanceConfig(StrategyConfig, frozen=True):
-    """What the strategy trades; the catalog specs, policy and drift monitor are passed to the constructor."""
-
-    instrument_ids: list[str]
-    account_venues: list[str]
-    quote_currency: str
-    price_wait_secs: float = 5.0
-    # Shadow sessions on several exchanges (IB) fund one sandbox account per exchange with the whole synthetic cash;
-    # the surplus (n - 1) x starting cash is not the strategy's money and is taken off its cash.
-    cash_offset: Decimal = Decimal(0)
-    # A rebalance whose orders failed for a transient reason is planned again from the account, up to this many times.
-    max_attempts: int = 1
-    retry_backoff_secs: float = 0.5
-    # IOC: what the book cannot fill expires, as a Binance MARKET order. Bars are no book: a bar run keeps GTC so
-    # the matching engine fills the rest one tick worse.
-    market_tif: str = "IOC"
-    # SHADOW on the venue's feed: ask the data client for the L2 book the shadow exchange fills against.
-    subscribe_book: bool = False
-    # How orders go out (nautlive.core.execution): "market", or "limit_cap" (a LIMIT IOC at the mid at submit +/- the cap).
-    execution_style: str = "market"
-    max_slippage_bps: Decimal = Decimal("10")
-    horizon_secs: float = 300.0  # twap: children every interval_secs over horizon_secs, each child_style
-    interval_secs: float = 30.0
-    child_style: str = "market"
-    patience_secs: float = 20.0  # passive_then_market: the post-only order's time before the rest crosses
-    post_only: bool = True  # the venue takes post-only LIMITs (Binance LIMIT_MAKER); else a plain LIMIT DAY (IB)
-
-
-class RebalanceReport(msgspec.Struct):
-    """What one rebalance did, complete when its last order is terminal (the session reads `strategy.reports`)."""
-
-    target_hash: str
-    orders: list[dict] = []
-    rejected: list[dict] = []
-    unfilled: list[dict] = []
-    skipped: list[dict] = []
-    retried: list[dict] = []  # transient denials/rejections, planned again from the venue's holdings
-    expired: list[dict] = []  # market orders the visible book filled only in part: the rest expired
-    capped: list[dict] = []  # limit_cap orders the cap left (partly) unfilled: the next rebalance plans the rest again
-    refused: str | None = None  # a risk budget stopped this rebalance before any order
-    undone: list[dict] = []  # twap / passive parents: what was never sent (a new target, a stop, below the minimum)
-    attempts: int = 1
-    started_ns: int = 0
-    finished_ns: int = 0
-
-
-class NautilusRebalanceStrategy(ParentExecution, Strategy):
+class NautilusRebalanceStrategy(ParentExecution, AccountView, Strategy):
     """Plans from the portfolio's real state with the pure planner and submits MarketOrders, sells before buys."""
 
     def __init__(
@@ -422,70 +376,3 @@ class NautilusRebalanceStrategy(ParentExecution, Strategy):
             bid = min(bid, cap_price("SELL", mid, self.config.max_slippage_bps, step))
             ask = max(ask, cap_price("BUY", mid, self.config.max_slippage_bps, step))
         return Quote(bid=bid, ask=ask)
-
-    def reserved(self, quotes: dict[str, Quote]) -> Decimal:
-        """Value locked in open orders (another tool's, kept by live.open_orders: keep): counted in NAV, not traded.
-
-        Planning runs when none of this strategy's orders is open, so whatever is locked then is someone else's.
-        """
-        quote_currency = _currency(self.config.quote_currency)
-        value = getattr(self, "kept_reserved", Decimal(0))  # IB: other clients' buy orders kept (venues/ibkr/orders.py)
-        for venue in self._accounts:
-            account = self.portfolio.account(venue)
-            if account is None or account.is_margin_account:
-                continue  # IB's margin account: locked is NetLiquidation - FullAvailableFunds (positions), not orders
-            locked = account.balance_locked(quote_currency)
-            value += locked.as_decimal() if locked is not None else Decimal(0)
-            for iid, quote in quotes.items():
-                base = getattr(self.cache.instrument(InstrumentId.from_str(iid)), "base_currency", None)
-                locked = account.balance_locked(base) if base is not None else None
-                value += locked.as_decimal() * quote.mid if locked is not None else Decimal(0)
-        return value
-
-    def cash(self) -> Decimal:
-        currency = _currency(self.config.quote_currency)
-        free = Decimal(0)
-        for venue in self._accounts:
-            account = self.portfolio.account(venue)
-            money = account.balance_free(currency) if account else None
-            free += money.as_decimal() if money is not None else Decimal(0)
-        return free - self.config.cash_offset
-
-    def holding(self, instrument) -> Decimal:  # noqa: ANN001
-        """The free balance of the base asset for spot pairs (fees taken from it included; what open orders lock
-        counts in `reserved`); the position else."""
-        base = getattr(instrument, "base_currency", None)
-        if base is not None:
-            account = self.portfolio.account(self._accounts[0])
-            money = account.balance_free(base) if account else None
-            return money.as_decimal() if money is not None else Decimal(0)
-        return Decimal(str(self.portfolio.net_position(instrument.id)))
-
-
-def _currency(code: str):
-    from nautilus_trader.model.currencies import Currency
-
-    return Currency.from_str(code)
-
-
-class TargetScheduleConfig(ActorConfig, frozen=True):
-    instrument_ids: list[str]
-
-
-class TargetScheduleActor(Actor):
-    """Publishes scheduled target changes when the data time reaches them, so backtest and replay agree exactly.
-
-    Driven by quote timestamps, not the clock: an accelerated replay and a backtest cross each `at` on the same quote.
-    """
-
-    def __init__(self, config: TargetScheduleConfig, schedule: list[ScheduledTargets]) -> None:
-        super().__init__(config)
-        self._queue = list(schedule)
-
-    def on_start(self) -> None:
-        for iid in self.config.instrument_ids:
-            self.subscribe_quote_ticks(InstrumentId.from_str(iid))
-
-    def on_quote_tick(self, tick: QuoteTick) -> None:
-        while self._queue and (self._queue[0].at_ns is None or self._queue[0].at_ns <= tick.ts_init):
-            self.msgbus.publish(TARGETS_TOPIC, self._queue.pop(0).targets)

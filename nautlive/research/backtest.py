@@ -104,7 +104,7 @@ def backtest_engine(profile: VenueProfile, run: PreparedRun):  # noqa: ANN201
 
 def build_backtest_engine(profile: VenueProfile, run: PreparedRun, drift_path: Path | None, session: str):
     """backtest_engine plus the rebalancing strategy and the actor that publishes the target schedule."""
-    from nautlive.core.strategy import TargetScheduleActor, TargetScheduleConfig
+    from nautlive.core.schedule_actor import TargetScheduleActor, TargetScheduleConfig
 
     engine = backtest_engine(profile, run)
     ids = [str(i.id) for i in run.instruments]

@@ -181,7 +181,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     )
     drift.log = strategy.log
     if options.schedule and options.feed.kind != "bars":
-        from nautlive.core.strategy import TargetScheduleActor, TargetScheduleConfig
+        from nautlive.core.schedule_actor import TargetScheduleActor, TargetScheduleConfig
 
         node.trader.add_actor(TargetScheduleActor(TargetScheduleConfig(instrument_ids=list(profile.instruments)),
                                                   options.schedule))
