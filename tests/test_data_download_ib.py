@@ -4,6 +4,7 @@ requires; the bars equal the venue's own history row for row; resume, unknown sy
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -190,3 +191,20 @@ def test_a_killed_download_resumes_without_duplicates(tmp_path, tws):
     assert result.exit_code == 0, result.output
     assert read_rows(path) == _source(tws, "AAPL", "2024-01-01", "2024-01-21")
     assert len(_history_requests(tws)) - before == 20 - len(saved) // 1440  # only the days the file lacked
+
+
+def test_an_ib_download_backtests_on_one_account_per_exchange(tmp_path, tws, monkeypatch):
+    """IB instruments name their exchange (AAPL.NASDAQ, SPY.ARCA): the bar backtest opens an account on each, as
+    SHADOW's sandboxes do, and counts the whole starting cash once."""
+    assert _download(tmp_path, "--start", "2024-01-01", "--end", "2024-01-15", "--interval", "1h").exit_code == 0
+    targets = tmp_path / "targets.json"
+    targets.write_text('{"weights": {"AAPL.NASDAQ": 0.5, "SPY.ARCA": 0.3}}')
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(app, ["backtest", "--venue", "ibkr-sim", "--data", str(tmp_path / "bars" / "AAPL-1h.parquet"),
+                                 "--data", str(tmp_path / "bars" / "SPY-1h.parquet"), "--targets", str(targets),
+                                 "--out", str(tmp_path / "bt"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    weights = {iid: float(w["weight"]) for iid, w in summary["final_weights"].items()}
+    assert abs(weights["AAPL.NASDAQ"] - 0.5) < 0.02 and abs(weights["SPY.ARCA"] - 0.3) < 0.02, weights
+    assert 90_000 < float(summary["nav_end"]) < 110_000  # one starting cash of 100,000, not one per exchange
