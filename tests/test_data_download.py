@@ -221,22 +221,26 @@ def test_an_unreachable_venue_is_exit_1_naming_the_url(tmp_path):
                                                      "connection refused")
 
 
-@pytest.mark.slow
-def test_a_killed_download_resumes_without_duplicates(tmp_path, archive, source):
-    archive.state.delay = 0.4  # each archive answer: the kill lands mid-download, after the first save
-    profile = _profile(tmp_path, archive.url)
-    args = [sys.executable, "-m", "nautlive", "data", "download", "--profile", str(profile), "--out",
-            str(tmp_path / "bars"), "--symbols", "BTCUSDT", "--start", "2023-03-17", "--end", "2023-04-20"]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    path = tmp_path / "bars" / "BTCUSDT-1m.parquet"
+def killed_after_the_first_save(args: list[str], path: Path, env: dict) -> list:
+    """Run the download `args`, kill -9 it once `path` exists (its first piece saved): the rows it left."""
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
     while not path.exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    saved = read_rows(path)
+    return read_rows(path)
+
+
+@pytest.mark.slow
+def test_a_killed_download_resumes_without_duplicates(tmp_path, archive, source):
+    archive.state.delay = 0.4  # each archive answer: the kill lands mid-download, after the first save
+    profile = _profile(tmp_path, archive.url)
+    args = [sys.executable, "-m", "nautlive", "data", "download", "--profile", str(profile), "--out",
+            str(tmp_path / "bars"), "--symbols", "BTCUSDT", "--start", "2023-03-17", "--end", "2023-04-20"]
+    path = tmp_path / "bars" / "BTCUSDT-1m.parquet"
+    saved = killed_after_the_first_save(args, path, {**os.environ, "PYTHONPATH": str(REPO)})
     assert 0 < len(saved) < len(_expected(source["BTCUSDT"], "2023-03-17", "2023-04-20"))
     archive.state.delay, archive.state.log = 0, []
     result = runner.invoke(app, ["data", "download", *args[args.index("--profile"):]])

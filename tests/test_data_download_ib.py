@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ from nautlive.sim.tws import build_tws_simulator
 from nautlive.sim.tws.server import start_in_thread
 from nautlive.venues.ibkr.history import bar_open_ms, chunks, duration_text, end_text, pacing_wait
 from tests.conftest import REPO
+from tests.test_data_download import killed_after_the_first_save
 
 runner = CliRunner()
 CATALOG = REPO / "artifacts" / "catalog" / "ibkr.yaml"
@@ -175,15 +174,8 @@ def test_a_killed_download_resumes_without_duplicates(tmp_path, tws):
     args = [sys.executable, "-m", "nautlive", "data", "download", "--venue", "ibkr-sim", "--out",
             str(tmp_path / "bars"), "--symbols", "AAPL", "--start", "2024-01-01", "--end", "2024-01-21"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NAUTLIVE_IB_PORT": str(tws.port)}
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     path = tmp_path / "bars" / "AAPL-1m.parquet"
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    saved = read_rows(path)
+    saved = killed_after_the_first_save(args, path, env)
     assert 0 < len(saved) < 20 * 1440 and len(saved) % 1440 == 0
     tws.sim.limit_history(60, 600.0)
     before = len(_history_requests(tws))
