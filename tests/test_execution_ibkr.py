@@ -5,7 +5,9 @@ what the cap left."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,35 @@ def test_ib_live_once_limit_cap_reports_what_a_thin_touch_left_and_exits_1(ib_di
     assert len(aapl) == 1 and aapl[0]["status"] == "Cancelled" and D(aapl[0]["filled"]) == 100
     logged = [json.loads(line) for line in (ib_dir / "drift.log").read_text().splitlines()]
     assert len(logged) == len(state(tws)["executions"]) == 2
+
+
+@contextlib.contextmanager
+def ticking(tws, aapl_ask_size: int):  # noqa: ANN001, ANN201
+    """The pinned quotes published again every 0.2 s (a pinned quote is sent once; a TWAP child falls due on a quote,
+    so a touch that never ticks would hold the children back)."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.2):
+            pin_quotes(tws, aapl_ask_size)
+
+    pin_quotes(tws, aapl_ask_size)
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_ib_live_once_twap_with_limit_cap_children_sends_lmt_ioc_children_and_reaches_the_target(ib_dir, tws):
+    use_execution(ib_dir, style="twap", horizon_secs=2, interval_secs=1, child="limit_cap", max_slippage_bps=10)
+    with ticking(tws, aapl_ask_size=5000):
+        proc = live(ib_dir, "--once")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    orders = ioc_orders(tws)
+    assert len(orders) == 4 and {o["status"] for o in orders} == {"Filled"}  # 2 children x 2 instruments
+    assert_on_target(tws)
+    logged = [json.loads(line) for line in (ib_dir / "drift.log").read_text().splitlines()]
+    assert len({f["parent_order_id"] for f in logged}) == 2 and {f["style"] for f in logged} == {"twap"}
