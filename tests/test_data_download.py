@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 from nautlive.cli.app import app
 from nautlive.data import klines
 from nautlive.data.bars import read_bars
-from nautlive.data.store import file_name, read_rows
+from nautlive.data.download import Piece, missing
+from nautlive.data.store import file_name, read_rows, write_rows
 from nautlive.venues.binance.archive import ArchiveCorrupt, verify
-from nautlive.venues.binance.download import Piece, missing, plan
+from nautlive.venues.binance.download import plan
 from tests.archive_server import ArchiveServer, ArchiveState
 from tests.conftest import REPO, shared_file
 
@@ -70,11 +71,14 @@ def test_plan_takes_whole_finished_months_and_days_from_the_archive_and_the_rest
         Piece("day", MS("2023-04-01", ""), MS("2023-04-02", ""))  # an unfinished month comes by its days
 
 
-def test_missing_is_before_the_first_bar_and_after_the_last():
-    rows = [(MS("2023-04-01", "") + i * 60_000, 1.0, 1.0, 1.0, 1.0, 0.0) for i in range(10)]
-    assert missing(rows, MS("2023-04-01", ""), MS("2023-04-01T00:10", ""), 60_000) == []
+def test_missing_is_before_the_first_bar_between_bars_and_after_the_last():
+    rows = [(MS("2023-04-01", "") + i * 60_000, 1.0, 1.0, 1.0, 1.0, 0.0) for i in range(10) if i not in (4, 5)]
+    assert missing(rows, MS("2023-04-01", ""), MS("2023-04-01T00:04", ""), 60_000) == []
     assert missing(rows, MS("2023-03-31T23:58", ""), MS("2023-04-01T00:12", ""), 60_000) == [
-        (MS("2023-03-31T23:58", ""), MS("2023-04-01", "")), (MS("2023-04-01T00:10", ""), MS("2023-04-01T00:12", ""))]
+        (MS("2023-03-31T23:58", ""), MS("2023-04-01", "")), (MS("2023-04-01T00:04", ""), MS("2023-04-01T00:06", "")),
+        (MS("2023-04-01T00:10", ""), MS("2023-04-01T00:12", ""))]
+    assert missing(rows, MS("2023-04-02", ""), MS("2023-04-03", ""), 60_000) == [(MS("2023-04-02", ""),
+                                                                                 MS("2023-04-03", ""))]
 
 
 def test_archive_times_in_microseconds_since_2025_read_as_milliseconds():
@@ -147,6 +151,23 @@ def test_a_rerun_fetches_only_what_the_file_lacks(tmp_path, archive, source):
     assert "(0 new from the archive, 0 from REST)" in again.stdout
 
 
+def test_a_rerun_fetches_a_gap_in_the_middle_of_the_file_and_only_it(tmp_path, archive, source):
+    args = ("--start", "2023-04-01", "--end", "2023-04-03", "--symbols", "BTCUSDT")
+    assert _download(tmp_path, archive.url, *args).exit_code == 0
+    path = tmp_path / "bars" / "BTCUSDT-1m.parquet"
+    write_rows(path, [r for r in read_rows(path) if not MS("2023-04-01T10:00", "") <= r[0] < MS("2023-04-01T12:00",
+                                                                                              "")])
+    archive.state.log.clear()
+    result = _download(tmp_path, archive.url, *args)
+    assert result.exit_code == 0, result.output
+    assert archive.state.log == [  # the symbol check, then the two missing hours from REST
+        "/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1",
+        f"/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={MS('2023-04-01T10:00', '')}"
+        f"&endTime={MS('2023-04-01T12:00', '') - 1}&limit=1000"]
+    assert "(0 new from the archive, 120 from REST)" in result.stdout
+    assert read_rows(path) == _expected(source["BTCUSDT"], "2023-04-01", "2023-04-03")
+
+
 def test_gaps_in_the_venues_data_are_reported_not_filled(tmp_path, archive, source):
     result = _download(tmp_path, archive.url, "--start", "2023-03-24", "--end", "2023-03-25", "--symbols", "BTCUSDT")
     assert result.exit_code == 0, result.output
@@ -191,12 +212,6 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, archive
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [message.format(url=archive.url)]
     assert not (tmp_path / "bars").exists()
-
-
-def test_an_ib_profile_is_refused_in_one_line_exit_2(repo_cwd):
-    result = runner.invoke(app, ["data", "download", "--venue", "ibkr-paper", "--start", "2024-01-01"])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == ["error: profile ibkr-paper: data download serves Binance profiles only so far"]
 
 
 def test_an_unreachable_venue_is_exit_1_naming_the_url(tmp_path):

@@ -35,7 +35,8 @@ def without_ibapi(monkeypatch):
 
 
 @pytest.mark.parametrize("args", [["sim", "--venue", "ibkr"], ["live", "--venue", "ibkr-sim", "--arm", "--once"],
-                                  ["shadow", "--venue", "ibkr-paper", "--once"], ["reconcile", "--venue", "ibkr-sim"]])
+                                  ["shadow", "--venue", "ibkr-paper", "--once"], ["reconcile", "--venue", "ibkr-sim"],
+                                  ["data", "download", "--venue", "ibkr-sim", "--start", "2024-01-01"]])
 def test_an_ib_command_without_the_ib_extra_ends_in_one_line(without_ibapi, repo_cwd, args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nautlive.cli.apps import _typer, app
-from nautlive.cli.options import ProfileOpt, VenueOpt, _profile
+from nautlive.cli.options import ProfileOpt, VenueOpt, _profile, require_ib_extra
 from nautlive.errors import ConfigError
 
 SymbolsOpt = Annotated[
@@ -55,9 +55,10 @@ def data_download(
     venue: VenueOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Download OHLCV bars into one file per symbol that `backtest --data` reads: whole months and days from the
-    venue's public archive (checksums verified), the rest from public REST klines. Resumable: a re-run fetches only
-    what the file lacks. Gaps are reported, never filled.
+    """Download OHLCV bars into one file per symbol that `backtest --data` reads. Binance: whole months and days
+    from the public archive (checksums verified), the rest from public REST klines. IB: reqHistoricalData through IB
+    Gateway, in chunks IB's duration limits allow, paced as IB requires. Resumable: a re-run fetches only what the
+    file lacks. Gaps are reported, never filled.
 
     Example (from the repository): nautlive data download --venue binance --start 2024-08-01 --end 2024-08-08
     --interval 1h --out /tmp/bars
@@ -66,14 +67,12 @@ def data_download(
     from nautlive.data.klines import interval_ms, parse_time
     from nautlive.data.store import FORMATS
     from nautlive.venues import venue_for
-    from nautlive.venues.binance.archive import DEFAULT_ARCHIVE_URL
-    from nautlive.venues.binance.urls import endpoints
 
     prof = _profile(venue, profile)
-    venue_for(prof).check_data_support(prof, "data download")
+    require_ib_extra(prof)
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected parquet or json")
-    from nautlive.venues.binance.download import Job, run_download
+    from nautlive.data.download import Job, run_download
 
     start_ms = parse_time(start, "--start")
     end_ms = parse_time(end, "--end") if end else 2**62
@@ -81,10 +80,8 @@ def data_download(
         raise ConfigError(f"--end {end} is not after --start {start}")
     folder = out if out is not None else Path(in_home(f"data/{prof.venue.lower()}"))
     job = Job(_symbols(prof, symbols), interval, interval_ms(interval), start_ms, end_ms, folder, fmt)
-    settings = prof.binance
-    archive = (settings.archive_url if settings else None) or DEFAULT_ARCHIVE_URL
     with _Reporter() as reporter:
-        results = run_download(job, archive, endpoints(settings).http, reporter.say, reporter.progress)
+        results = run_download(job, venue_for(prof).downloader(prof, interval, reporter.say), reporter.progress)
     _summary(results, interval)
     if data_catalog is not None:
         _to_catalog(prof, data_catalog, results, job)
@@ -97,9 +94,10 @@ def _to_catalog(prof, path: Path, results, job) -> None:  # noqa: ANN001
     from nautlive.report.console import line
 
     specs = {str(spec.instrument_id): spec for spec in load_catalog(prof.catalog).instruments}
-    files = [(r.symbol, str(r.path), [row for row in read_rows(r.path) if job.start_ms <= row[0] < job.end_ms])
-             for r in results if r.bars]
-    written = write_catalog(path, prof.venue, specs, files, job.step_ms, prof.taker_fee)
+    ids = {iid.rsplit(".", 1)[0]: iid for iid in prof.instruments}  # IB: AAPL is AAPL.NASDAQ
+    files = [(ids.get(r.symbol, f"{r.symbol}.{prof.venue}"), str(r.path),
+              [row for row in read_rows(r.path) if job.start_ms <= row[0] < job.end_ms]) for r in results if r.bars]
+    written = write_catalog(path, specs, files, job.step_ms, prof.taker_fee)
     line(f"wrote {path}: {written} bars of {len(files)} instrument(s) (Nautilus ParquetDataCatalog)")
 
 
@@ -116,7 +114,7 @@ def _summary(results, interval: str) -> None:  # noqa: ANN001
             warn(f"{r.symbol} {interval}: the venue has no bars in this period: nothing written")
             continue
         span = f" {iso(r.first_ms)} to {iso(r.last_ms)}"
-        line(f"wrote {r.path}: {r.bars} bars{span} ({r.from_archive} new from the archive, {r.from_rest} from REST)")
+        line(f"wrote {r.path}: {r.bars} bars{span} ({r.added_text})")
 
 
 class _Reporter:

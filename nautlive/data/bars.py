@@ -74,6 +74,8 @@ def instrument_for(text: str, venue: str, known: Sequence[str]) -> tuple[str, Pa
     match = _NAME.match(path.name)
     symbol = (match.group(1) + match.group(2)) if match else path.stem.split("-")[0]
     iid = f"{symbol.upper()}.{venue}"
+    by_symbol = [k for k in known if k.rsplit(".", 1)[0] == symbol.upper()]
+    iid = by_symbol[0] if iid not in known and len(by_symbol) == 1 else iid  # IB: AAPL-1m.parquet is AAPL.NASDAQ
     if iid not in known:
         raise ConfigError(f"--data {text}: cannot tell the instrument from the name ({iid} is not in the profile): "
                           "write --data INSTRUMENT_ID=PATH")

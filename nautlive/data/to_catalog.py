@@ -20,10 +20,10 @@ def series_of(instrument_id: str, source: str, rows: list[Row], step_ms: int) ->
                                                                            columns[1:]))
 
 
-def write_catalog(path: Path, venue: str, specs: dict, files: list[tuple[str, str, list[Row]]], step_ms: int,
+def write_catalog(path: Path, specs: dict, files: list[tuple[str, str, list[Row]]], step_ms: int,
                   taker_fee) -> int:  # noqa: ANN001
-    """Write the instruments and bars of `files` ([(symbol, source, rows)]) into the catalog at `path`; the number
-    of bars written. `specs` maps instrument ids to the execution metadata catalog's specs."""
+    """Write the instruments and bars of `files` ([(instrument id, source, rows)]) into the catalog at `path`; the
+    number of bars written. `specs` maps instrument ids to the execution metadata catalog's specs."""
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
     from nautlive.catalog.specs import spec_to_instrument
@@ -32,8 +32,7 @@ def write_catalog(path: Path, venue: str, specs: dict, files: list[tuple[str, st
         raise ConfigError(f"--data-catalog: a bar interval of {step_ms} ms is not whole seconds")
     catalog = ParquetDataCatalog(str(path))
     written = 0
-    for symbol, source, rows in files:
-        iid = f"{symbol}.{venue}"
+    for iid, source, rows in files:
         if iid not in specs:
             raise ConfigError(f"--data-catalog: {iid} is not in the profile's catalog (its precisions are needed): "
                               "run `nautlive catalog snapshot` with it")

@@ -7,6 +7,7 @@ from pathlib import Path
 from nautlive.catalog.specs import ExecutionMetadataCatalog
 from nautlive.config.profile import VenueProfile
 from nautlive.core.execution import strategy_settings
+from nautlive.session.engine import exchange_venues, extra_venues_cash
 from nautlive.venues import venue_for
 
 
@@ -16,16 +17,25 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
     `book`: an L2 book from the data's OrderBookDeltas, orders meeting it after shadow.latency_ms (as SHADOW);
     else an L1 book moved by bars."""
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-    from nautilus_trader.backtest.models import FillModel, LatencyModel, MakerTakerFeeModel
     from nautilus_trader.config import LoggingConfig
-    from nautilus_trader.model.currencies import Currency
-    from nautilus_trader.model.enums import AccountType, BookType, OmsType
     from nautilus_trader.model.identifiers import Venue
-    from nautilus_trader.model.objects import Money
 
     engine = BacktestEngine(BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR")))
+    for venue in exchange_venues(profile):  # IB: one account per exchange, as SHADOW's sandboxes (see cash_offset)
+        _add_venue(engine, profile, Venue(venue), book)
+    for instrument in instruments:
+        engine.add_instrument(instrument)
+    return engine
+
+
+def _add_venue(engine, profile: VenueProfile, venue, book: bool) -> None:  # noqa: ANN001
+    from nautilus_trader.backtest.models import FillModel, LatencyModel, MakerTakerFeeModel
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.enums import AccountType, BookType, OmsType
+    from nautilus_trader.model.objects import Money
+
     engine.add_venue(
-        venue=Venue(profile.venue),
+        venue=venue,
         oms_type=OmsType.NETTING,
         account_type=AccountType.CASH,
         base_currency=None,
@@ -41,9 +51,6 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
         # the shadow sandbox keeps trades from its exchange, so both fill it alike.
         trade_execution=not book,
     )
-    for instrument in instruments:
-        engine.add_instrument(instrument)
-    return engine
 
 
 def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: ExecutionMetadataCatalog,
@@ -55,7 +62,8 @@ def rebalance_strategy(profile: VenueProfile, ids: list[str], catalog: Execution
     drift = DriftMonitor(drift_path, session=session, mode="backtest", venue=profile.venue,
                          alert_bps=profile.drift_alert_bps)
     return NautilusRebalanceStrategy(
-        RebalanceConfig(instrument_ids=ids, account_venues=[profile.venue], quote_currency=profile.quote_currency,
+        RebalanceConfig(instrument_ids=ids, account_venues=exchange_venues(profile), cash_offset=extra_venues_cash(profile),
+                        quote_currency=profile.quote_currency,
                         market_tif=market_tif, **strategy_settings(profile.execution),
                         post_only=venue_for(profile).post_only),
         specs={i: catalog.by_id()[i] for i in ids},

@@ -238,8 +238,11 @@ def _account_venues(profile: VenueProfile, options: SessionOptions) -> list[str]
 
 
 def _cash_offset(profile: VenueProfile, options: SessionOptions) -> Decimal:
-    if options.mode != "shadow":
-        return Decimal(0)
+    return extra_venues_cash(profile) if options.mode == "shadow" else Decimal(0)
+
+
+def extra_venues_cash(profile: VenueProfile) -> Decimal:
+    """Simulated accounts on several exchanges (IB) each start with the whole cash: the surplus, not the strategy's."""
     start = profile.starting_balances().get(profile.quote_currency, Decimal(0))
     return start * (len(exchange_venues(profile)) - 1)
 

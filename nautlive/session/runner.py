@@ -85,8 +85,9 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
         watchers.append(asyncio.create_task(_after(options.duration, finish)))
     if options.kill_switch:
         watchers.append(asyncio.create_task(_kill_switch(Path(options.kill_switch), strategy, finish)))
+    recovery = None  # not cancelled at the stop: a --once run that is done at once must still log what it recovers
     if options.mode == "live" and venue_for(profile).recovers_fills_after_connect:
-        watchers.append(asyncio.create_task(_recover_fills(strategy, node, profile, options, holder)))
+        recovery = asyncio.create_task(_recover_fills(strategy, node, profile, options, holder))
     if venue is not None:
         live = profile.live
         watchers.append(asyncio.create_task(venue.watch(min(5.0, live.down_report_secs), live.down_report_secs,
@@ -99,6 +100,7 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     await finished.wait()
     for task in watchers:
         task.cancel()
+    await _until_recovered(recovery, options.connect_timeout)
     if options.mode == "live" and strategy.startup == "ready":
         await _settle(strategy, venue, profile, started, outcome, holder)
     account_for_undone(strategy, outcome)
@@ -110,6 +112,16 @@ async def _run(profile: VenueProfile, options: SessionOptions, holder: dict, ale
     except (TimeoutError, asyncio.CancelledError):
         run_task.cancel()
     return outcome
+
+
+async def _until_recovered(recovery: asyncio.Task | None, timeout: float) -> None:
+    """Let the fill recovery finish (at most `timeout`), so its fills are in the log before the session ends."""
+    if recovery is None:
+        return
+    try:
+        await asyncio.wait_for(recovery, timeout)
+    except TimeoutError:
+        _say(f"reading past executions from the venue did not finish within {timeout:.0f} s: the next session tries again")
 
 
 async def _recover_fills(strategy, node, profile: VenueProfile, options: SessionOptions, holder: dict) -> None:  # noqa: ANN001

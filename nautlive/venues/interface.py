@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from nautlive.catalog.specs import InstrumentSpec
+from nautlive.errors import ConfigError
 
 if TYPE_CHECKING:
     from nautlive.config.profile import VenueProfile
@@ -123,4 +124,9 @@ class Venue:
         return 0
 
     def check_data_support(self, profile: VenueProfile, what: str) -> None:
-        """A ConfigError when `what` ("data download", "record") is not served for this venue."""
+        """A ConfigError when `what` ("record") is not served for this venue."""
+
+    def downloader(self, profile: VenueProfile, interval: str, say: Say) -> Any:
+        """Where `data download` gets the profile's bars: a nautlive.data.download.Source. A setting the venue cannot
+        serve (a bar size it lacks) is a ConfigError here, before anything is fetched or written."""
+        raise ConfigError(f"profile {profile.name}: data download does not serve adapter {self.adapter}")

@@ -19,6 +19,8 @@ A bad parameter answers HTTP 400 {"error": "..."}.
   DELETE /__sim/order?order_id=N            the venue cancels it              -> {"cancelled": bool}
   POST   /__sim/market_closed               MKT orders without outsideRth wait (PreSubmitted) for the open
   DELETE /__sim/market_closed               the market opens: waiting orders fill
+  POST   /__sim/history_pacing?limit=N&window=S  reqHistoricalData: at most N requests in any S seconds (IB: 60 in
+                                            600), past it error 162 pacing violation -> {"limit": N, "window": S}
 """
 
 from __future__ import annotations
@@ -150,6 +152,15 @@ async def _market_open(request: web.Request) -> web.Response:
     return json_response({"market_open": True})
 
 
+async def _history_pacing(request: web.Request) -> web.Response:
+    try:
+        limit, window = int(request.query["limit"]), float(request.query.get("window", "600"))
+        request.app[SIM_KEY].limit_history(limit, window)
+    except (KeyError, ValueError) as exc:
+        return json_response({"error": f"expected limit (requests) and window (seconds): {exc}"}, 400)
+    return json_response({"limit": limit, "window": window})
+
+
 CONTROLS: list[tuple[str, str, Handler]] = [
     ("GET", "/__sim/state", _state),
     ("POST", "/__sim/drop", _drop),
@@ -162,6 +173,7 @@ CONTROLS: list[tuple[str, str, Handler]] = [
     ("DELETE", "/__sim/order", _cancel_order),
     ("POST", "/__sim/market_closed", _market_closed),
     ("DELETE", "/__sim/market_closed", _market_open),
+    ("POST", "/__sim/history_pacing", _history_pacing),
 ]
 
 

@@ -77,6 +77,7 @@ class Market:
         self.quotes: dict[int, Quote] = {}
         self.held: set[int] = set()
         self.rng = random.Random(seed)
+        self.seed = seed  # also keys the price history (history_bars)
         for con_id, info in self.details.items():
             symbol = info["contract"].get("symbol", "")
             self.quotes[con_id] = self._quote_around(con_id, START_PRICES.get(symbol, Decimal(100)))

@@ -2,7 +2,7 @@
 
 ibapi 10.45 sends a request as protobuf once the negotiated server version reaches its group's version
 (`ibapi.common.PROTOBUF_MSG_IDS`: executions 201, orders 203, open/completed orders 204, contract data 205, market data
-206, accounts and positions 207, historical data and tick-by-tick 208, ids/current time/start API 213). Each one maps
+206, accounts and positions 207, historical data (reqHistoricalData) and tick-by-tick 208, ids/current time/start API 213). Each one maps
 to the same Request the text parser makes, marked `protobuf=True`.
 """
 
@@ -68,6 +68,13 @@ def _executions(p) -> Parsed:  # noqa: ANN001
                          "side": f.side}
 
 
+def _historical_data(p) -> Parsed:  # noqa: ANN001 - a HistoricalDataRequestProto
+    return p.reqId, contract_dict(p.contract), {"end": p.endDateTime, "bar_size": p.barSizeSetting,
+                                                "duration": p.duration, "use_rth": p.useRTH, "what": p.whatToShow,
+                                                "format_date": p.formatDate if p.HasField("formatDate") else 1,
+                                                "keep_up_to_date": p.keepUpToDate}
+
+
 PROTO_PARSERS: dict[int, tuple[str, str, Reader]] = {
     OUT.START_API: ("startApi", "StartApiRequest",
                     lambda p: (-1, {}, {"client_id": p.clientId, "capabilities": [p.optionalCapabilities]})),
@@ -103,6 +110,8 @@ PROTO_PARSERS: dict[int, tuple[str, str, Reader]] = {
     OUT.PLACE_ORDER: ("placeOrder", "PlaceOrderRequest", _place_order),
     OUT.CANCEL_ORDER: ("cancelOrder", "CancelOrderRequest", lambda p: (p.orderId, {}, {})),
     OUT.REQ_GLOBAL_CANCEL: ("reqGlobalCancel", "GlobalCancelRequest", _nothing),
+    OUT.REQ_HISTORICAL_DATA: ("reqHistoricalData", "HistoricalDataRequest", _historical_data),
+    OUT.CANCEL_HISTORICAL_DATA: ("cancelHistoricalData", "CancelHistoricalData", _with_req_id),
 }
 
 

@@ -105,6 +105,18 @@ def _place_order(f: Fields) -> Parsed:
     return order.order_id, order.contract, {"order": order}
 
 
+def _historical_data(f: Fields) -> Parsed:
+    """reqHistoricalData from server version 124 on (no version field); combo legs are not served."""
+    req_id = f.int()
+    contract = _contract(f)
+    f.skip(1)  # includeExpired
+    end, bar_size, duration, use_rth, what, format_date = f.text(), f.text(), f.text(), f.bool(), f.text(), f.int(1)
+    if contract["secType"] == "BAG":
+        raise ProtocolError("combo (BAG) historical data is not simulated")
+    return req_id, contract, {"end": end, "bar_size": bar_size, "duration": duration, "use_rth": use_rth,
+                              "what": what, "format_date": format_date, "keep_up_to_date": f.bool()}
+
+
 def _nothing(f: Fields) -> Parsed:
     return -1, {}, {}
 
@@ -169,6 +181,8 @@ PARSERS = {
     OUT.REQ_MANAGED_ACCTS: ("reqManagedAccts", _versioned_nothing),
     OUT.REQ_ACCOUNT_UPDATES_MULTI: ("reqAccountUpdatesMulti", _account_updates_multi),
     OUT.CANCEL_ACCOUNT_UPDATES_MULTI: ("cancelAccountUpdatesMulti", _versioned_req_id),
+    OUT.REQ_HISTORICAL_DATA: ("reqHistoricalData", _historical_data),
+    OUT.CANCEL_HISTORICAL_DATA: ("cancelHistoricalData", _versioned_req_id),
 }
 
 

@@ -4,8 +4,9 @@ Each connected client is a `Peer` (nautlive.sim.tws.session); `handle(peer, requ
 TWS does, and every change (an order's status, a fill, a quote) is pushed to the peers that asked for it. Faults,
 for tests and rehearsals: `drop_connections` (error 1100 to every client, sockets closed, 1102 to the next ones to
 connect), `reject_next` (the next order answered with error 201 and a reason), `stall` (no answer at all, handshake
-included), `set_quote`/`release_quote`, `set_market_open` (a MKT order without outsideRth waits for the open; an IOC one is cancelled),
-`place_working` (an order working as if another client, or an earlier session, had placed it) and `cancel_at_venue`.
+included), `limit_history` (historical data pacing), `set_quote`/`release_quote`, `set_market_open` (a MKT order
+without outsideRth waits for the open; an IOC one is cancelled), `place_working` (an order working as if another
+client, or an earlier session, had placed it) and `cancel_at_venue`.
 A request it does not serve is answered with error 321 naming it, and said once on stderr.
 """
 
@@ -18,6 +19,7 @@ from decimal import Decimal
 
 from nautlive.sim.tws import messages as msg
 from nautlive.sim.tws.account import Account
+from nautlive.sim.tws.history import HistoryRequests, Pacing
 from nautlive.sim.tws.market import Market
 from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
 from nautlive.sim.tws.records import SimOrder
@@ -40,7 +42,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class TwsSimulator(AccountRequests):
+class TwsSimulator(AccountRequests, HistoryRequests):
     def __init__(self, account: Account, market: Market, server_version: int = SERVER_VERSION) -> None:
         self.account = account
         self.market = market
@@ -56,6 +58,7 @@ class TwsSimulator(AccountRequests):
         self.stall_until: float | None = None
         self.restored_pending: set[int] = set()  # client ids dropped that have not reconnected yet
         self.drops = 0
+        self.history_pacing = Pacing()  # reqHistoricalData: 60 requests in 10 minutes (history.py)
 
     # -- faults -------------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -30,6 +31,8 @@ WEIGHT_LIMIT = 6000  # Binance Spot's REQUEST_WEIGHT per minute; stay below WEIG
 WEIGHT_PAUSE_AT = 0.8
 RETRIES = 5  # 429/418 answers waited out, and transport failures retried, per request
 INVALID_SYMBOL, INVALID_INTERVAL = -1121, -1120
+USED_WEIGHT = re.compile(r"x-mbx-used-weight-(\d+)([smhd])", re.IGNORECASE)
+WINDOW_UNITS = {"S": 1, "M": 60, "H": 3600, "D": 86400}
 
 
 class ArchiveCorrupt(RuntimeFailure):
@@ -76,6 +79,7 @@ class Fetcher:
         self.timeout = timeout
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
         self.weight_used = 0
+        self.weight_limit = WEIGHT_LIMIT  # REQUEST_WEIGHT per window, from exchangeInfo when the venue says
         self.retries = RETRIES  # transport failures retried per request (0 while checking the symbols: fail fast)
 
     async def close(self) -> None:
@@ -117,6 +121,18 @@ class Fetcher:
                 break
         return [r for r in rows if start_ms <= r[0] < end_ms]
 
+    async def learn_weight_limit(self, symbol: str) -> None:
+        """The venue's REQUEST_WEIGHT limit from exchangeInfo's rateLimits (kept at 6000 when it does not say); asked
+        for one symbol, so the answer is small."""
+        status, body = await self._get(f"{self.rest_url}/api/v3/exchangeInfo", self.rest_url, {"symbol": symbol})
+        answer = _json(body)
+        rules = answer.get("rateLimits", []) if status == 200 and isinstance(answer, dict) else []
+        for rule in rules:
+            if isinstance(rule, dict) and rule.get("rateLimitType") == "REQUEST_WEIGHT" and \
+                    str(rule.get("limit", "")).isdigit():
+                self.weight_limit = int(rule["limit"])
+                return
+
     async def klines(self, symbol: str, interval: str, **params: int) -> list:
         """One GET /api/v3/klines; an unknown symbol or interval is a ConfigError (exit 2)."""
         url = f"{self.rest_url}/api/v3/klines"
@@ -153,18 +169,34 @@ class Fetcher:
                 self.say(f"{base} answered {status} ({what}): waiting {wait:g} s as Retry-After says")
                 await asyncio.sleep(wait)
                 continue
-            await self._pace(headers.get("X-MBX-USED-WEIGHT-1M"))
+            await self._pace(used_weight(headers))
             return status, body
         raise RuntimeFailure(f"{url}: still rate limited (HTTP {status}) after {RETRIES} waits")
 
-    async def _pace(self, used: str | None) -> None:
-        if used is None or not used.isdigit():
+    async def _pace(self, used: tuple[int, float] | None) -> None:
+        """Near the weight limit (X-MBX-USED-WEIGHT-1M at WEIGHT_PAUSE_AT of it), wait for the window's next start."""
+        if used is None:
             return
-        self.weight_used = int(used)
-        if self.weight_used >= WEIGHT_LIMIT * WEIGHT_PAUSE_AT:
-            wait = 61 - time.time() % 60
-            self.say(f"request weight {self.weight_used} of {WEIGHT_LIMIT} used this minute: waiting {wait:.0f} s")
+        self.weight_used, window = used
+        if self.weight_used >= self.weight_limit * WEIGHT_PAUSE_AT:
+            wait = weight_pause(time.time(), window)
+            where = "this minute" if window == 60 else f"in this {window:g} s window"
+            self.say(f"request weight {self.weight_used} of {self.weight_limit} used {where}: waiting {wait:.0f} s")
             await asyncio.sleep(wait)
+
+
+def used_weight(headers) -> tuple[int, float] | None:  # noqa: ANN001 - a multidict of headers
+    """(weight used, window seconds) from `X-MBX-USED-WEIGHT-<n><S|M|H|D>` (1M on Binance), or None."""
+    for name, value in headers.items():
+        match = USED_WEIGHT.fullmatch(name)
+        if match and str(value).strip().isdigit():
+            return int(value), float(int(match[1]) * WINDOW_UNITS[match[2].upper()])
+    return None
+
+
+def weight_pause(now: float, window: float) -> float:
+    """Seconds until the next weight window starts (windows start on the epoch's multiples), and a little more."""
+    return window - now % window + min(1.0, window / 10)
 
 
 def _retry_after(header: str | None, attempt: int) -> float:

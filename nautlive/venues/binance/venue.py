@@ -128,6 +128,15 @@ class BinanceVenue(Venue):
         guard_node(node, rest.base_url, finish)  # Nautilus's REST calls too: Retry-After, weight, a ban stops
         return started
 
+    def downloader(self, profile: VenueProfile, interval: str, say: Say) -> Any:
+        """The public data archive (`binance.archive_url`) for whole months and days, REST klines for the rest."""
+        from nautlive.venues.binance.archive import DEFAULT_ARCHIVE_URL
+        from nautlive.venues.binance.download import BinanceSource
+
+        settings = profile.binance
+        archive = (settings.archive_url if settings else None) or DEFAULT_ARCHIVE_URL
+        return BinanceSource(archive, endpoints(settings).http, interval, say)
+
 
 def _secret_problems(secret: str | None) -> Iterator[tuple[str, str]]:
     """A PEM that cannot be the private key (encrypted, public, damaged) is refused in every mode."""

@@ -72,11 +72,12 @@ class GatewayClient:
     """ibapi's EClient on a daemon thread, connected as `client_id` until the `with` block ends: entering waits for
     managedAccounts (RuntimeFailure on an error, a hang-up or no answer within `timeout`)."""
 
-    def __init__(self, host: str, port: int, client_id: int, timeout: float) -> None:
+    def __init__(self, host: str, port: int, client_id: int, timeout: float, callbacks: Callbacks | None = None) \
+            -> None:
         from ibapi.client import EClient
 
         self.where, self.timeout = f"IB Gateway at {host}:{port}", timeout
-        self.callbacks = _new_callbacks()
+        self.callbacks = callbacks if callbacks is not None else _new_callbacks()
         self.client = EClient(self.callbacks)
         self._restore_logging = _quiet_ibapi()
         self._worker = threading.Thread(target=_connect_and_run, args=(self.client, self.callbacks, host, port,

@@ -93,5 +93,11 @@ class IbkrVenue(Venue):
     def check_data_support(self, profile: VenueProfile, what: str) -> None:
         raise ConfigError(f"profile {profile.name}: {what} serves Binance profiles only so far")
 
+    def downloader(self, profile: VenueProfile, interval: str, say: Say) -> Any:
+        """reqHistoricalData through IB Gateway, chunked and paced as IB requires (history.py)."""
+        from nautlive.venues.ibkr.history import IbHistorySource
+
+        return IbHistorySource(profile, interval, say)
+
 
 VENUE = IbkrVenue()
