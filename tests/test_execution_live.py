@@ -163,3 +163,46 @@ def test_after_kill_9_mid_twap_the_next_run_plans_the_rest_from_the_venue_and_do
     assert len(order_posts(venue)) - first == 4  # the rest planned again from the venue: two children each
     assert_on_target(venue)  # not beyond it: nothing was sent twice
     assert_each_venue_trade_logged_once_with_its_parent(session_dir, venue)
+
+
+
+def die(running, how: str) -> None:  # noqa: ANN001
+    """The venue gone (its process stopped), or its REST API holding every request unanswered while the market
+    streams go on (quotes keep coming, so a child falls due while it is down)."""
+    if how == "killed":
+        running.stop()
+    else:
+        running.call(running.sim.stall, None)
+
+
+@pytest.mark.parametrize("how", ["killed", "REST stalled"])
+def test_a_venue_dead_mid_twap_stops_the_session_sends_no_further_child_and_says_what_was_left_undone(session_dir,
+                                                                                                      how):
+    """The venue dies after the first children filled, the next child falling due while it is down: no child goes
+    out (it waits while the venue is not answering), the session ends after live.down_timeout (exit 1, as
+    documented), the summary and --json say what was left undone, and each fill is in the drift log once with its
+    parent."""
+    from tests.live_helpers import start_venue
+
+    use_execution(session_dir, style="twap", horizon_secs=40, interval_secs=8, child="market")
+    profile = yaml.safe_load((session_dir / "profile.yaml").read_text())
+    profile["live"].update(down_report_secs=1, down_timeout=6)
+    (session_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    with start_venue() as running:
+        proc = start_live(session_dir, running, "--arm", "--json", "--summary", "s.json")
+        wait_until(lambda: len(drift_lines(session_dir)) >= 2, 30, "the first children filled and logged", proc)
+        fills = state(running)["fills"]
+        die(running, how)
+        code, stdout, stderr = finish(proc, session_dir, timeout=60)
+        if how == "REST stalled":
+            assert len(order_posts(running)) == 2, order_posts(running)  # the first child of each instrument only
+    assert code == 1, stderr[-3000:]
+    line = error_line(stderr)
+    assert "venue not answering for" in line and "live.down_timeout" in line, line
+    assert "2 parent order(s) left undone:" in line and "(twap, session stopped)" in line, line
+    for undone in (json.loads((session_dir / "s.json").read_text())["undone"], json.loads(stdout)["undone"]):
+        assert {u["instrument"] for u in undone} == set(TARGETS) and all(D(u["left"]) > 0 for u in undone)
+    lines = drift_lines(session_dir)
+    assert sorted(line["trade_id"] for line in lines) == sorted(str(f["id"]) for f in fills)
+    assert all(line["parent_order_id"] and line["style"] == "twap" for line in lines)
+    assert len({line["parent_order_id"] for line in lines}) == 2

@@ -283,9 +283,9 @@ class Client:
             if fields[0] == str(msg_id) and (code is None or fields[3] == str(code)):
                 return fields
 
-    def place(self, order_id: int, quantity: str, order_type: str = "MKT", lmt: str = "") -> None:
+    def place(self, order_id: int, quantity: str, order_type: str = "MKT", lmt: str = "", tif: str = "DAY") -> None:
         contract = [265598, "AAPL", "STK", "", 0.0, "", "", "SMART", "NASDAQ", "USD", "AAPL", "", "", ""]
-        self.send(3, order_id, *contract, "BUY", quantity, order_type, lmt, "", "DAY", "", "DU123456", "", 0,
+        self.send(3, order_id, *contract, "BUY", quantity, order_type, lmt, "", tif, "", "DU123456", "", 0,
                   f"ref-{order_id}", 1, 0, 0, 0, 0, 0, 0, 0)
 
 

@@ -102,7 +102,7 @@ class ParentExecution:
 
     def _drive_parents(self, advance: bool = True) -> None:
         """Send what is due: TWAP slices whose time came, passive orders to (re)post or to cross."""
-        if not self._parents_waiting() or self._submitting:
+        if not self._parents_waiting() or self._submitting or self._children_held():
             return
         now = self._data_now()
         for parent in self._parents:
@@ -114,6 +114,10 @@ class ParentExecution:
                 self._drive_passive(parent, now)
         if advance:
             self._advance()
+
+    def _children_held(self) -> bool:
+        """Whether children that fall due wait (LIVE: while the venue is not answering); never in a backtest."""
+        return False
 
     def _drive_twap(self, parent: ParentOrder, now: int) -> None:
         while parent.children and due_ns(parent.started_ns, parent.children[0][0], self.config.interval_secs) <= now:

@@ -162,6 +162,11 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
 
         asyncio.get_running_loop().create_task(refresh_then_plan())
 
+    def _children_held(self) -> bool:
+        """No TWAP or passive child goes out while the venue is not answering: it waits for the venue to answer
+        again, or for the session's end (live.down_timeout), when it is reported undone."""
+        return self.venue is not None and getattr(self.venue, "down_since", None) is not None
+
     def _fill_from_venue(self, event) -> bool:  # noqa: ANN001
         """An inferred fill (the engine reconciled an order whose stream events were lost) has a made-up trade id,
         an average price and an estimated fee: log the venue's own trades of that order instead."""

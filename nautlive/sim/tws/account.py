@@ -3,7 +3,9 @@
 A cash account: an empty time in force is DAY, as IB Gateway takes it; whole shares for stocks, prices on the contract's minTick, no short sale, buys within the available
 funds. A MKT order fills at once at the touch (the ask for a buy, the bid for a sell) while the market is open, or
 with `outsideRth`; otherwise it waits, PreSubmitted, until the market opens, as IB does. A LMT order fills when it
-crosses the touch, at the touch, and rests otherwise. Commission: IB's fixed rate, USD 0.005 a share, at least
+crosses the touch, at the touch, and rests otherwise. An IOC order (LMT or MKT) takes what the touch shows (its size) at
+or better than its limit and the rest is cancelled at once (`expire_rest`: orderStatus Cancelled with the filled part,
+as IB Gateway does); with the market closed and no `outsideRth` it cannot wait, so it is cancelled unfilled. Commission: IB's fixed rate, USD 0.005 a share, at least
 USD 1.00 and at most 1% of the trade value.
 """
 
@@ -18,7 +20,8 @@ from nautlive.sim.tws.records import Execution, SimOrder, ib_time
 from nautlive.sim.tws.requests import PlacedOrder
 
 PER_SHARE, MIN_COMMISSION, MAX_COMMISSION_RATE = Decimal("0.005"), Decimal("1.00"), Decimal("0.01")
-ORDER_TYPES, TIFS = ("MKT", "LMT"), ("DAY", "GTC")
+ORDER_TYPES, TIFS = ("MKT", "LMT"), ("DAY", "GTC", "IOC")
+IOC_REST = "IOC: the rest cancelled at once"
 CENT = Decimal("0.01")
 
 
@@ -51,7 +54,7 @@ class Account:
         if con_id is None:
             return "No security definition has been found for the request"
         if placed.order_type not in ORDER_TYPES or (placed.tif or "DAY") not in TIFS:
-            return f"order type {placed.order_type}/{placed.tif} is not supported by this venue (MKT or LMT, DAY or GTC)"
+            return f"order type {placed.order_type}/{placed.tif} is not supported by this venue (MKT or LMT, DAY, GTC or IOC)"
         quantity = placed.quantity
         if quantity is None or quantity <= 0:
             return "Order quantity must be positive"
@@ -140,9 +143,17 @@ class Account:
         crosses = touch <= limit if order.action == "BUY" else touch >= limit
         return touch if crosses else None
 
+    def fill_quantity(self, order: SimOrder) -> Decimal:
+        """How much fills now: all that is left, but an IOC order only what the touch shows."""
+        if order.tif != "IOC":
+            return order.remaining
+        quote = self.market.quotes[order.con_id]
+        return min(order.remaining, quote.ask_size if order.action == "BUY" else quote.bid_size)
+
     def execute(self, order: SimOrder, price: Decimal, now: dt.datetime) -> Execution:
-        """Fill the whole remaining quantity at `price`: cash, position, order status and one execution."""
-        shares = order.remaining
+        """Fill `fill_quantity` at `price`: cash, position, order status (Filled once nothing is left) and one
+        execution."""
+        shares = self.fill_quantity(order)
         fee = commission(shares, price)
         signed = shares if order.action == "BUY" else -shares
         currency = self.currency()
@@ -151,7 +162,8 @@ class Account:
         order.avg_price = float((Decimal(str(order.avg_price)) * order.filled + price * shares) / (order.filled + shares))
         order.filled += shares
         order.last_price = float(price)
-        order.status, order.completed_time = "Filled", ib_time(now)
+        if order.remaining == 0:
+            order.status, order.completed_time = "Filled", ib_time(now)
         execution = Execution(
             exec_id=f"0000e{order.perm_id:x}.{next(self._exec_seq):04d}.01.01", order_id=order.order_id,
             client_id=order.client_id, perm_id=order.perm_id, con_id=order.con_id, account=self.account_id,
@@ -178,6 +190,10 @@ class Account:
         order.status, order.reason = "Cancelled", reason
         order.completed_time = ib_time(dt.datetime.now(dt.UTC))
         return order
+
+    def expire_rest(self, order: SimOrder) -> SimOrder | None:
+        """An IOC order's unfilled rest cancelled at once; None when it is not IOC or nothing is left."""
+        return self.cancel(order.order_id, IOC_REST) if order.tif == "IOC" else None
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.is_open and (client_id is None or o.client_id == client_id)]

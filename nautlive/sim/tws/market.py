@@ -42,7 +42,7 @@ def details_from_spec(spec) -> dict:  # noqa: ANN001 - nautlive.catalog.specs.In
                 "primaryExchange": venue, "currency": spec.quote, "localSymbol": local, "tradingClass": local}
     return {"contract": contract, "minTick": float(spec.tick_size), "minSize": str(spec.min_qty),
             "sizeIncrement": str(spec.step_size), "suggestedSizeIncrement": str(spec.step_size),
-            "marketName": local, "longName": local, "orderTypes": "LMT,MKT,DAY,GTC",
+            "marketName": local, "longName": local, "orderTypes": "LMT,MKT,DAY,GTC,IOC",
             "validExchanges": f"SMART,{venue}", "priceMagnifier": 1, "timeZoneId": "US/Eastern", "stockType": "COMMON",
             "aggGroup": 1, "marketRuleIds": "26",
             "secIdList": [{"tag": "ISIN", "value": KNOWN_ISINS.get(local, f"XX{con_id_for(local):010d}")}]}

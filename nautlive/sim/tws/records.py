@@ -25,7 +25,7 @@ class SimOrder(msgspec.Struct):
     action: str  # BUY | SELL
     quantity: Decimal
     order_type: str  # MKT | LMT
-    tif: str  # DAY | GTC
+    tif: str  # DAY | GTC | IOC
     account: str
     order_ref: str
     lmt_price: float | None = None

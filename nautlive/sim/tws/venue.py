@@ -5,7 +5,8 @@ TWS does, and every change (an order's status, a fill, a quote) is pushed to the
 for tests and rehearsals: `drop_connections` (error 1100 to every client, sockets closed, 1102 to the next ones to
 connect), `reject_next` (the next order answered with error 201 and a reason), `stall` (no answer at all, handshake
 included), `limit_history` (historical data pacing), `set_quote`/`release_quote`, `set_market_open` (a MKT order
-without outsideRth waits for the open), `place_working` (an order working as if another client, or an earlier session, had placed it) and `cancel_at_venue`.
+without outsideRth waits for the open; an IOC one is cancelled), `place_working` (an order working as if another
+client, or an earlier session, had placed it) and `cancel_at_venue`.
 A request it does not serve is answered with error 321 naming it, and said once on stderr.
 """
 
@@ -291,7 +292,13 @@ class TwsSimulator(AccountRequests, HistoryRequests):
         else:
             self._send_order(peer, order)
         self._try_fill(order)
+        self._expire_ioc_rest(order)
         self._push_account()
+
+    def _expire_ioc_rest(self, order: SimOrder) -> None:
+        """IOC: what did not fill at once is cancelled at once (orderStatus Cancelled with the filled part)."""
+        if self.account.expire_rest(order) is not None:
+            self._broadcast_order(order)
 
     def _on_cancelOrder(self, peer: Peer, request: Request) -> None:  # noqa: N802
         """Order ids belong to their client: another client's order is "not found", unless this is the master client
@@ -335,7 +342,7 @@ class TwsSimulator(AccountRequests, HistoryRequests):
 
     def _try_fill(self, order: SimOrder) -> None:
         price = self.account.fill_price(order)
-        if price is None:
+        if price is None or self.account.fill_quantity(order) <= 0:
             return
         execution = self.account.execute(order, price, _now())
         contract = self.market.contract(order.con_id)
