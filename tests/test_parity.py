@@ -17,9 +17,10 @@ from .conftest import REPO, shared_file
 PLUMBING = {"__init__", "on_start", "on_stop", "cancel_unfinished_orders", "resend_cancels", "_inject_dummy_instruments",
             "_reconcile_at_startup", "_check_stuck_orders", "_mid"}
 # Hooks the base class calls around its planning: when to plan (after reading the venue), whether to send (budgets),
-# which refusals to plan again, how to wait, where an inferred fill's real trades come from, and how a passive order's
-# re-posting counts against the hourly budget. None sizes an order.
-HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later", "_fill_from_venue", "_count_child"}
+# which refusals to plan again, how to wait, where an inferred fill's real trades come from, how a passive order's
+# re-posting counts against the hourly budget, and whether due TWAP/passive children wait (a venue not answering).
+# None sizes an order.
+HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later", "_fill_from_venue", "_count_child", "_children_held"}
 
 
 def test_live_strategy_inherits_and_overrides_no_planning_or_order_logic():
