@@ -42,6 +42,7 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId, TraderId
 from nautilus_trader.trading.strategy import Strategy
 
+from nautlive.core.pnl_records import keep_pnl_records_cheap
 from nautlive.sim.binance import build_simulator
 from nautlive.sim.keys import SIM_API_KEY, SIM_PRIVATE_KEY
 from nautlive.sim.server import RunningSimulator, start_in_thread
@@ -129,6 +130,7 @@ def ping_pong_latencies(config: TradingNodeConfig, factories: tuple[type, type],
     node.add_data_client_factory(venue, factories[0])
     node.add_exec_client_factory(venue, factories[1])
     node.build()
+    keep_pnl_records_cheap(node.portfolio)  # as nautlive's own nodes: no pd.concat per closed position
     loop = node.get_event_loop()
     threading.Thread(target=lambda: (strategy.done.wait(timeout), loop.call_soon_threadsafe(node.stop)),
                      daemon=True).start()

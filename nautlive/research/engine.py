@@ -20,7 +20,10 @@ def new_engine(profile: VenueProfile, instruments, book: bool = False):  # noqa:
     from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.identifiers import Venue
 
+    from nautlive.core.pnl_records import keep_pnl_records_cheap
+
     engine = BacktestEngine(BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR")))
+    keep_pnl_records_cheap(engine.portfolio)
     for venue in exchange_venues(profile):  # IB: one account per exchange, as SHADOW's sandboxes (see cash_offset)
         _add_venue(engine, profile, Venue(venue), book)
     for instrument in instruments:

@@ -107,6 +107,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     from nautlive.config.validate import turnover_budget
     from nautlive.core.drift import DriftMonitor
     from nautlive.core.ledger import DAY, Budget, Ledger, parse_ts, tail_fills
+    from nautlive.core.pnl_records import keep_pnl_records_cheap
     from nautlive.session.live_strategy import LiveRebalanceConfig, LiveRebalanceStrategy
 
     catalog = load_catalog(profile.catalog)
@@ -192,6 +193,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
         if exec_factory is not None:
             node.add_exec_client_factory(name, exec_factory)
     node.build()
+    keep_pnl_records_cheap(node.portfolio)
     if options.feed.kind in ("replay", "bars"):
         _attach_replay(node, profile, options, strategy)
     return node, strategy
