@@ -112,3 +112,34 @@ def test_keep_counts_the_cash_another_clients_order_holds_and_reaches_the_target
     for symbol, weight in weights_at_venue(tws).items():
         target = D(str(TARGETS[f"{symbol}.{'NASDAQ' if symbol == 'AAPL' else 'ARCA'}"]))
         assert abs(weight - target) < D("0.01"), (symbol, weight)
+
+
+def test_orders_that_fill_while_the_gateway_connection_is_down_are_found_and_logged_once(ib_dir, tws):
+    """Two orders wait for the open; the venue drops the session and the market opens before it reconnects. IB does
+    not replay those executions to the reconnected client: Nautilus's position check (IbkrVenue.live_exec_checks)
+    sees the venue's positions differ, reads the missing fills and applies them. `--once` ends at target, exit 0,
+    each execution in the drift log once, no cancel of a filled order."""
+    profile = yaml.safe_load((ib_dir / "profile.yaml").read_text())
+    profile["live"]["fill_timeout"] = 30
+    (ib_dir / "profile.yaml").write_text(yaml.safe_dump(profile))
+    control(tws, "POST", "/__sim/market_closed")
+    proc = session(ib_dir, "--once")
+    try:
+        wait_for(lambda: len(placed(tws)) == 2, 45, "two orders waiting for the open")
+        opened = state(tws)["connections_opened"]
+        assert control(tws, "POST", "/__sim/drop")["dropped"] == 1
+        control(tws, "DELETE", "/__sim/market_closed")  # they fill while nobody listens
+        wait_for(lambda: state(tws)["connections_opened"] > opened and state(tws)["clients"], 30, "the reconnection")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Position discrepancy" in err and "10147" not in err, err[-3000:]
+    assert [o["status"] for o in state(tws)["orders"]] == ["Filled", "Filled"]
+    executions = sorted(e["exec_id"] for e in state(tws)["executions"])
+    logged = [json.loads(line)["trade_id"] for line in (ib_dir / "drift.log").read_text().splitlines()]
+    assert sorted(logged) == executions and len(executions) == 2
+    assert len(json.loads(out)["fills"]) == 2
+    for symbol, weight in weights_at_venue(tws).items():
+        target = D(str(TARGETS[f"{symbol}.{'NASDAQ' if symbol == 'AAPL' else 'ARCA'}"]))
+        assert abs(weight - target) < D("0.01"), (symbol, weight)

@@ -116,6 +116,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
     if missing:
         raise ConfigError(f"{profile.catalog}: catalog has no record for {', '.join(missing)}")
     data_clients, exec_clients, factories = _clients(profile, options)
+    live_checks = venue_for(profile).live_exec_checks() if options.mode == "live" else {}
     node = TradingNode(
         config=TradingNodeConfig(
             trader_id=TRADER_ID,
@@ -124,7 +125,8 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
             risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
             exec_engine=LiveExecEngineConfig(reconciliation=options.mode == "live",
-                                             graceful_shutdown_on_exception=True),
+                                             graceful_shutdown_on_exception=True,
+                                             **live_checks),
             data_clients=data_clients,
             exec_clients=exec_clients,
             timeout_connection=options.connect_timeout,

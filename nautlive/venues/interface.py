@@ -67,6 +67,11 @@ class Venue:
         """Why this machine cannot talk to the venue (a missing optional package), or None."""
         return None
 
+    def live_exec_checks(self) -> dict[str, float]:
+        """Nautilus's continuous reconciliation for LIVE (LiveExecEngineConfig fields): what the venue's own
+        recovery does not cover. None by default."""
+        return {}
+
     def instrument_problem(self, instrument_id: str, venue: str) -> str | None:
         """Why `instrument_id` (whose venue part is `venue`) cannot be traded through this adapter, or None."""
         return None

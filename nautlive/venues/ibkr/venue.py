@@ -33,6 +33,13 @@ class IbkrVenue(Venue):
     def missing_extra(self) -> str | None:
         return IB_EXTRA if importlib.util.find_spec("ibapi") is None else None
 
+    def live_exec_checks(self) -> dict[str, float]:
+        # IB does not replay executions to a client that reconnects: an order that filled while the gateway
+        # connection was down (a market opening meanwhile) is found by comparing positions, whose missing fills
+        # Nautilus then reads (reqExecutions) and applies with their IB execution ids. Checks start 2 s after the
+        # start's reconciliation, not Nautilus's 10 s, so a --once run within its fill_timeout gets them.
+        return {"position_check_interval_secs": 5.0, "reconciliation_startup_delay_secs": 2.0}
+
     def instrument_problem(self, instrument_id: str, venue: str) -> str | None:
         if venue in ("BINANCE", self.name):
             return f"{instrument_id}: an IB instrument's venue is its exchange (e.g. AAPL.NASDAQ, SPY.ARCA), not {venue}"
