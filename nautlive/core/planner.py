@@ -257,32 +257,23 @@ def _untradable_reason(spec: InstrumentSpec | None) -> str | None:
 
 
 def _buy_side(line: _Line, policy: RebalancePolicy) -> _Side:
-    if line.buy is None:
-        ask = line.quote.ask
-        notional = line.step * ask
-        fee = notional * line.fee
-        line.buy = _side(line, policy, ask, notional, notional + fee, line.step * (ask - line.mid) + fee)
+    line.buy = _side(line, policy, line.quote.ask, buying=True)
     return line.buy
 
 
 def _sell_side(line: _Line, policy: RebalancePolicy) -> _Side:
-    if line.sell is None:
-        bid = line.quote.bid
-        notional = line.step * bid
-        fee = notional * line.fee
-        line.sell = _side(line, policy, bid, notional, notional - fee, line.step * (line.mid - bid) + fee)
+    line.sell = _side(line, policy, line.quote.bid, buying=False)
     return line.sell
 
 
-def _side(
-    line: _Line,
-    policy: RebalancePolicy,
-    price: Decimal,
-    notional_per_step: Decimal,
-    cash_per_step: Decimal,
-    drag_per_step: Decimal,
-) -> _Side:
+def _side(line: _Line, policy: RebalancePolicy, price: Decimal, buying: bool) -> _Side:
     spec, step = line.spec, line.step
+    notional_per_step = step * price
+    fee = notional_per_step * line.fee
+    if buying:
+        cash_per_step, drag_per_step = notional_per_step + fee, step * (price - line.mid) + fee
+    else:
+        cash_per_step, drag_per_step = notional_per_step - fee, step * (line.mid - price) + fee
     min_qty, min_notional = spec.min_qty, spec.min_notional
     min_steps = _ceil_div(min_qty, step) if min_qty is not None and min_qty > step else 1
     if min_notional is not None and min_notional > (notional_per_step if min_steps == 1 else
