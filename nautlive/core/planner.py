@@ -129,6 +129,7 @@ class _Line(msgspec.Struct):
     value: Decimal
     qty_steps: Decimal  # holding in steps (not necessarily whole)
     target_steps_per_nav: Decimal  # target holding in steps per unit of NAV: weight / (mid × step)
+    step_value: Decimal  # one step at mid: mid × step
     step: Decimal
     spec: InstrumentSpec
     quote: Quote
@@ -204,7 +205,8 @@ def _lines(
                 mid,
                 qty * mid,
                 qty / step,
-                weight / (mid * step),
+                weight / (step_value := mid * step),
+                step_value,
                 step,
                 spec,
                 quote,
@@ -362,10 +364,12 @@ def _size(lines: list[_Line], nav_after: Decimal, cash: Decimal, policy: Rebalan
     sells: list[tuple[int, int, _Side]] = []
     buys: list[tuple[int, int, _Side]] = []
     for i, line in enumerate(lines):
-        gap = line.value - line.weight * nav_after
+        target_value = line.weight * nav_after
+        gap = line.value - target_value
         if not gap or abs(gap) < band_value:
             continue
-        target_steps = nav_after * line.target_steps_per_nav
+        # divided, not NAV × the rounded steps per NAV: a target of exactly N steps must not come out N − 1e-49
+        target_steps = target_value / line.step_value
         if gap > ZERO:
             raw = int(line.qty_steps - target_steps)
             side = line.sell or _sell_side(line, policy)
