@@ -118,6 +118,18 @@ def test_within_band_holds():
     assert (e.action, e.reason, e.current_weight, e.residual_bps) == ("hold", "within band", D("0.5"), D("-50"))
 
 
+def test_a_target_of_whole_steps_is_reached_exactly_even_when_steps_per_nav_never_terminates():
+    """1 / 3 steps per USDT of NAV: 300 × 0.333…3 is 99.99…9 at 50 digits; 300 / 3 is 100. Buying 99 left the account
+    1% short for good (a re-plan said "below min_qty")."""
+    quotes, specs = {"A.SIM": Quote(D("3"), D("3"))}, {"A.SIM": spec("A.SIM", step="1", min_qty="1")}
+    policy = RebalancePolicy(band=D("0"), cash_buffer=D("0"))
+    plan = plan_rebalance({}, D("300"), quotes, {"A.SIM": D("1")}, specs, D(0), policy)
+    assert [(o.side, o.quantity) for o in plan.orders] == [("BUY", D("100"))]
+    assert explanation(plan, "A.SIM").residual_bps == 0
+    sells = plan_rebalance({"A.SIM": D("150")}, D("0"), quotes, {"A.SIM": D("0.2")}, specs, D(0), policy)
+    assert [(o.side, o.quantity) for o in sells.orders] == [("SELL", D("120"))]  # to 30 steps, not 30.000…02
+
+
 def test_target_zero_sells_whole_holding_rounded_down_and_reports_dust():
     quotes, specs = {"A.SIM": Quote(D("100"), D("100.2"))}, {"A.SIM": spec("A.SIM", step="0.01")}
     plan = plan_rebalance({"A.SIM": D("3.4567")}, D("0"), quotes, {"A.SIM": D("0")}, specs, FEE, NO_LIMITS)

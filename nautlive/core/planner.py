@@ -129,6 +129,7 @@ class _Line(msgspec.Struct):
     value: Decimal
     qty_steps: Decimal  # holding in steps (not necessarily whole)
     target_steps_per_nav: Decimal  # target holding in steps per unit of NAV: weight / (mid × step)
+    step_value: Decimal  # one step at mid: mid × step
     step: Decimal
     spec: InstrumentSpec
     quote: Quote
@@ -204,7 +205,8 @@ def _lines(
                 mid,
                 qty * mid,
                 qty / step,
-                weight / (mid * step),
+                weight / (step_value := mid * step),
+                step_value,
                 step,
                 spec,
                 quote,
@@ -257,44 +259,35 @@ def _untradable_reason(spec: InstrumentSpec | None) -> str | None:
 
 
 def _buy_side(line: _Line, policy: RebalancePolicy) -> _Side:
-    if line.buy is None:
-        ask = line.quote.ask
-        notional = line.step * ask
-        fee = notional * line.fee
-        line.buy = _side(line, policy, ask, notional, notional + fee, line.step * (ask - line.mid) + fee)
+    line.buy = _side(line, policy, line.quote.ask, buying=True)
     return line.buy
 
 
 def _sell_side(line: _Line, policy: RebalancePolicy) -> _Side:
-    if line.sell is None:
-        bid = line.quote.bid
-        notional = line.step * bid
-        fee = notional * line.fee
-        line.sell = _side(line, policy, bid, notional, notional - fee, line.step * (line.mid - bid) + fee)
+    line.sell = _side(line, policy, line.quote.bid, buying=False)
     return line.sell
 
 
-def _side(
-    line: _Line,
-    policy: RebalancePolicy,
-    price: Decimal,
-    notional_per_step: Decimal,
-    cash_per_step: Decimal,
-    drag_per_step: Decimal,
-) -> _Side:
+def _side(line: _Line, policy: RebalancePolicy, price: Decimal, buying: bool) -> _Side:
     spec, step = line.spec, line.step
-    min_steps = 1
-    if spec.min_qty is not None and spec.min_qty > step:
-        min_steps = _ceil_div(spec.min_qty, step)
-    if spec.min_notional is not None and spec.min_notional > (notional_per_step if min_steps == 1 else
-                                                              min_steps * notional_per_step):
-        min_steps = _ceil_div(spec.min_notional, notional_per_step)
+    notional_per_step = step * price
+    fee = notional_per_step * line.fee
+    if buying:
+        cash_per_step, drag_per_step = notional_per_step + fee, step * (price - line.mid) + fee
+    else:
+        cash_per_step, drag_per_step = notional_per_step - fee, step * (line.mid - price) + fee
+    min_qty, min_notional = spec.min_qty, spec.min_notional
+    min_steps = _ceil_div(min_qty, step) if min_qty is not None and min_qty > step else 1
+    if min_notional is not None and min_notional > (notional_per_step if min_steps == 1 else
+                                                    min_steps * notional_per_step):
+        min_steps = _ceil_div(min_notional, notional_per_step)
     qty_cap = _least(spec.max_qty, spec.market_max_qty)
     notional_cap = _least(policy.max_order_notional, spec.max_notional)
     cap_steps = None if qty_cap is None else int(qty_cap // step)
     if notional_cap is not None:
         notional_steps = int(notional_cap // notional_per_step)
-        cap_steps = notional_steps if cap_steps is None else min(cap_steps, notional_steps)
+        if cap_steps is None or notional_steps < cap_steps:
+            cap_steps = notional_steps
     return _Side(price, min_steps, cap_steps, notional_per_step, cash_per_step, drag_per_step)
 
 
@@ -371,10 +364,12 @@ def _size(lines: list[_Line], nav_after: Decimal, cash: Decimal, policy: Rebalan
     sells: list[tuple[int, int, _Side]] = []
     buys: list[tuple[int, int, _Side]] = []
     for i, line in enumerate(lines):
-        gap = line.value - line.weight * nav_after
+        target_value = line.weight * nav_after
+        gap = line.value - target_value
         if not gap or abs(gap) < band_value:
             continue
-        target_steps = nav_after * line.target_steps_per_nav
+        # divided, not NAV × the rounded steps per NAV: a target of exactly N steps must not come out N − 1e-49
+        target_steps = target_value / line.step_value
         if gap > ZERO:
             raw = int(line.qty_steps - target_steps)
             side = line.sell or _sell_side(line, policy)
@@ -469,10 +464,9 @@ def _tradable(steps: int, min_steps: int, cap_steps: int | None) -> int:
     return (children - 1) * cap_steps
 
 
-def _split(steps: int, min_steps: int, cap_steps: int | None) -> list[int]:
-    """Child order sizes: full orders plus the remainder when it is valid on its own, else equal-ish orders."""
-    if cap_steps is None or steps <= cap_steps:
-        return [steps]
+def _split(steps: int, min_steps: int, cap_steps: int) -> list[int]:
+    """Child order sizes above `cap_steps`: full orders plus the remainder when it is valid on its own, else
+    equal-ish orders."""
     children = -(-steps // cap_steps)
     remainder = steps - (children - 1) * cap_steps
     if remainder >= min_steps:
@@ -486,74 +480,69 @@ def _orders(lines: list[_Line], steps: list[int]) -> list[OrderIntent]:
     for line, k in zip(lines, steps, strict=True):
         if not k:
             continue
-        side, orders = (line.buy, buys) if k > 0 else (line.sell, sells)
-        for child, size in enumerate(_split(abs(k), side.min_steps, side.cap_steps)):
-            orders.append(
-                OrderIntent(
-                    instrument_id=line.instrument_id,
-                    side="BUY" if k > 0 else "SELL",
-                    quantity=size * line.step,
-                    price=side.price,
-                    notional=size * side.notional_per_step,
-                    child=child,
-                )
-            )
+        if k > 0:
+            side, orders, name, size = line.buy, buys, "BUY", k
+        else:
+            side, orders, name, size = line.sell, sells, "SELL", -k
+        iid, step, price, notional_per_step = line.instrument_id, line.step, side.price, side.notional_per_step
+        if side.cap_steps is None or size <= side.cap_steps:  # the common case inline: one order
+            orders.append(OrderIntent(iid, name, size * step, price, size * notional_per_step))
+            continue
+        for child, child_size in enumerate(_split(size, side.min_steps, side.cap_steps)):
+            orders.append(OrderIntent(iid, name, child_size * step, price, child_size * notional_per_step, child))
     return sells + buys
 
 
 def _explain(universe, lines, sizing: _Sizing, skipped, targets, nav, nav_after) -> list[Explanation]:
-    """One explanation per instrument (lines and skipped ones both follow `universe`); weights after the plan are
-    taken at the projected NAV."""
+    """One explanation per instrument, in `universe` order; weights after the plan are taken at the projected NAV."""
     bps_after = BPS / nav_after if nav_after > ZERO else ZERO
     per_nav = 1 / nav if nav > ZERO else ZERO  # one division, then products: weights are quantized to 1e-8 anyway
+    explained = _explain_lines(lines, sizing, per_nav, bps_after)
+    if not skipped:
+        return explained
+    of_lines = iter(explained)  # lines follow `universe` too
+    return [
+        _explain_skipped(iid, *skip, targets.get(iid, ZERO), per_nav, bps_after) if (skip := skipped.get(iid))
+        else next(of_lines)
+        for iid in universe
+    ]
+
+
+def _explain_lines(lines: list[_Line], sizing: _Sizing, per_nav: Decimal, bps_after: Decimal) -> list[Explanation]:
     out = []
-    i = 0
-    for iid in universe:
-        weight = targets.get(iid, ZERO)
-        if skip := skipped.get(iid):
-            reason, value = skip
-            known = value is not None and nav > ZERO
-            out.append(
-                Explanation(
-                    iid,
-                    _weight(value * per_nav) if known else None,
-                    weight,
-                    "skip",
-                    reason,
-                    _bps(value * bps_after - weight * BPS) if known else None,
-                )
-            )
-            continue
-        line, k = lines[i], sizing.steps[i]
+    limited = sizing.limited
+    for i, (line, k, wanted) in enumerate(zip(lines, sizing.steps, sizing.wanted, strict=True)):
         if k:
             qty_after = line.qty + k * line.step
             value_after = qty_after * line.mid
         else:  # line.value is qty * mid already
             qty_after, value_after = line.qty, line.value
-        action, reason = _outcome(line, k, sizing.wanted[i], sizing.limited.get(i), qty_after)
+        if wanted is None:
+            action, reason = "hold", WITHIN_BAND
+        else:
+            action, reason = _outcome(line, k, wanted, limited.get(i), qty_after)
+        weight = line.weight
         out.append(
             Explanation(
-                iid,
-                _weight(line.value * per_nav),
+                line.instrument_id,
+                (line.value * per_nav).quantize(WEIGHT_DIGITS) or ZERO,
                 weight,
                 action,
                 reason,
-                _bps(value_after * bps_after - weight * BPS),
+                (value_after * bps_after - weight * BPS).quantize(BPS_DIGITS) or ZERO,
             )
         )
-        i += 1
     return out
 
 
-def _weight(value: Decimal) -> Decimal:
-    return value.quantize(WEIGHT_DIGITS) or ZERO
+def _explain_skipped(iid, reason, value, weight, per_nav, bps_after) -> Explanation:
+    if value is None or not per_nav:  # per_nav is 0 when NAV is not positive
+        return Explanation(iid, None, weight, "skip", reason, None)
+    weight_now = (value * per_nav).quantize(WEIGHT_DIGITS) or ZERO
+    return Explanation(iid, weight_now, weight, "skip", reason, (value * bps_after - weight * BPS).quantize(BPS_DIGITS) or ZERO)
 
 
-def _bps(value: Decimal) -> Decimal:
-    return value.quantize(BPS_DIGITS) or ZERO
-
-
-def _outcome(line: _Line, steps: int, wanted: int | None, limited: str | None, qty_after: Decimal) -> tuple[str, str]:
+def _outcome(line: _Line, steps: int, wanted: int, limited: str | None, qty_after: Decimal) -> tuple[str, str]:
     if steps:
         if limited:
             return "trade", limited
@@ -561,8 +550,6 @@ def _outcome(line: _Line, steps: int, wanted: int | None, limited: str | None, q
         if side.cap_steps is not None and abs(steps) == MAX_CHILDREN * side.cap_steps < abs(wanted):
             return "trade", CAPPED_BY_CHILDREN
         return "trade", DUST_LEFT if not line.weight and qty_after else TO_TARGET
-    if wanted is None:
-        return "hold", WITHIN_BAND
     if limited:
         return "skip", limited
     return "skip", _minimum_reason(line, line.buy if wanted > 0 else line.sell, abs(wanted))
