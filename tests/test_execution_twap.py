@@ -189,3 +189,11 @@ def test_a_new_target_during_the_sells_of_a_twap_ends_it_without_its_buys_and_pl
     assert {s for s, _ in again} == {"BUY"}  # planned from the account: 0.5 is above what the sells left
     assert summary["rebalances"] == 4
     assert abs(D(summary["final_weights"][ETH]["weight"]) - D("0.5")) < D("0.01")
+
+
+def test_a_slice_a_whole_interval_late_pushes_the_rest_back_and_a_few_ms_never_move_the_grid():
+    from nautlive.core.execution_twap import NS, slipped_start
+
+    assert slipped_start(0, 10 * NS, 10 * NS + 3_000_000, 10) == 0  # the quote came 3 ms after the due time
+    assert slipped_start(0, 10 * NS, 19 * NS, 10) == 0  # late, but the next slice is not due yet
+    assert slipped_start(0, 10 * NS, 27 * NS, 10) == 17 * NS  # the next one would be due at once: it waits 10 s

@@ -18,9 +18,10 @@ PLUMBING = {"__init__", "on_start", "on_stop", "cancel_unfinished_orders", "rese
             "_reconcile_at_startup", "_check_stuck_orders", "_mid"}
 # Hooks the base class calls around its planning: when to plan (after reading the venue), whether to send (budgets),
 # which refusals to plan again, how to wait, where an inferred fill's real trades come from, how a passive order's
-# re-posting counts against the hourly budget, and whether due TWAP/passive children wait (a venue not answering).
-# None sizes an order.
-HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later", "_fill_from_venue", "_count_child", "_children_held"}
+# re-posting counts against the hourly budget, whether due TWAP/passive children wait (a venue not answering), and
+# what drives them when no quote comes (the wall clock, on a live feed). None sizes an order.
+HOOKS = {"_prepare", "_refuse", "_on_refused_order", "_later", "_fill_from_venue", "_count_child", "_children_held",
+         "_drive_between_quotes"}
 
 
 def test_live_strategy_inherits_and_overrides_no_planning_or_order_logic():

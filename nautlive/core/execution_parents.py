@@ -27,7 +27,7 @@ from nautilus_trader.model.events import OrderRejected
 from nautilus_trader.model.identifiers import InstrumentId
 
 from nautlive.core.execution_passive import left_to_fill, needs_reprice, patience_over, touch_price
-from nautlive.core.execution_twap import due_ns, min_child_steps, slice_count, twap_children
+from nautlive.core.execution_twap import due_ns, min_child_steps, slice_count, slipped_start, twap_children
 
 MAX_POST_ONLY_REJECTS = 5  # post-only orders the venue refused as crossing before the parent crosses as market
 
@@ -98,6 +98,7 @@ class ParentExecution:
                                      self._twap_plan(i) if self.config.execution_style == "twap" else None)
                          for i in intents]
         self._drive_parents(advance=False)
+        self._drive_between_quotes()
         self._advance()
 
     def _drive_parents(self, advance: bool = True) -> None:
@@ -119,10 +120,16 @@ class ParentExecution:
         """Whether children that fall due wait (LIVE: while the venue is not answering); never in a backtest."""
         return False
 
+    def _drive_between_quotes(self) -> None:
+        """Keep driving waiting parents when no quote comes (a quiet feed): on a live feed, by the wall clock. Never in
+        a backtest or a replay, where only the data moves time."""
+
     def _drive_twap(self, parent: ParentOrder, now: int) -> None:
-        while parent.children and due_ns(parent.started_ns, parent.children[0][0], self.config.interval_secs) <= now:
+        while parent.children and (due := due_ns(parent.started_ns, parent.children[0][0],
+                                                 self.config.interval_secs)) <= now:
             _, quantity = parent.children.pop(0)
             self._send_child(parent, quantity, self.config.child_style)
+            parent.started_ns = slipped_start(parent.started_ns, due, now, self.config.interval_secs)
         parent.done = not parent.children
 
     def _drive_passive(self, parent: ParentOrder, now: int) -> None:

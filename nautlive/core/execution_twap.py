@@ -6,7 +6,8 @@ whole number of lot steps, a child below the minimum (min qty, or min notional a
 next (the last into the one before), and no child is larger than its parent.
 
 The schedule: slice k is due `k x interval_secs` after the parent starts, k = 0 .. n-1 with n = horizon / interval
-(at least 1): the first child goes out at once, the last at horizon - interval.
+(at least 1): the first child goes out at once, the last at horizon - interval. A slice that goes out a whole
+interval late (held while the venue was down) pushes the rest back by as much: the horizon stretches, the spacing holds.
 """
 
 from __future__ import annotations
@@ -66,3 +67,12 @@ def twap_children(quantity: Decimal, slices: int, step: Decimal, price: Decimal,
 def due_ns(start_ns: int, index: int, interval_secs: float) -> int:
     """When slice `index` of a parent started at `start_ns` is due."""
     return start_ns + int(index * interval_secs * NS)
+
+
+def slipped_start(start_ns: int, due: int, sent: int, interval_secs: float) -> int:
+    """The parent's start after a slice due at `due` went out at `sent`: pushed back by its lateness when it came a
+    whole interval or more late (children held while the venue was down, no data), so the slices behind it keep
+    their spacing instead of going out in a burst; unchanged otherwise (a quote's few ms never move the grid, so a
+    backtest and a replay still cross each slice on the same quote)."""
+    late = sent - due
+    return start_ns + late if late >= interval_secs * NS else start_ns

@@ -169,6 +169,7 @@ def build(profile: VenueProfile, options: SessionOptions, loop: asyncio.Abstract
             taker_fee=profile.taker_fee,
             max_attempts=MAX_ATTEMPTS,
             enforce_budget=options.mode == "live",
+            live_feed=options.feed.kind not in ("replay", "bars"),
             subscribe_book=options.mode == "shadow" and options.feed.kind == "venue" and has_depth(profile, "venue"),
             market_tif=market_tif(profile, options),
             **strategy_settings(profile.execution),

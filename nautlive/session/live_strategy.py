@@ -23,6 +23,7 @@ from nautlive.core.strategy import NautilusRebalanceStrategy, RebalanceConfig
 # (-1013, -2010) are final.
 TRANSIENT = re.compile(r"MAX_ORDER_SUBMIT_RATE|NOTIONAL_EXCEEDS_FREE_BALANCE|-100[0-8]\b|-1015\b|-1021\b"
                        r"|[Tt]ime(d)? ?out")
+PARENT_TICK_SECS = 0.25  # how late a TWAP child or a passive deadline can be on a feed with no quote
 
 
 def is_transient(reason: str) -> bool:
@@ -43,6 +44,7 @@ class LiveRebalanceConfig(RebalanceConfig, frozen=True):
     fill_timeout_secs: float = 30.0
     taker_fee: Decimal = Decimal("0.001")
     enforce_budget: bool = True  # LIVE refuses a rebalance that would overrun a budget; SHADOW only reports it
+    live_feed: bool = True  # quotes arrive in wall time (venue or synthetic feed), not replayed from a recording
 
 
 class LiveRebalanceStrategy(NautilusRebalanceStrategy):
@@ -70,6 +72,7 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         self._watch_stop = None
         self._watch_task = None
         self._watchdog = None
+        self._parent_ticks = False  # the wall-clock drive of waiting parents is scheduled
 
     def on_start(self) -> None:
         import asyncio
@@ -166,6 +169,22 @@ class LiveRebalanceStrategy(NautilusRebalanceStrategy):
         """No TWAP or passive child goes out while the venue is not answering: it waits for the venue to answer
         again, or for the session's end (live.down_timeout), when it is reported undone."""
         return self.venue is not None and getattr(self.venue, "down_since", None) is not None
+
+    def _drive_between_quotes(self) -> None:
+        """On a live feed, waiting parents are driven every PARENT_TICK_SECS too: a TWAP child falls due, a passive
+        order's patience runs out, a child held while the venue was down goes out, with no quote needed."""
+        if not self.config.live_feed or self._parent_ticks:
+            return
+        self._parent_ticks = True
+
+        def tick() -> None:
+            if not self._parents_waiting():
+                self._parent_ticks = False
+                return
+            self._drive_parents()
+            self._later(PARENT_TICK_SECS, tick)
+
+        self._later(PARENT_TICK_SECS, tick)
 
     def _fill_from_venue(self, event) -> bool:  # noqa: ANN001
         """An inferred fill (the engine reconciled an order whose stream events were lost) has a made-up trade id,
