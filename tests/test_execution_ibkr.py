@@ -59,7 +59,11 @@ def assert_on_target(tws) -> None:  # noqa: ANN001
         assert abs(weight - target) < D("0.01"), symbol
 
 
-def test_ib_live_once_twap_sends_mkt_children_and_reaches_the_target(ib_dir, tws):
+@pytest.mark.parametrize("quiet", [False, True], ids=["quoting", "quotes pinned"])
+def test_ib_live_once_twap_sends_mkt_children_and_reaches_the_target(ib_dir, tws, quiet):
+    """Pinned quotes are a quiet feed (no tick after the first): the children still fall due, by the clock."""
+    for symbol, quote in state(tws)["quotes"].items() if quiet else ():
+        control(tws, "POST", f"/__sim/quote?symbol={symbol}&bid={quote['bid']}&ask={quote['ask']}")
     use_execution(ib_dir, style="twap", horizon_secs=2, interval_secs=1, child="market")
     proc = live(ib_dir, "--once")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -153,16 +157,3 @@ def test_ib_live_once_twap_with_limit_cap_children_sends_lmt_ioc_children_and_re
     assert_on_target(tws)
     logged = [json.loads(line) for line in (ib_dir / "drift.log").read_text().splitlines()]
     assert len({f["parent_order_id"] for f in logged}) == 2 and {f["style"] for f in logged} == {"twap"}
-
-
-def test_ib_live_once_twap_children_go_out_on_time_when_no_quote_arrives(ib_dir, tws):
-    """A quiet feed (both quotes pinned: no tick after the first) must not hold TWAP children: they fall due by the
-    clock, as they do between quotes, and the session ends at target well within its fill timeout."""
-    for symbol, quote in state(tws)["quotes"].items():
-        control(tws, "POST", f"/__sim/quote?symbol={symbol}&bid={quote['bid']}&ask={quote['ask']}")
-    use_execution(ib_dir, style="twap", horizon_secs=4, interval_secs=2, child="market")
-    proc = live(ib_dir, "--once")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    orders = state(tws)["orders"]
-    assert len(placed(tws)) == 4 and {o["status"] for o in orders} == {"Filled"}  # 2 children x 2 instruments
-    assert_on_target(tws)
