@@ -92,12 +92,13 @@ def test_bars_equal_the_venues_history_row_for_row_in_one_day_chunks(tmp_path, t
         path = tmp_path / "bars" / f"{symbol}-1m.parquet"
         assert read_rows(path) == _source(tws, symbol, start, end)
         series, _ = read_bars(str(path), "INTERACTIVE_BROKERS", KNOWN)  # what `backtest --data` reads
-        assert series.instrument_id == iid and len(series) == 3 * 1440 - 360
+        # trading hours only: 04:00-20:00 New York time, 09:00-01:00 UTC in January (Monday from 09:00)
+        assert series.instrument_id == iid and len(series) == 900 + 2 * 960
     asked = _history_requests(tws)
     assert len(asked) == 6 and all(r["protobuf"] == (tws.sim.server_version >= 208) for r in asked)
-    assert f"wrote {tmp_path}/bars/AAPL-1m.parquet: 3960 bars 2024-01-01T06:00:00Z to 2024-01-03T23:59:00Z " \
-           f"(3960 new from IB Gateway at 127.0.0.1:{tws.port})" in result.stdout, result.stdout
-    assert "AAPL 2024-01-01T06:00:00Z..2024-01-02T00:00:00Z: 1080 bars from IB" in result.stderr
+    assert f"wrote {tmp_path}/bars/AAPL-1m.parquet: 2820 bars 2024-01-01T09:00:00Z to 2024-01-03T23:59:00Z " \
+           f"(2820 new from IB Gateway at 127.0.0.1:{tws.port})" in result.stdout, result.stdout
+    assert "AAPL 2024-01-01T06:00:00Z..2024-01-02T00:00:00Z: 900 bars from IB" in result.stderr
 
 
 def test_longer_bars_come_in_longer_chunks_the_venue_accepts(tmp_path, tws):
@@ -114,7 +115,7 @@ def test_a_rerun_asks_only_for_what_the_file_lacks(tmp_path, tws):
     result = _download(tmp_path, "--start", "2024-01-01", "--end", "2024-01-04", "--symbols", "AAPL")
     assert result.exit_code == 0, result.output
     assert len(_history_requests(tws)) == before + 1
-    assert "(1440 new from IB Gateway" in result.stdout
+    assert "(960 new from IB Gateway" in result.stdout  # Wednesday's session, 09:00 to 01:00 UTC
     assert read_rows(tmp_path / "bars" / "AAPL-1m.parquet") == _source(tws, "AAPL", "2024-01-01", "2024-01-04")
 
 
