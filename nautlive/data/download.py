@@ -112,17 +112,13 @@ class _File:
     def __init__(self, path: Path) -> None:
         rows = read_rows(path)
         self.path, self.bars, self.fetched = path, _Bars(rows), read_fetched(path, rows)
-        self.new_bars = self.new_ranges = False
+        self.new_bars = self.unsaved = False
 
     def add(self, piece: Piece, rows: list[Row]) -> int:
         added = self.bars.add(rows, piece.start_ms, piece.end_ms)
         self.fetched = merged([*self.fetched, (piece.start_ms, piece.end_ms)])
-        self.new_bars, self.new_ranges = self.new_bars or added > 0, True
+        self.new_bars, self.unsaved = self.new_bars or added > 0, True
         return added
-
-    @property
-    def unsaved(self) -> bool:
-        return self.new_ranges
 
     def save(self) -> None:
         rows = self.bars.rows()
@@ -130,7 +126,7 @@ class _File:
             write_rows(self.path, rows)
         if rows:  # no file, no record: "nothing written" stays true and a re-run asks again
             write_fetched(self.path, rows, self.fetched)
-        self.new_bars = self.new_ranges = False
+        self.new_bars = self.unsaved = False
 
 
 Progress = Callable[[str, Piece, str, int], None]  # symbol, piece, source ("archive", "REST", "IB", "none"), added
