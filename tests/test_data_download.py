@@ -89,6 +89,41 @@ def test_missing_leaves_out_what_was_fetched_so_a_gap_the_venue_answered_empty_i
         (t0 + 10 * 60_000, t0 + 12 * 60_000)]  # the gap at 00:04 was answered: only the never-fetched end
 
 
+def test_the_last_hour_is_never_recorded_as_fetched_so_late_bars_are_asked_for_again(tmp_path):
+    """A venue may publish its latest bars late: a re-run asks again for what was fetched within the hour."""
+    import asyncio
+
+    from nautlive.data.download import SETTLING_MS, Job, download
+
+    now = MS("2023-04-02", "")
+    start = now - 3 * 3_600_000
+
+    class OneMinuteBars:
+        """A venue with a bar every minute, fetched in one piece."""
+
+        trades_in_sessions = False
+
+        async def start(self, symbols: list[str]) -> None:
+            pass
+
+        def pieces(self, start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:
+            return [Piece("rest", start_ms, end_ms)]
+
+        async def fetch(self, symbol: str, piece: Piece) -> tuple[list, str, list]:
+            return [], "REST", [(t, 1.0, 1.0, 1.0, 1.0, 0.0) for t in range(piece.start_ms, piece.end_ms, 60_000)]
+
+        def describe(self, added: dict[str, int]) -> str:
+            return ""
+
+        async def close(self) -> None:
+            pass
+
+    job = Job(["BTCUSDT"], "1m", 60_000, start, now, tmp_path, "parquet")
+    asyncio.run(download(job, OneMinuteBars(), lambda *_: None, now_ms=now))
+    path = tmp_path / file_name("BTCUSDT", "1m", "parquet")
+    assert read_fetched(path, read_rows(path)) == [(start, now - SETTLING_MS)]
+
+
 def test_a_record_of_what_was_fetched_counts_only_for_the_bars_it_was_written_with(tmp_path):
     path = tmp_path / "BTCUSDT-1m.parquet"
     rows = [(MS("2023-04-01", "") + i * 60_000, 1.0, 1.0, 1.0, 1.0, 0.0) for i in range(3)]

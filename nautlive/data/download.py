@@ -25,6 +25,8 @@ from nautlive.data.klines import Gap, Row, gaps, iso
 from nautlive.data.store import file_name, read_rows, write_rows
 
 SAVE_EVERY = 5.0  # seconds between rewrites of the file while a symbol downloads
+# The last hour is never recorded as fetched: a venue may still publish its latest bars late, so a re-run asks again.
+SETTLING_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,11 @@ class _File:
         self.path, self.bars, self.fetched = path, _Bars(rows), read_fetched(path, rows)
         self.new_bars = self.unsaved = False
 
-    def add(self, piece: Piece, rows: list[Row]) -> int:
+    def add(self, piece: Piece, rows: list[Row], settled_ms: int) -> int:
+        """Keep the piece's bars; record it as fetched up to `settled_ms` (what came later may still change)."""
         added = self.bars.add(rows, piece.start_ms, piece.end_ms)
-        self.fetched = merged([*self.fetched, (piece.start_ms, piece.end_ms)])
+        if piece.start_ms < settled_ms:
+            self.fetched = merged([*self.fetched, (piece.start_ms, min(piece.end_ms, settled_ms))])
         self.new_bars, self.unsaved = self.new_bars or added > 0, True
         return added
 
@@ -166,7 +170,7 @@ async def download_symbol(source: Source, job: Job, symbol: str, now_ms: int, pr
             if fallback:
                 queue[:0] = fallback
                 continue
-            added = file.add(piece, rows)
+            added = file.add(piece, rows, now_ms - SETTLING_MS)
             result.added[name] = result.added.get(name, 0) + added
             progress(symbol, piece, name, added)
             if file.unsaved and time.monotonic() - saved_at >= SAVE_EVERY:
