@@ -18,6 +18,7 @@ from nautlive.cli.app import app
 from nautlive.data import klines
 from nautlive.data.bars import read_bars
 from nautlive.data.download import Piece, missing
+from nautlive.data.fetched import read_fetched, sidecar_path, write_fetched
 from nautlive.data.store import file_name, read_rows, write_rows
 from nautlive.venues.binance.archive import ArchiveCorrupt, verify
 from nautlive.venues.binance.download import plan
@@ -79,6 +80,60 @@ def test_missing_is_before_the_first_bar_between_bars_and_after_the_last():
         (MS("2023-04-01T00:10", ""), MS("2023-04-01T00:12", ""))]
     assert missing(rows, MS("2023-04-02", ""), MS("2023-04-03", ""), 60_000) == [(MS("2023-04-02", ""),
                                                                                  MS("2023-04-03", ""))]
+
+
+def test_missing_leaves_out_what_was_fetched_so_a_gap_the_venue_answered_empty_is_not_asked_again():
+    t0 = MS("2023-04-01", "")
+    rows = [(t0 + i * 60_000, 1.0, 1.0, 1.0, 1.0, 0.0) for i in range(10) if i not in (4, 5)]
+    assert missing(rows, t0, t0 + 12 * 60_000, 60_000, [(t0, t0 + 10 * 60_000)]) == [
+        (t0 + 10 * 60_000, t0 + 12 * 60_000)]  # the gap at 00:04 was answered: only the never-fetched end
+
+
+def test_the_last_hour_is_never_recorded_as_fetched_so_late_bars_are_asked_for_again(tmp_path):
+    """A venue may publish its latest bars late: a re-run asks again for what was fetched within the hour."""
+    import asyncio
+
+    from nautlive.data.download import SETTLING_MS, Job, download
+
+    now = MS("2023-04-02", "")
+    start = now - 3 * 3_600_000
+
+    class OneMinuteBars:
+        """A venue with a bar every minute, fetched in one piece."""
+
+        trades_in_sessions = False
+
+        async def start(self, symbols: list[str]) -> None:
+            pass
+
+        def pieces(self, start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:
+            return [Piece("rest", start_ms, end_ms)]
+
+        async def fetch(self, symbol: str, piece: Piece) -> tuple[list, str, list]:
+            return [], "REST", [(t, 1.0, 1.0, 1.0, 1.0, 0.0) for t in range(piece.start_ms, piece.end_ms, 60_000)]
+
+        def describe(self, added: dict[str, int]) -> str:
+            return ""
+
+        async def close(self) -> None:
+            pass
+
+    job = Job(["BTCUSDT"], "1m", 60_000, start, now, tmp_path, "parquet")
+    asyncio.run(download(job, OneMinuteBars(), lambda *_: None, now_ms=now))
+    path = tmp_path / file_name("BTCUSDT", "1m", "parquet")
+    assert read_fetched(path, read_rows(path)) == [(start, now - SETTLING_MS)]
+
+
+def test_a_record_of_what_was_fetched_counts_only_for_the_bars_it_was_written_with(tmp_path):
+    path = tmp_path / "BTCUSDT-1m.parquet"
+    rows = [(MS("2023-04-01", "") + i * 60_000, 1.0, 1.0, 1.0, 1.0, 0.0) for i in range(3)]
+    write_fetched(path, rows, [(0, 60_000), (60_000, 120_000), (300_000, 360_000)])
+    assert read_fetched(path, rows) == [(0, 120_000), (300_000, 360_000)]
+    assert read_fetched(path, rows[:2]) == []  # the file changed since (edited by hand): stale
+    sidecar_path(path).write_text('{"format": 0, "fetched": [[0, 60000]]}')  # an older format
+    assert read_fetched(path, rows) == []
+    sidecar_path(path).unlink()
+    assert read_fetched(path, rows) == []
 
 
 def test_archive_times_in_microseconds_since_2025_read_as_milliseconds():
@@ -155,6 +210,7 @@ def test_a_rerun_fetches_a_gap_in_the_middle_of_the_file_and_only_it(tmp_path, a
     args = ("--start", "2023-04-01", "--end", "2023-04-03", "--symbols", "BTCUSDT")
     assert _download(tmp_path, archive.url, *args).exit_code == 0
     path = tmp_path / "bars" / "BTCUSDT-1m.parquet"
+    # bars removed by hand: the record of what was fetched no longer names this file, so it is ignored
     write_rows(path, [r for r in read_rows(path) if not MS("2023-04-01T10:00", "") <= r[0] < MS("2023-04-01T12:00",
                                                                                               "")])
     archive.state.log.clear()
@@ -175,6 +231,11 @@ def test_gaps_in_the_venues_data_are_reported_not_filled(tmp_path, archive, sour
         in result.stderr, result.stderr
     assert read_rows(tmp_path / "bars" / "BTCUSDT-1m.parquet") == _expected(source["BTCUSDT"], "2023-03-24",
                                                                              "2023-03-25")
+    archive.state.log.clear()
+    again = _download(tmp_path, archive.url, "--start", "2023-03-24", "--end", "2023-03-25", "--symbols", "BTCUSDT")
+    assert again.exit_code == 0, again.output
+    assert archive.state.log == ["/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1"]  # the gap is not asked again
+    assert "warning: BTCUSDT 1m: 80 bar(s) missing from 2023-03-24T12:40:00Z" in again.stderr  # Binance never closes
 
 
 def test_a_corrupt_zip_is_refused_in_one_line_naming_it_and_nothing_of_it_is_written(tmp_path, archive):
@@ -222,10 +283,11 @@ def test_an_unreachable_venue_is_exit_1_naming_the_url(tmp_path):
 
 
 def killed_after_the_first_save(args: list[str], path: Path, env: dict) -> list:
-    """Run the download `args`, kill -9 it once `path` exists (its first piece saved): the rows it left."""
+    """Run the download `args`, kill -9 it once `path` and its record of what was fetched exist (written after it: its
+    first pieces saved): the rows it left."""
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
-    while not path.exists():
+    while not sidecar_path(path).exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

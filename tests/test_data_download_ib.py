@@ -4,18 +4,21 @@ requires; the bars equal the venue's own history row for row; resume, unknown sy
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
 
 from nautlive.cli.app import app
 from nautlive.data.bars import read_bars
+from nautlive.data.fetched import read_fetched, sidecar_path
 from nautlive.data.klines import DAY, iso, parse_time
 from nautlive.data.store import read_rows
 from nautlive.sim.tws import build_tws_simulator
@@ -92,12 +95,13 @@ def test_bars_equal_the_venues_history_row_for_row_in_one_day_chunks(tmp_path, t
         path = tmp_path / "bars" / f"{symbol}-1m.parquet"
         assert read_rows(path) == _source(tws, symbol, start, end)
         series, _ = read_bars(str(path), "INTERACTIVE_BROKERS", KNOWN)  # what `backtest --data` reads
-        assert series.instrument_id == iid and len(series) == 3 * 1440 - 360
+        # trading hours only: 04:00-20:00 New York time, 09:00-01:00 UTC in January (Monday from 09:00)
+        assert series.instrument_id == iid and len(series) == 900 + 2 * 960
     asked = _history_requests(tws)
     assert len(asked) == 6 and all(r["protobuf"] == (tws.sim.server_version >= 208) for r in asked)
-    assert f"wrote {tmp_path}/bars/AAPL-1m.parquet: 3960 bars 2024-01-01T06:00:00Z to 2024-01-03T23:59:00Z " \
-           f"(3960 new from IB Gateway at 127.0.0.1:{tws.port})" in result.stdout, result.stdout
-    assert "AAPL 2024-01-01T06:00:00Z..2024-01-02T00:00:00Z: 1080 bars from IB" in result.stderr
+    assert f"wrote {tmp_path}/bars/AAPL-1m.parquet: 2820 bars 2024-01-01T09:00:00Z to 2024-01-03T23:59:00Z " \
+           f"(2820 new from IB Gateway at 127.0.0.1:{tws.port})" in result.stdout, result.stdout
+    assert "AAPL 2024-01-01T06:00:00Z..2024-01-02T00:00:00Z: 900 bars from IB" in result.stderr
 
 
 def test_longer_bars_come_in_longer_chunks_the_venue_accepts(tmp_path, tws):
@@ -114,8 +118,53 @@ def test_a_rerun_asks_only_for_what_the_file_lacks(tmp_path, tws):
     result = _download(tmp_path, "--start", "2024-01-01", "--end", "2024-01-04", "--symbols", "AAPL")
     assert result.exit_code == 0, result.output
     assert len(_history_requests(tws)) == before + 1
-    assert "(1440 new from IB Gateway" in result.stdout
+    assert "(960 new from IB Gateway" in result.stdout  # Wednesday's session, 09:00 to 01:00 UTC
     assert read_rows(tmp_path / "bars" / "AAPL-1m.parquet") == _source(tws, "AAPL", "2024-01-01", "2024-01-04")
+
+
+WEEK = ("--symbols", "AAPL", "--start", "2024-06-03", "--end", "2024-06-08")  # Monday to Friday, UTC days
+
+
+def _new_york(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, ZoneInfo("US/Eastern"))
+
+
+def test_a_weeks_download_holds_only_trading_hours_and_warns_about_nothing(tmp_path, tws):
+    result = _download(tmp_path, *WEEK)
+    assert result.exit_code == 0, result.output
+    rows = read_rows(tmp_path / "bars" / "AAPL-1m.parquet")
+    assert rows == _source(tws, "AAPL", "2024-06-03", "2024-06-08") and len(rows) == 5 * 16 * 60
+    assert {(_new_york(r[0]).weekday() < 5, 4 <= _new_york(r[0]).hour < 20) for r in rows} == {(True, True)}
+    assert "warning" not in result.stderr, result.stderr
+    # the four nights between the sessions (00:00-08:00 UTC in June) and the Monday before the first one
+    assert "AAPL 1m: 5 period(s) without bars at the venue (market closed), not asked again" in result.stdout
+
+
+def test_a_rerun_over_the_same_week_asks_nothing_and_a_later_end_only_the_new_days(tmp_path, tws):
+    assert _download(tmp_path, *WEEK).exit_code == 0
+    path = tmp_path / "bars" / "AAPL-1m.parquet"
+    written, asked = path.read_bytes(), len(_history_requests(tws))
+    assert asked == 5 and sidecar_path(path).exists()
+    again = _download(tmp_path, *WEEK)
+    assert again.exit_code == 0 and "warning" not in again.stderr, again.output
+    assert len(_history_requests(tws)) == asked and path.read_bytes() == written
+    later = _download(tmp_path, *WEEK[:-1], "2024-06-12")
+    assert later.exit_code == 0, later.output
+    assert len(_history_requests(tws)) == asked + 4  # Saturday to Tuesday, one request a day
+    assert "(1920 new from IB Gateway" in later.stdout  # Monday's and Tuesday's sessions
+    assert read_rows(path) == _source(tws, "AAPL", "2024-06-03", "2024-06-12")
+
+
+def test_a_corrupt_record_of_what_was_fetched_is_ignored_and_the_file_lacks_are_asked_again(tmp_path, tws):
+    assert _download(tmp_path, *WEEK).exit_code == 0
+    path = tmp_path / "bars" / "AAPL-1m.parquet"
+    written, asked = path.read_bytes(), len(_history_requests(tws))
+    sidecar_path(path).write_bytes(b"\x00\xffnot json\x13")
+    result = _download(tmp_path, *WEEK)
+    assert result.exit_code == 0, result.output
+    assert len(_history_requests(tws)) == asked + 5  # each UTC day holds a night: asked again, as before the record
+    assert path.read_bytes() == written
+    assert _download(tmp_path, *WEEK).exit_code == 0 and len(_history_requests(tws)) == asked + 5  # recorded again
 
 
 def test_an_unknown_symbol_is_one_line_and_exit_2_with_nothing_written(tmp_path, tws):
@@ -169,20 +218,22 @@ def test_an_unreachable_gateway_is_exit_1_naming_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_killed_download_resumes_without_duplicates(tmp_path, tws):
+def test_a_killed_download_resumes_the_unfetched_part_only(tmp_path, tws):
     tws.sim.limit_history(1, 1.0)  # one request a second: the kill lands mid-download, after the first save
     args = [sys.executable, "-m", "nautlive", "data", "download", "--venue", "ibkr-sim", "--out",
             str(tmp_path / "bars"), "--symbols", "AAPL", "--start", "2024-01-01", "--end", "2024-01-21"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NAUTLIVE_IB_PORT": str(tws.port)}
     path = tmp_path / "bars" / "AAPL-1m.parquet"
     saved = killed_after_the_first_save(args, path, env)
-    assert 0 < len(saved) < 20 * 1440 and len(saved) % 1440 == 0
+    (fetched,) = read_fetched(path, saved)  # whole days from the start, each answered
+    assert fetched[0] == MS("2024-01-01", "") and fetched[1] % DAY == 0 and fetched[1] < MS("2024-01-21", "")
+    assert saved == _source(tws, "AAPL", "2024-01-01", iso(fetched[1]))
     tws.sim.limit_history(60, 600.0)
     before = len(_history_requests(tws))
     result = runner.invoke(app, ["data", "download", *args[args.index("--venue"):]])
     assert result.exit_code == 0, result.output
     assert read_rows(path) == _source(tws, "AAPL", "2024-01-01", "2024-01-21")
-    assert len(_history_requests(tws)) - before == 20 - len(saved) // 1440  # only the days the file lacked
+    assert len(_history_requests(tws)) - before == (MS("2024-01-21", "") - fetched[1]) // DAY  # the days never fetched
 
 
 def test_an_ib_download_backtests_on_one_account_per_exchange(tmp_path, tws, monkeypatch):

@@ -4,7 +4,10 @@ IB's refusals (step-size limits, no data, pacing)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -19,7 +22,6 @@ from nautlive.sim.tws.requests import parse
 from tests.test_tws_sim import AAPL, CATALOG, SERVER_VERSION, decode, written
 
 MS = parse_time
-
 
 
 @pytest.mark.parametrize("version", [176, 178, 200, 207, 208, SERVER_VERSION])
@@ -116,3 +118,60 @@ def test_a_request_past_the_pacing_limit_is_a_162_pacing_violation():
     (name, args), = _ask(sim)
     assert (name, args[2], args[3]) == ("error", 162, "Historical Market Data Service error message:Historical data "
                                                       "request pacing violation")
+
+
+# -- trading hours: a stock's bars exist only in its sessions (04:00-20:00 New York time on weekdays) ----------------
+
+
+def _bars_in_new_york(sim, end: str, **values) -> list[tuple]:  # noqa: ANN001, ANN003
+    """The venue's bars of the day before `end` (New York time) as (weekday, hh:mm or the date, bar)."""
+    calls = _ask(sim, end=f"{end} 00:00:00 US/Eastern", **values)
+    if calls[0][0] == "error":
+        return []
+    bars = [args[1] for name, args in calls if name == "historicalData"]
+    if values.get("bar_size") == "1 day":
+        return [(None, bar.date, bar) for bar in bars]
+    moments = [dt.datetime.fromtimestamp(int(bar.date), ZoneInfo("US/Eastern")) for bar in bars]
+    return [(m.weekday(), m.strftime("%H:%M"), bar) for m, bar in zip(moments, bars, strict=True)]
+
+
+def test_a_stocks_minute_bars_exist_only_in_its_trading_hours_on_weekdays():
+    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], CATALOG, contracts=[])
+    wednesday = _bars_in_new_york(sim, "20240606")  # Wednesday 2024-06-05, New York time
+    clocks = [clock for _, clock, _ in wednesday]
+    assert len(wednesday) == 16 * 60 and {day for day, _, _ in wednesday} == {2}
+    assert (clocks[0], clocks[-1]) == ("04:00", "19:59")
+    assert "10:00" in clocks and "03:00" not in clocks and "21:00" not in clocks
+    assert _bars_in_new_york(sim, "20240609") == []  # Saturday: error 162, no data
+    regular = [clock for _, clock, _ in _bars_in_new_york(sim, "20240606", use_rth=True)]
+    assert (len(regular), regular[0], regular[-1]) == (390, "09:30", "15:59")
+
+
+def test_day_bars_are_one_per_weekday_dated_by_the_exchange_date_and_rolled_up_from_its_session():
+    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], CATALOG, contracts=[])
+    days = _bars_in_new_york(sim, "20240615", duration="14 D", bar_size="1 day")
+    assert [date for _, date, _ in days] == ["20240603", "20240604", "20240605", "20240606", "20240607", "20240610",
+                                             "20240611", "20240612", "20240613", "20240614"]
+    wednesday = days[2][2]
+    minutes = [bar for _, _, bar in _bars_in_new_york(sim, "20240606")]  # its session ends after UTC midnight
+    assert (wednesday.open, wednesday.close) == (minutes[0].open, minutes[-1].close)
+    assert wednesday.high == max(m.high for m in minutes) and wednesday.low == min(m.low for m in minutes)
+    assert wednesday.volume == sum(m.volume for m in minutes)
+    regular = _bars_in_new_york(sim, "20240615", duration="14 D", bar_size="1 day", use_rth=True)
+    assert len(regular) == 10 and regular[2][2].volume < wednesday.volume
+
+
+def test_contract_details_announce_the_sessions_from_today_in_ibs_format():
+    sim = build_tws_simulator(["AAPL.NASDAQ", "SPY.ARCA"], CATALOG, contracts=[])
+    peer = _Peer()
+    sim.handle(peer, Request(9, "reqContractDetails", 5, dict(AAPL), {}))
+    details = next(args[1] for message in peer.sent for name, args in decode(message) if name == "contractDetails")
+    assert details.timeZoneId == "US/Eastern"
+    days = details.tradingHours.split(";")
+    assert len(days) == 7 and days[0].startswith(dt.datetime.now(ZoneInfo("US/Eastern")).strftime("%Y%m%d"))
+    for day, liquid in zip(days, details.liquidHours.split(";"), strict=True):
+        date = day[:8]
+        assert re.fullmatch(rf"{date}:(CLOSED|0400-{date}:2000)", day), day
+        assert liquid in (f"{date}:CLOSED", f"{date}:0930-{date}:1600")
+        weekend = dt.datetime.strptime(date, "%Y%m%d").weekday() >= 5
+        assert day.endswith("CLOSED") == weekend

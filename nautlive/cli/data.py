@@ -58,7 +58,8 @@ def data_download(
     """Download OHLCV bars into one file per symbol that `backtest --data` reads. Binance: whole months and days
     from the public archive (checksums verified), the rest from public REST klines. IB: reqHistoricalData through IB
     Gateway, in chunks IB's duration limits allow, paced as IB requires. Resumable: a re-run fetches only what the
-    file lacks. Gaps are reported, never filled.
+    file lacks and the venue did not already answer (a night or weekend without bars is not asked again). Gaps are
+    reported, never filled.
 
     Example (from the repository): nautlive data download --venue binance --start 2024-08-01 --end 2024-08-08
     --interval 1h --out /tmp/bars
@@ -106,7 +107,8 @@ def _summary(results, interval: str) -> None:  # noqa: ANN001
     from nautlive.report.console import line, warn
 
     for r in results:
-        for text in describe_gaps(r.symbol, interval, r.gaps):
+        unexpected = r.gaps if r.sessions else sorted([*r.gaps, *r.empty], key=lambda g: g.first_ms)
+        for text in describe_gaps(r.symbol, interval, unexpected):
             warn(text)
         if r.duplicates:
             warn(f"{r.symbol} {interval}: {r.duplicates} bar(s) seen twice, kept once")
@@ -115,6 +117,9 @@ def _summary(results, interval: str) -> None:  # noqa: ANN001
             continue
         span = f" {iso(r.first_ms)} to {iso(r.last_ms)}"
         line(f"wrote {r.path}: {r.bars} bars{span} ({r.added_text})")
+        if r.sessions and r.empty:
+            line(f"{r.symbol} {interval}: {len(r.empty)} period(s) without bars at the venue (market closed), not "
+                 "asked again")
 
 
 class _Reporter:

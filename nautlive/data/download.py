@@ -4,9 +4,10 @@ What is missing from the file (before its first bar, between two bars, after its
 first, from the venue's Source (`Venue.downloader`): for Binance (venues/binance/download.py) whole finished months
 from the archive's monthly zip, whole finished days from its daily zip (a month the archive lacks falls back to its
 days, a day to REST), the rest from REST; for IB (venues/ibkr/history.py) reqHistoricalData in chunks IB's duration
-limits allow. The file is rewritten (atomically) every few seconds and at the end, so a killed download resumes where
-the file ends. Gaps in what the venue has are reported, never filled (a re-run asks for them again); bars seen twice
-are kept once and counted.
+limits allow. The file is rewritten (atomically) every few seconds and at the end, each time with a record of the pieces
+the venue answered (nautlive.data.fetched), so a killed download resumes with what it never fetched, and a re-run asks
+for nothing the venue already answered, bars or none. Gaps in what the venue has are reported (for a venue with
+trading hours, such as IB, the market closed: one line), never filled; bars seen twice are kept once and counted.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from nautlive.data.fetched import Ranges, merged, read_fetched, without, write_fetched
 from nautlive.data.klines import Gap, Row, gaps, iso
 from nautlive.data.store import file_name, read_rows, write_rows
 
 SAVE_EVERY = 5.0  # seconds between rewrites of the file while a symbol downloads
+# The last hour is never recorded as fetched: a venue may still publish its latest bars late, so a re-run asks again.
+SETTLING_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class Result:
     added: dict[str, int] = field(default_factory=dict)  # new bars by source ("archive", "REST", "IB")
     added_text: str = ""  # the same, as the venue's source says it
     duplicates: int = 0
-    gaps: list[Gap] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)  # never fetched: a download stopped before them
+    empty: list[Gap] = field(default_factory=list)  # fetched, and the venue had no bars then
+    sessions: bool = False  # the venue trades in sessions: what it answered empty is the market closed
 
 
 @dataclass(frozen=True)
@@ -67,14 +73,16 @@ class Job:
     fmt: str
 
 
-def missing(rows: list[Row], start_ms: int, end_ms: int, step_ms: int) -> list[tuple[int, int]]:
-    """The ranges of [start_ms, end_ms) the file has no bar for: before its first bar, between two bars (a gap: a
-    download stopped there, or the venue had nothing then and is asked again), after its last."""
+def missing(rows: list[Row], start_ms: int, end_ms: int, step_ms: int, fetched: Ranges | None = None) -> Ranges:
+    """The ranges of [start_ms, end_ms) the file has no bar for (before its first bar, between two bars, after its
+    last) and that were never `fetched` (a gap in a fetched range is the venue having had nothing then)."""
     inside = [r for r in rows if start_ms <= r[0] < end_ms]
     if not inside:
-        return [(start_ms, end_ms)] if start_ms < end_ms else []
-    return [(max(g.first_ms, start_ms), min(g.last_ms + step_ms, end_ms)) for g in gaps(inside, step_ms, start_ms,
-                                                                                      end_ms)]
+        holes = [(start_ms, end_ms)] if start_ms < end_ms else []
+    else:
+        holes = [(max(g.first_ms, start_ms), min(g.last_ms + step_ms, end_ms))
+                 for g in gaps(inside, step_ms, start_ms, end_ms)]
+    return without(holes, merged(fetched or []))
 
 
 class _Bars:
@@ -100,11 +108,38 @@ class _Bars:
         return [self.by_time[t] for t in sorted(self.by_time)]
 
 
+class _File:
+    """A bar file being extended and the ranges fetched into it, saved together: the bars first, then the record."""
+
+    def __init__(self, path: Path) -> None:
+        rows = read_rows(path)
+        self.path, self.bars, self.fetched = path, _Bars(rows), read_fetched(path, rows)
+        self.new_bars = self.unsaved = False
+
+    def add(self, piece: Piece, rows: list[Row], settled_ms: int) -> int:
+        """Keep the piece's bars; record it as fetched up to `settled_ms` (what came later may still change)."""
+        added = self.bars.add(rows, piece.start_ms, piece.end_ms)
+        if piece.start_ms < settled_ms:
+            self.fetched = merged([*self.fetched, (piece.start_ms, min(piece.end_ms, settled_ms))])
+        self.new_bars, self.unsaved = self.new_bars or added > 0, True
+        return added
+
+    def save(self) -> None:
+        rows = self.bars.rows()
+        if self.new_bars:
+            write_rows(self.path, rows)
+        if rows:  # no file, no record: "nothing written" stays true and a re-run asks again
+            write_fetched(self.path, rows, self.fetched)
+        self.new_bars = self.unsaved = False
+
+
 Progress = Callable[[str, Piece, str, int], None]  # symbol, piece, source ("archive", "REST", "IB", "none"), added
 
 
 class Source(Protocol):
     """Where a venue's bars come from (BinanceSource: the archive and REST; the IB one: reqHistoricalData)."""
+
+    trades_in_sessions: bool  # IB: nights and weekends without bars are normal; Binance trades around the clock
 
     async def start(self, symbols: list[str]) -> None:
         """Connect, and check every symbol: an unknown one is a ConfigError (exit 2) before any file is touched."""
@@ -122,12 +157,11 @@ class Source(Protocol):
 
 
 async def download_symbol(source: Source, job: Job, symbol: str, now_ms: int, progress: Progress) -> Result:
-    path = job.out / file_name(symbol, job.interval, job.fmt)
-    bars = _Bars(read_rows(path))
-    result = Result(symbol, path)
+    file = _File(job.out / file_name(symbol, job.interval, job.fmt))
+    result = Result(symbol, file.path, sessions=source.trades_in_sessions)
     end_ms = min(job.end_ms, now_ms // job.step_ms * job.step_ms)  # bars still open are not history yet
-    saved_at, dirty = time.monotonic(), False
-    queue = [p for a, b in missing(bars.rows(), job.start_ms, end_ms, job.step_ms)
+    saved_at = time.monotonic()
+    queue = [p for a, b in missing(file.bars.rows(), job.start_ms, end_ms, job.step_ms, file.fetched)
              for p in source.pieces(a, b, now_ms)]
     try:
         while queue:
@@ -136,23 +170,24 @@ async def download_symbol(source: Source, job: Job, symbol: str, now_ms: int, pr
             if fallback:
                 queue[:0] = fallback
                 continue
-            added = bars.add(rows, piece.start_ms, piece.end_ms)
+            added = file.add(piece, rows, now_ms - SETTLING_MS)
             result.added[name] = result.added.get(name, 0) + added
-            dirty = dirty or added > 0
             progress(symbol, piece, name, added)
-            if dirty and time.monotonic() - saved_at >= SAVE_EVERY:
-                write_rows(path, bars.rows())
-                saved_at, dirty = time.monotonic(), False
+            if file.unsaved and time.monotonic() - saved_at >= SAVE_EVERY:
+                file.save()
+                saved_at = time.monotonic()
     finally:  # an error or Ctrl-C keeps the whole pieces fetched so far: the next run goes on from them
-        rows = bars.rows()
-        if dirty:
-            write_rows(path, rows)
-    result.bars, result.duplicates = len(rows), bars.duplicates
+        if file.unsaved:
+            file.save()
+    rows = file.bars.rows()
+    result.bars, result.duplicates = len(rows), file.bars.duplicates
     result.added_text = source.describe(result.added)
     if rows:
         result.first_ms, result.last_ms = rows[0][0], rows[-1][0]
         inside = [r for r in rows if job.start_ms <= r[0] < end_ms]
-        result.gaps = gaps(inside, job.step_ms, job.start_ms, end_ms) if inside else []
+        for gap in gaps(inside, job.step_ms, job.start_ms, end_ms) if inside else []:
+            answered = not without([(gap.first_ms, gap.last_ms + job.step_ms)], file.fetched)
+            (result.empty if answered else result.gaps).append(gap)
     return result
 
 

@@ -1,9 +1,10 @@
-"""reqHistoricalData as a current IB Gateway answers it: bars of the venue's own price history (history_bars), in
-text or, from server version 208 (MIN_SERVER_VER_PROTOBUF_HISTORICAL_DATA), protobuf, and IB's refusals:
+"""reqHistoricalData as a current IB Gateway answers it: bars of the venue's own price history (history_bars; a
+stock's in its trading hours, with useRTH=1 its regular ones: trading_hours), in text or, from server version 208
+(MIN_SERVER_VER_PROTOBUF_HISTORICAL_DATA), protobuf, and IB's refusals:
 
   error 200  no security definition (a contract the venue does not know)
   error 162  "Historical Market Data Service error message:HMDS query returned no data: AAPL@SMART Trades" (a window
-             with no bars: before the venue's history begins, or in the future)
+             with no bars: before the venue's history begins, in the future, or the market closed throughout)
   error 162  "...Historical data request pacing violation": more than `limit` requests (60) in any `window` (600 s),
              https://interactivebrokers.github.io/tws-api/historical_limitations.html; the refused request is not
              counted
@@ -36,6 +37,7 @@ from nautlive.sim.tws.history_bars import (
 )
 from nautlive.sim.tws.market import START_PRICES, Market
 from nautlive.sim.tws.request_types import Request
+from nautlive.sim.tws.trading_hours import sessions_for
 from nautlive.sim.tws.venue_account import Peer
 
 HMDS = "Historical Market Data Service error message:"
@@ -127,7 +129,8 @@ class HistoryRequests:
             peer.send(msg.error(req_id, 162, f"{HMDS}Time length exceed max."))
             return
         start_ms = end_ms - duration * 1000
-        bars = self._bars(con_id, start_ms, end_ms, now_ms, bar_s, values.get("format_date", 1))
+        bars = self._bars(con_id, start_ms, end_ms, now_ms, bar_s, values.get("format_date", 1),
+                          bool(values.get("use_rth")))
         if not bars:
             contract = self.market.contract(con_id)
             what = str(values.get("what", "TRADES")).title()
@@ -142,9 +145,11 @@ class HistoryRequests:
     def _on_cancelHistoricalData(self, peer: Peer, request: Request) -> None:  # noqa: N802
         """Every answer went out at once: nothing is left to cancel."""
 
-    def _bars(self, con_id: int, start_ms: int, end_ms: int, now_ms: int, bar_s: int, format_date: int) -> list[tuple]:
+    def _bars(self, con_id: int, start_ms: int, end_ms: int, now_ms: int, bar_s: int, format_date: int,
+              rth: bool = False) -> list[tuple]:
         details = self.market.details[con_id]
         start_price = float(START_PRICES.get(details["contract"].get("symbol", ""), Decimal(100)))
         key = con_id * 1_000_003 + self.market.seed
-        rows = history(start_ms, end_ms, now_ms, bar_s * 1000, start_price, float(details["minTick"]), key)
+        rows = history(start_ms, end_ms, now_ms, bar_s * 1000, start_price, float(details["minTick"]), key,
+                       sessions_for(details), rth)
         return [_bar(row, bar_s, format_date) for row in rows]

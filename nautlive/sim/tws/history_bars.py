@@ -4,7 +4,10 @@ sizes, and the parts of a reqHistoricalData request (bar size, duration, end tim
 Pure functions, no I/O. A contract's minute bars are a function of its conId, the venue's seed and the minute alone
 (slow and fast waves around its starting price, hashed noise, all on its minTick), so the same bar comes back
 whatever the request's window or bar size, and a download split into chunks equals one made in a single piece.
-The venue has history from HISTORY_FROM until now, around the clock (no trading hours, no weekends).
+The venue has history from HISTORY_FROM until now. A stock's minutes exist only in its sessions (trading_hours:
+04:00-20:00 New York time on weekdays, 09:30-16:00 with useRTH=1; holidays ignored) and its day bars are dated by the
+exchange date, rolled up from that day's session; what is not a stock has minutes around the clock and day bars cut
+at UTC midnight.
 
 Bar sizes and the longest duration IB accepts for each: the step-size table of
 https://interactivebrokers.github.io/tws-api/historical_limitations.html (1 D for 1-minute bars, 1 W for 3 to 15
@@ -20,12 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from nautlive.sim.tws.trading_hours import Sessions
+
 MINUTE_MS = 60_000
 HISTORY_FROM_MS = int(dt.datetime(2020, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
 BAR_SIZES = {"1 min": 60, "2 mins": 120, "3 mins": 180, "5 mins": 300, "10 mins": 600, "15 mins": 900,
              "20 mins": 1200, "30 mins": 1800, "1 hour": 3600, "2 hours": 7200, "3 hours": 10800, "4 hours": 14400,
              "8 hours": 28800, "1 day": 86400}
 DAY_S = 86_400
+DAY_MS = DAY_S * 1000
 DURATION_UNITS = {"S": 1, "D": DAY_S, "W": 7 * DAY_S, "M": 31 * DAY_S, "Y": 366 * DAY_S}  # M and Y: the longest
 # (duration in seconds, the smallest bar size allowed with it) from IB's step-size table
 STEP_SIZES = ((60, 1), (120, 1), (1800, 1), (3600, 5), (14400, 10), (28800, 30), (DAY_S, 60), (2 * DAY_S, 120),
@@ -110,30 +116,38 @@ def minute_bars(start_ms: int, end_ms: int, start_price: float, tick: float, key
     return np.column_stack([minutes * MINUTE_MS, *prices, volumes])
 
 
-def roll_up(minutes: np.ndarray, bar_ms: int) -> np.ndarray:
-    """Minute rows into bars of `bar_ms` aligned on the epoch (UTC): first open, highest high, lowest low, last
-    close, summed volume."""
-    if len(minutes) == 0 or bar_ms == MINUTE_MS:
+def roll_up(minutes: np.ndarray, bar_ms: int, opens: np.ndarray | None = None) -> np.ndarray:
+    """Minute rows into bars: first open, highest high, lowest low, last close, summed volume. `opens` is the open
+    time of the bar each minute belongs to (non-decreasing); by default bars of `bar_ms` aligned on the epoch (UTC)."""
+    if len(minutes) == 0 or (bar_ms == MINUTE_MS and opens is None):
         return minutes
-    groups = minutes[:, 0].astype(np.int64) // bar_ms
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    if opens is None:
+        opens = minutes[:, 0].astype(np.int64) // bar_ms * bar_ms
+    starts = np.flatnonzero(np.r_[True, opens[1:] != opens[:-1]])
     ends = np.r_[starts[1:], len(minutes)] - 1
-    return np.column_stack([groups[starts] * bar_ms, minutes[starts, 1], np.maximum.reduceat(minutes[:, 2], starts),
+    return np.column_stack([opens[starts], minutes[starts, 1], np.maximum.reduceat(minutes[:, 2], starts),
                             np.minimum.reduceat(minutes[:, 3], starts), minutes[ends, 4],
                             np.add.reduceat(minutes[:, 5], starts)])
 
 
-def history(start_ms: int, end_ms: int, now_ms: int, bar_ms: int, start_price: float, tick: float,
-            key: int) -> np.ndarray:
+def history(start_ms: int, end_ms: int, now_ms: int, bar_ms: int, start_price: float, tick: float, key: int,
+            sessions: Sessions | None = None, rth: bool = False) -> np.ndarray:
     """The bars of size `bar_ms` opening in [start_ms, end_ms) that the venue has: from HISTORY_FROM_MS, up to now
-    (the bar still open included, as IB sends it)."""
+    (the bar still open included, as IB sends it), within `sessions` when given (only the liquid hours with `rth`)."""
     lo = max(start_ms // bar_ms * bar_ms, HISTORY_FROM_MS)
     hi = min(end_ms, now_ms)
     if hi <= lo:
         return np.zeros((0, 6))
+    by_exchange_day = sessions is not None and bar_ms >= DAY_MS
+    # an exchange date's session may begin or end on the UTC dates beside it: its day bar needs all of them
+    first, last = (lo - DAY_MS, -(-hi // DAY_MS) * DAY_MS + DAY_MS) if by_exchange_day else (lo, -(-hi // bar_ms) * bar_ms)
     last_minute_end = -(-now_ms // MINUTE_MS) * MINUTE_MS
-    bars = roll_up(minute_bars(lo, min(-(-hi // bar_ms) * bar_ms, last_minute_end), start_price, tick, key), bar_ms)
-    return bars[(bars[:, 0] >= start_ms) & (bars[:, 0] < hi)]
+    minutes = minute_bars(max(first, HISTORY_FROM_MS), min(last, last_minute_end), start_price, tick, key)
+    if sessions is not None:
+        minutes = minutes[sessions.trading(minutes[:, 0].astype(np.int64), rth)]
+    opens = sessions.exchange_day_ms(minutes[:, 0].astype(np.int64)) if by_exchange_day else None
+    bars = roll_up(minutes, bar_ms, opens)
+    return bars[(bars[:, 0] >= max(start_ms, HISTORY_FROM_MS)) & (bars[:, 0] < hi)]
 
 
 def bar_date(open_ms: int, bar_s: int, format_date: int) -> str:

@@ -24,6 +24,7 @@ from nautlive.sim.tws.market import Market
 from nautlive.sim.tws.protocol import SERVER_VERSION, check_venue_version
 from nautlive.sim.tws.records import SimOrder
 from nautlive.sim.tws.requests import PlacedOrder, Request
+from nautlive.sim.tws.trading_hours import with_current_hours
 from nautlive.sim.tws.venue_account import AccountRequests, Peer
 
 FARM_OK = ((2104, "Market data farm connection is OK:usfarm"), (2106, "HMDS data farm connection is OK:ushmds"),
@@ -225,7 +226,9 @@ class TwsSimulator(AccountRequests, HistoryRequests):
         if not found:
             peer.send(msg.error(request.req_id, *NO_DEFINITION))
             return
-        peer.send(*(msg.contract_details(request.req_id, d) for d in found), msg.contract_details_end(request.req_id))
+        now = dt.datetime.now(dt.UTC)
+        peer.send(*(msg.contract_details(request.req_id, with_current_hours(d, now)) for d in found),
+                  msg.contract_details_end(request.req_id))
 
     def _on_reqMarketDataType(self, peer: Peer, request: Request) -> None:  # noqa: N802
         peer.market_data_type = request.values["type"]  # type: ignore[attr-defined]

@@ -43,6 +43,8 @@ def plan(start_ms: int, end_ms: int, now_ms: int) -> list[Piece]:
 class BinanceSource:
     """The archive at `archive_url` and REST at `rest_url`; `say` gets one line per wait (a 429/418, the weight)."""
 
+    trades_in_sessions = False  # around the clock: a minute without bars is the venue's own gap, worth a warning
+
     def __init__(self, archive_url: str, rest_url: str, interval: str, say: Callable[[str], None]) -> None:
         self.archive_url, self.rest_url, self.interval, self.say = archive_url, rest_url, interval, say
         self.fetcher: Fetcher | None = None

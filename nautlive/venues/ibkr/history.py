@@ -183,6 +183,8 @@ def contract_query(profile: VenueProfile, symbol: str):  # noqa: ANN201 - ibapi 
 class IbHistorySource:
     """A download's connection to IB Gateway (as client id + HISTORY_CLIENT_OFFSET) and its pacing."""
 
+    trades_in_sessions = True  # a stock has bars only in its trading hours (useRTH=0: all of them)
+
     def __init__(self, profile: VenueProfile, interval: str, say: Callable[[str], None]) -> None:
         from nautlive.venues.ibkr.config import ibkr_settings
 
