@@ -24,6 +24,7 @@ DEFAULT_LOG = Path("artifacts/logs/live/drift.log")
 CHUNK_BYTES = 4 << 20  # bigger chunks cost more page faults than they save in calls
 PARALLEL_MIN_BYTES = 64 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+PARENT_MARK = b'"parent_order_id"'  # in the lines of writers since the execution styles
 
 
 class _Task(msgspec.Struct, frozen=True):
@@ -183,7 +184,7 @@ def _read_range(task: _Task) -> Piece:
     malformed = 0
     if fills is None:
         fills, offsets, malformed = _decode_each_line(body, task.tail)
-    return _piece(task.source, fills, task.start + offsets, malformed)
+    return _piece(task.source, fills, task.start + offsets, malformed, PARENT_MARK in body)
 
 
 def _read_bytes(path: str, start: int, end: int) -> bytes:
@@ -252,7 +253,7 @@ def _floats(fills: list[Fill], name: str) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int) -> Piece:
+def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int, names_parents: bool) -> Piece:
     n = len(fills)
     kinds = Codes()
     kind = np.fromiter(map(kinds.__getitem__, map(attrgetter(*CATEGORIES), fills)), np.int32, n)
@@ -266,4 +267,5 @@ def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int) 
               "ask": ask, "alert": alert, "offset": offsets}
     if not good.all():
         arrays = {name: values[good] for name, values in arrays.items()}
-    return Piece(source, list(kinds), malformed=malformed + int(n - good.sum()), **arrays)
+    return Piece(source, list(kinds), malformed=malformed + int(n - good.sum()), names_parents=names_parents,
+                 **arrays)
