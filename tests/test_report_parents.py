@@ -114,3 +114,14 @@ def test_the_reader_tells_which_logs_name_parents_cached_or_not(new_log, tmp_pat
     no_cache = CliRunner().invoke(app, ["drift-report", "--log", str(old), "--log", str(mixed), "--json", "--no-cache"])
     assert json.loads(out.stdout) == json.loads(no_cache.stdout)
     assert [p["parent_order_id"] for p in json.loads(out.stdout)["by_parent"]] == ["O-1"]
+
+
+def test_a_parent_line_the_reader_finds_malformed_still_has_its_parent_figures(new_log, tmp_path):
+    """The parent figures take lines drift-report's own reader cannot (no `alert` here): the log is read for them."""
+    odd = tmp_path / "odd.log"
+    fills = [json.loads(x) for x in new_log.read_text().splitlines()[:-1]]
+    plain = line("2026-12-07T09:00:00Z", 1, 100.01, 100.0, "P-1", 0.1)  # a fill naming no parent
+    odd.write_text(json.dumps(plain) + "\n" + json.dumps({k: v for k, v in fills[-1].items() if k != "alert"}) + "\n")
+    assert report.read_drift_log([odd], use_cache=False).paths_naming_parents == [str(odd)]
+    out = CliRunner().invoke(app, ["drift-report", "--log", str(odd), "--no-cache", "--json"])
+    assert [p["parent_order_id"] for p in json.loads(out.stdout)["by_parent"]] == ["O-9"]
