@@ -106,6 +106,10 @@ def test_the_reader_tells_which_logs_name_parents_cached_or_not(new_log, tmp_pat
 
     assert naming_parents() == naming_parents(use_cache=False) == [str(mixed)]
     assert naming_parents() == [str(mixed)]  # all from the cache
+    where = cache.folder(mixed.stat())
+    before_the_flag = {k: v for k, v in json.loads((where / "meta.json").read_text()).items() if k != "names_parents"}
+    (where / "meta.json").write_text(json.dumps(before_the_flag | {"version": 1}))
+    assert naming_parents() == [str(mixed)]  # a cache written before the flag is rebuilt, not taken as naming none
     with open(old, "a") as f:
         f.write(lines[2])  # a parent appended to a cached log that had none
     assert naming_parents() == naming_parents(use_cache=False) == [str(old), str(mixed)]
