@@ -50,7 +50,7 @@ def assert_same_as_cold(paths, **filters):
     """The cached read equals a read without the cache: every column, and the report."""
     warm = report.read_drift_log(paths, report.parse_filters(**filters))
     cold = report.read_drift_log(paths, report.parse_filters(**filters), use_cache=False)
-    for name in (*ROW_ARRAYS, "paths", "malformed", "fills_in_logs"):
+    for name in (*ROW_ARRAYS, "paths", "malformed", "fills_in_logs", "paths_naming_parents"):
         np.testing.assert_array_equal(getattr(warm, name), getattr(cold, name), err_msg=name)
     assert [warm.kinds[k] for k in warm.kind] == [cold.kinds[k] for k in cold.kind]
     assert report.report_json(report.summarise(warm)) == report.report_json(report.summarise(cold))

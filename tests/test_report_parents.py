@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from nautlive import report
 from nautlive.cli.app import app
+from nautlive.report import cache, read
 from nautlive.report.parents import by_parent, by_style, read_parent_fills
 
 OLD = {"session": "s1", "mode": "live", "venue": "BINANCE", "instrument": "ETHUSDT.BINANCE", "side": "BUY",
@@ -82,3 +84,48 @@ def test_a_log_without_the_parent_fields_reports_exactly_as_before(new_log, tmp_
     report = json.loads(CliRunner().invoke(app, ["drift-report", "--log", str(old), "--no-cache", "--json"]).stdout)
     assert "by_style" not in report and "by_parent" not in report
     assert read_parent_fills([old]) == []
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_reader_tells_which_logs_name_parents_cached_or_not(new_log, tmp_path, monkeypatch, parallel):
+    """The parent figures read only the logs the reader saw a parent in: the cache must remember it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    if parallel:
+        monkeypatch.setattr(read, "CHUNK_BYTES", 200)
+        monkeypatch.setattr(read, "PARALLEL_MIN_BYTES", 0)
+    old = tmp_path / "old.log"
+    old.write_text("".join(json.dumps(line(f"2026-12-07T09:00:0{i}Z", 1, 100.01, 100.0, f"P-{i}", 0.1)) + "\n"
+                           for i in range(5)))
+    lines = new_log.read_text().splitlines(keepends=True)
+    mixed = tmp_path / "mixed.log"
+    mixed.write_text("".join(lines[:2]))
+
+    def naming_parents(use_cache: bool = True) -> list[str]:
+        return report.read_drift_log([old, mixed], use_cache=use_cache).paths_naming_parents
+
+    assert naming_parents() == naming_parents(use_cache=False) == [str(mixed)]
+    assert naming_parents() == [str(mixed)]  # all from the cache
+    where = cache.folder(mixed.stat())
+    before_the_flag = {k: v for k, v in json.loads((where / "meta.json").read_text()).items() if k != "names_parents"}
+    (where / "meta.json").write_text(json.dumps(before_the_flag | {"version": 1}))
+    assert naming_parents() == [str(mixed)]  # a cache written before the flag is rebuilt, not taken as naming none
+    with open(old, "a") as f:
+        f.write(lines[2])  # a parent appended to a cached log that had none
+    assert naming_parents() == naming_parents(use_cache=False) == [str(old), str(mixed)]
+    assert naming_parents() == [str(old), str(mixed)]
+    out = CliRunner().invoke(app, ["drift-report", "--log", str(old), "--log", str(mixed), "--json"])
+    no_cache = CliRunner().invoke(app, ["drift-report", "--log", str(old), "--log", str(mixed), "--json", "--no-cache"])
+    assert json.loads(out.stdout) == json.loads(no_cache.stdout)
+    assert [p["parent_order_id"] for p in json.loads(out.stdout)["by_parent"]] == ["O-1"]
+
+
+def test_a_parent_line_the_reader_finds_malformed_still_has_its_parent_figures(new_log, tmp_path):
+    """The parent figures take lines drift-report's own reader cannot (no `alert` here): the log is read for them."""
+    odd = tmp_path / "odd.log"
+    fills = [json.loads(x) for x in new_log.read_text().splitlines()[:-1]]
+    plain = line("2026-12-07T09:00:00Z", 1, 100.01, 100.0, "P-1", 0.1)  # a fill naming no parent
+    odd.write_text(json.dumps(plain) + "\n" + json.dumps({k: v for k, v in fills[-1].items() if k != "alert"}) + "\n")
+    assert report.read_drift_log([odd], use_cache=False).paths_naming_parents == [str(odd)]
+    out = CliRunner().invoke(app, ["drift-report", "--log", str(odd), "--no-cache", "--json"])
+    assert [p["parent_order_id"] for p in json.loads(out.stdout)["by_parent"]] == ["O-9"]

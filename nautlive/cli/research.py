@@ -255,7 +255,8 @@ def drift_report(
     if columns.malformed:
         warn(f"skipped {columns.malformed} malformed line(s) in {', '.join(columns.paths)}")
     result = report.summarise(columns)
-    parents = report.parent_figures(log, filters)  # None for logs written before the execution styles
+    # None for logs written before the execution styles (the reader saw no line naming a parent: not read again)
+    parents = report.parent_figures(columns.paths_naming_parents, filters)
     if html is not None:
         report.write_html(columns, result, html, parents)
     if json_out:

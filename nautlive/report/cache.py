@@ -1,12 +1,12 @@
 """The report's cache of decoded logs, so that a re-run decodes only the bytes appended since.
 
-One folder per log file under the per-user cache folder ($XDG_CACHE_HOME or ~/.cache, then nautlive/drift-report),
-named by the file's device and inode: a log renamed by logrotate (drift.log -> drift.log.1) keeps its cache. It holds
-one raw column file per numeric column (PIECE_DTYPES), appended to in place, and meta.json: the rows and kinds,
-the byte offset up to which lines were decoded (`end`, always just after a newline: a line still being written is
-read again next time) and a fingerprint of the file that notices a replaced, truncated or rewritten log (size,
-mtime, hashes of the first KB and of the KB before `end`). A gzip file (a rotated log) is cached whole and must be
-unchanged to be used. Anything unexpected (unreadable, unwritable, locked by another run) means no cache: the report
+One folder per log file under the per-user cache folder ($XDG_CACHE_HOME or ~/.cache, then nautlive/drift-report), named
+by the file's device and inode: a log renamed by logrotate (drift.log -> drift.log.1) keeps its cache. It holds one raw
+column file per numeric column (PIECE_DTYPES), appended to in place, and meta.json: the rows and kinds, whether a line
+names a parent order, the byte offset up to which lines were decoded (`end`, always just after a newline: a line still
+being written is read again next time) and a fingerprint of the file that notices a replaced, truncated or rewritten log
+(size, mtime, hashes of the first KB and of the KB before `end`). A gzip file (a rotated log) is cached whole and must
+be unchanged to be used. Anything unexpected (unreadable, unwritable, locked by another run) means no cache: the report
 reads the log itself, so the cache can only make it faster.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from nautlive.report.columns import PIECE_DTYPES, Codes, Piece
 
-VERSION = 1
+VERSION = 2  # 2: meta.json says whether a line names a parent order
 MIN_BYTES = 1 << 20  # a smaller log decodes faster than a cache is written: not cached
 PROBE_BYTES = 1024
 UNUSED_DAYS = 30  # an entry not read for this long belongs to a log deleted by rotation: removed
@@ -45,6 +45,7 @@ class Meta(msgspec.Struct):
     rows: int
     malformed: int
     kinds: list[tuple[str, ...]]
+    names_parents: bool  # a line decoded so far names a parent order
 
 
 def root() -> Path:
@@ -71,7 +72,7 @@ def columns(stat: os.stat_result, meta: Meta, source: int) -> Piece | None:
         return None  # rebuilt or removed while we read: the columns may be mixed
     with contextlib.suppress(OSError):
         os.utime(where / "meta.json")  # used: not pruned
-    return Piece(source, meta.kinds, malformed=meta.malformed, **arrays)
+    return Piece(source, meta.kinds, malformed=meta.malformed, names_parents=meta.names_parents, **arrays)
 
 
 def save(path: Path, stat: os.stat_result, gz: bool, meta: Meta | None, new: list[Piece], end: int) -> Meta | None:
@@ -108,7 +109,7 @@ def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, meta: Meta |
             f.truncate(rows * dtype.itemsize)  # a run that died between columns and meta left rows past `rows`
             f.seek(0, os.SEEK_END)
             for v in values:
-                np.ascontiguousarray(v, dtype).tofile(f)
+                f.write(np.ascontiguousarray(v, dtype).view(np.uint8))  # its bytes: cheaper than tofile's stdio
         if old is None:
             os.replace(target, where / name)
     head, tail = _probes(path, end)
@@ -119,6 +120,7 @@ def _write(where: Path, path: Path, stat: os.stat_result, gz: bool, meta: Meta |
         rows=rows + sum(len(p) for p in new),
         malformed=(old.malformed if old is not None else 0) + sum(p.malformed for p in new),
         kinds=list(kinds),
+        names_parents=(old is not None and old.names_parents) or any(p.names_parents for p in new),
     )
     temporary = where / f"meta.{os.getpid()}.json"
     temporary.write_bytes(msgspec.json.encode(saved))

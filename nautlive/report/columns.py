@@ -71,18 +71,21 @@ class _FillColumns(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Piece(_FillColumns, frozen=True):
-    """The fills of one byte range of one log (or of its cache); `kind` indexes this piece's own `kinds`."""
+    """The fills of one byte range of one log (or of its cache); `kind` indexes this piece's own `kinds`.
+    `names_parents`: a line of the range names a parent order (the parent figures read only such logs)."""
 
     source: int
     kinds: list[tuple[str, ...]]
     malformed: int
+    names_parents: bool
 
 
 class DriftColumns(_FillColumns, frozen=True):
     """Fills as parallel numpy arrays (see PIECE_DTYPES); `kind` indexes `kinds`.
 
     `source` (index into `paths`) and `offset` let the report re-read a few full lines.
-    `fills_in_logs` counts the fills read before the filters were applied.
+    `fills_in_logs` counts the fills read before the filters were applied. `paths_naming_parents`: the logs with a
+    line that names a parent order (the others have no parent figures: not read again for them).
     """
 
     paths: list[str]
@@ -90,6 +93,7 @@ class DriftColumns(_FillColumns, frozen=True):
     source: np.ndarray
     malformed: int
     fills_in_logs: int = 0
+    paths_naming_parents: list[str] = []
 
 
 class Codes(dict):
@@ -122,6 +126,7 @@ def concat(paths: list[str], pieces: list[Piece]) -> DriftColumns:
         source=np.concatenate([np.full(len(p), p.source, np.int32) for p in pieces] or [np.empty(0, np.int32)]),
         malformed=sum(p.malformed for p in pieces),
         fills_in_logs=len(kind),
+        paths_naming_parents=[paths[s] for s in sorted({p.source for p in pieces if p.names_parents})],
     )
 
 

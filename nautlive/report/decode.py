@@ -11,7 +11,7 @@ import functools
 import re
 import warnings
 from operator import attrgetter
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -35,6 +35,9 @@ class Fill(msgspec.Struct, gc=False):
     # the quote's touch at submit; absent from lines of writers before the spread/impact breakdown
     bid_at_submit: float | None = None
     ask_at_submit: float | None = None
+    # the parent order of writers since the execution styles: only whether a line has one is used, and any value is
+    # taken (an odd one does not make the line malformed)
+    parent_order_id: Any = None
 
 
 # strict=False: quantities and prices may be logged as decimal strings or as numbers.

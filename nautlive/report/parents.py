@@ -21,10 +21,8 @@ from pathlib import Path
 import msgspec
 
 from nautlive.report.columns import Filters
-from nautlive.report.read import GZIP_MAGIC, log_files
+from nautlive.report.read import GZIP_MAGIC, PARENT_MARK, log_files
 from nautlive.report.tables import Table
-
-MARK = b'"parent_order_id"'
 
 
 class ParentFill(msgspec.Struct, gc=False):
@@ -88,10 +86,10 @@ def read_parent_fills(paths: Sequence[Path | str], filters: Filters = Filters())
                 body = gzip.decompress(body)
             except (OSError, EOFError):
                 continue  # drift-report's own reader has said so already
-        if MARK not in body:
+        if PARENT_MARK not in body:
             continue
         for raw in body.splitlines():
-            if MARK not in raw:
+            if PARENT_MARK not in raw:
                 continue
             try:
                 fill = DECODER.decode(raw)

@@ -24,6 +24,7 @@ DEFAULT_LOG = Path("artifacts/logs/live/drift.log")
 CHUNK_BYTES = 4 << 20  # bigger chunks cost more page faults than they save in calls
 PARALLEL_MIN_BYTES = 64 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+PARENT_MARK = b'"parent_order_id"'  # in the lines of writers since the execution styles
 
 
 class _Task(msgspec.Struct, frozen=True):
@@ -178,18 +179,34 @@ def _read_ranges(tasks: list[_Task], total_bytes: int) -> list[Piece]:
 
 
 def _read_range(task: _Task) -> Piece:
-    body = _gunzip(task.path) if task.gz else _read_bytes(task.path, task.start, task.end)
+    body = _gunzip(task.path) if task.gz else _chunk.read(task.path, task.start, task.end)
     fills, offsets = _decode_whole(body)
-    malformed = 0
-    if fills is None:
-        fills, offsets, malformed = _decode_each_line(body, task.tail)
-    return _piece(task.source, fills, task.start + offsets, malformed)
+    if fills is not None:
+        return _piece(task.source, fills, task.start + offsets, 0, any(map(attrgetter("parent_order_id"), fills)))
+    text = bytes(body)
+    fills, offsets, malformed = _decode_each_line(text, task.tail)
+    # a line that is not a fill may still be one the parent figures take
+    return _piece(task.source, fills, task.start + offsets, malformed, PARENT_MARK in text)
 
 
-def _read_bytes(path: str, start: int, end: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read(end - start)
+class _ChunkBuffer:
+    """The memory this process reads chunks into, reused: a new 4 MB buffer per chunk costs more (its pages are
+    faulted in anew) than the read itself. What is decoded from a chunk never refers to it."""
+
+    def __init__(self) -> None:
+        self.memory = bytearray()
+
+    def read(self, path: str, start: int, end: int) -> memoryview:
+        """Bytes [start, end) of the file (fewer if it is shorter now), valid until the next read."""
+        if len(self.memory) < end - start:
+            self.memory = bytearray(end - start)  # not resized: a view of the old one may be alive
+        view = memoryview(self.memory)[: end - start]
+        with open(path, "rb") as f:
+            f.seek(start)
+            return view[: f.readinto(view)]
+
+
+_chunk = _ChunkBuffer()
 
 
 def _gunzip(path: str) -> bytes:
@@ -213,7 +230,7 @@ def read_lines(path: str, offsets: Sequence[int]) -> list[bytes]:
     return [lines[offset] for offset in offsets]
 
 
-def _decode_whole(body: bytes) -> tuple[list[Fill] | None, np.ndarray]:
+def _decode_whole(body: bytes | memoryview) -> tuple[list[Fill] | None, np.ndarray]:
     """All lines of `body` in one decode with their offsets, or (None, _) if a line is malformed, blank or double."""
     starts = np.flatnonzero(np.frombuffer(body, np.uint8) == ord("\n")) + 1
     starts = np.concatenate(([0], starts[starts < len(body)]))
@@ -252,7 +269,7 @@ def _floats(fills: list[Fill], name: str) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int) -> Piece:
+def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int, names_parents: bool) -> Piece:
     n = len(fills)
     kinds = Codes()
     kind = np.fromiter(map(kinds.__getitem__, map(attrgetter(*CATEGORIES), fills)), np.int32, n)
@@ -266,4 +283,5 @@ def _piece(source: int, fills: list[Fill], offsets: np.ndarray, malformed: int) 
               "ask": ask, "alert": alert, "offset": offsets}
     if not good.all():
         arrays = {name: values[good] for name, values in arrays.items()}
-    return Piece(source, list(kinds), malformed=malformed + int(n - good.sum()), **arrays)
+    return Piece(source, list(kinds), malformed=malformed + int(n - good.sum()), names_parents=names_parents,
+                 **arrays)

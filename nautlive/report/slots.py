@@ -23,7 +23,7 @@ ROW_BYTES = sum(dtype.itemsize for dtype in PIECE_DTYPES.values())
 
 
 class Stored(tuple):
-    """What a worker returns for a piece written into its slot: (rows, source, kinds, malformed)."""
+    """What a worker returns for a piece written into its slot: (rows, source, kinds, malformed, names_parents)."""
 
 
 class Slots:
@@ -52,15 +52,15 @@ class Slots:
             return piece
         for name in PIECE_DTYPES:
             self.column(slot, name, rows)[:] = getattr(piece, name)
-        return Stored((rows, piece.source, piece.kinds, piece.malformed))
+        return Stored((rows, piece.source, piece.kinds, piece.malformed, piece.names_parents))
 
     def piece(self, slot: int, result: Piece | Stored) -> Piece:
         """In the parent: the piece a worker returned, its columns read in place from the slot."""
         if not isinstance(result, Stored):
             return result
-        rows, source, kinds, malformed = result
+        rows, source, kinds, malformed, names_parents = result
         columns = {name: self.column(slot, name, rows) for name in PIECE_DTYPES}
-        return Piece(source, kinds, malformed=malformed, **columns)
+        return Piece(source, kinds, malformed=malformed, names_parents=names_parents, **columns)
 
 
 _slots: Slots | None = None  # the parent's, inherited by the forked workers
