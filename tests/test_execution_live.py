@@ -234,3 +234,5 @@ def test_twap_children_held_while_the_venue_stalled_resume_spaced_not_in_a_burst
         times = [p["time"] for p in posts if p["params"]["symbol"] == symbol]
         assert len(times) == 6, times  # every slice went out
         assert min(b - a for a, b in itertools.pairwise(times)) >= 1_500, times  # none in a burst: ~2 s apart
+    starts = {(line["parent_order_id"], line["parent_ts"]) for line in drift_lines(session_dir)}
+    assert len(starts) == 2, starts  # the slip moves the schedule, not the parent's arrival (its time to complete)

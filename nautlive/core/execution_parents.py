@@ -38,7 +38,8 @@ class ParentOrder:
     def __init__(self, intent, style: str, started_ns: int, children: list | None = None) -> None:  # noqa: ANN001
         self.intent = intent
         self.style = style
-        self.started_ns = started_ns
+        self.started_ns = started_ns  # the arrival: the drift log's parent_ts, a passive order's patience
+        self.schedule_ns = started_ns  # twap: slice k is due k x interval after this (pushed back by a late slice)
         self.children = children or []  # twap: (slice index, quantity) not sent yet
         self.parent_id: str | None = None  # the first child's client order id
         self.arrival_mid: Decimal | None = None
@@ -125,11 +126,11 @@ class ParentExecution:
         a backtest or a replay, where only the data moves time."""
 
     def _drive_twap(self, parent: ParentOrder, now: int) -> None:
-        while parent.children and (due := due_ns(parent.started_ns, parent.children[0][0],
+        while parent.children and (due := due_ns(parent.schedule_ns, parent.children[0][0],
                                                  self.config.interval_secs)) <= now:
             _, quantity = parent.children.pop(0)
             self._send_child(parent, quantity, self.config.child_style)
-            parent.started_ns = slipped_start(parent.started_ns, due, now, self.config.interval_secs)
+            parent.schedule_ns = slipped_start(parent.schedule_ns, due, now, self.config.interval_secs)
         parent.done = not parent.children
 
     def _drive_passive(self, parent: ParentOrder, now: int) -> None:

@@ -70,7 +70,7 @@ def due_ns(start_ns: int, index: int, interval_secs: float) -> int:
 
 
 def slipped_start(start_ns: int, due: int, sent: int, interval_secs: float) -> int:
-    """The parent's start after a slice due at `due` went out at `sent`: pushed back by its lateness when it came a
+    """The schedule's start after a slice due at `due` went out at `sent`: pushed back by its lateness when it came a
     whole interval or more late (children held while the venue was down, no data), so the slices behind it keep
     their spacing instead of going out in a burst; unchanged otherwise (a quote's few ms never move the grid, so a
     backtest and a replay still cross each slice on the same quote)."""
