@@ -140,7 +140,10 @@ def history(start_ms: int, end_ms: int, now_ms: int, bar_ms: int, start_price: f
         return np.zeros((0, 6))
     by_exchange_day = sessions is not None and bar_ms >= DAY_MS
     # an exchange date's session may begin or end on the UTC dates beside it: its day bar needs all of them
-    first, last = (lo - DAY_MS, -(-hi // DAY_MS) * DAY_MS + DAY_MS) if by_exchange_day else (lo, -(-hi // bar_ms) * bar_ms)
+    if by_exchange_day:
+        first, last = lo - DAY_MS, -(-hi // DAY_MS) * DAY_MS + DAY_MS
+    else:
+        first, last = lo, -(-hi // bar_ms) * bar_ms
     last_minute_end = -(-now_ms // MINUTE_MS) * MINUTE_MS
     minutes = minute_bars(max(first, HISTORY_FROM_MS), min(last, last_minute_end), start_price, tick, key)
     if sessions is not None:
